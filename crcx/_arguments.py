@@ -1,0 +1,216 @@
+"""Validation and normalisation of the filters' arguments.
+
+Pure Python, shared by the compiled path and the reference so that both accept and
+reject exactly the same calls. Where :func:`scipy.ndimage.median_filter` raises, the
+same exception type is raised for the same reason; the classes below derive from both
+scipy's type and the Python type a reader expects (``ValueError``/``TypeError``).
+"""
+import numbers
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ArgumentError", "FootprintTooLargeError", "MODES", "Geometry",
+           "as_image", "check_dtype", "normalize_mode", "normalize_geometry", "normalize_n_threads",
+           "prepare_output"]
+
+# scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
+# aliases, which for filters mean the same extension.
+MODES = {
+    "reflect": "reflect", "grid-mirror": "reflect",
+    "mirror": "mirror",
+    "nearest": "nearest",
+    "wrap": "wrap", "grid-wrap": "wrap",
+    "constant": "constant", "grid-constant": "constant",
+}
+
+# Elements of one footprint; beyond this the per-thread scratch of the large-window
+# kernels would no longer be small (scipy itself tries to allocate the footprint).
+MAX_FOOTPRINT_ELEMENTS = 1 << 24
+
+SUPPORTED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+
+
+class ArgumentError(ValueError, RuntimeError):
+    """An argument is invalid (``RuntimeError`` where scipy raises that)."""
+
+
+class FootprintTooLargeError(ValueError, MemoryError):
+    """The footprint is too large to filter with (``MemoryError`` as in scipy)."""
+
+
+def check_dtype(dtype, name):
+    """Raise unless `dtype` is one the filters compute in (or write to)."""
+    if dtype.kind == "c":
+        raise TypeError(f"{name}: complex data is not supported")
+    if dtype.kind not in SUPPORTED_KINDS or dtype == np.float16 or dtype.itemsize > 8:
+        raise ArgumentError(
+            f"{name}: dtype {dtype} is not supported; expected bool, an integer type, "
+            "float32 or float64")
+
+
+def as_image(image, name="image"):
+    """Return `image` as an ndarray of a supported dtype in native byte order."""
+    if not isinstance(image, np.ndarray) and np.iscomplexobj(image):
+        raise TypeError(f"{name}: complex data is not supported")
+    image = np.asarray(image)
+    check_dtype(image.dtype, name)
+    if not image.dtype.isnative:
+        image = image.astype(image.dtype.newbyteorder("="))
+    return image
+
+
+def normalize_mode(mode):
+    """Return the canonical border mode name for `mode`."""
+    if not isinstance(mode, str):
+        raise ArgumentError(
+            f"mode: expected one of {sorted(MODES)}, got {mode!r} (a sequence of modes "
+            "is not supported by non-separable rank filters)")
+    try:
+        return MODES[mode]
+    except KeyError:
+        raise ArgumentError(f"mode: expected one of {sorted(MODES)}, got {mode!r}") from None
+
+
+def _normalize_axes(axes, ndim):
+    if axes is None:
+        return tuple(range(ndim))
+    if isinstance(axes, numbers.Integral):
+        axes = (axes,)
+    result = []
+    for axis in axes:
+        axis = operator.index(axis)
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"axes: axis {axis} is out of range for {ndim}-d input")
+        result.append(axis % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"axes: axes must be unique, got {tuple(axes)}")
+    return tuple(result)
+
+
+def _per_axis(value, count, name):
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
+        return (operator.index(value),) * count
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected an integer or a sequence of integers, got bool")
+    if isinstance(value, numbers.Number):
+        raise TypeError(f"{name}: expected an integer or a sequence of integers, got {value!r}")
+    values = tuple(value)
+    if len(values) != count:
+        raise ArgumentError(
+            f"{name}: sequence argument must have length equal to the number of filtered "
+            f"axes ({count}), got {len(values)}")
+    return tuple(operator.index(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the footprint sits, with the filtered axes moved to the end.
+
+    ``footprint`` is boolean with one dimension per filtered axis, ordered as the
+    filtered axes appear in the image; ``origin`` shifts it as in scipy.ndimage;
+    ``axes`` lists the filtered axes in increasing order.
+    """
+    footprint: np.ndarray
+    origin: tuple
+    axes: tuple
+
+    @property
+    def count(self):
+        """Number of elements in the footprint."""
+        return int(np.count_nonzero(self.footprint))
+
+    @property
+    def rank(self):
+        """The median's rank among the sorted window: scipy's ``n // 2``."""
+        return self.count // 2
+
+    def extents(self):
+        """Per filtered axis, how far the window reaches (before, after) the pixel."""
+        return tuple((s // 2 + o, s - 1 - s // 2 - o)
+                     for s, o in zip(self.footprint.shape, self.origin))
+
+
+def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
+    """Normalise ``size``/``footprint``/``origin``/``axes`` as scipy.ndimage does.
+
+    With neither `size` nor `footprint`, the window is 3 along every filtered axis.
+    """
+    axes = _normalize_axes(axes, ndim)
+    if footprint is None:
+        sizes = _per_axis(3 if size is None else size, len(axes), "size")
+        if any(s < 1 for s in sizes):
+            raise ArgumentError(f"size: every size must be at least 1, got {sizes}")
+        count = int(np.prod(sizes, dtype=object))
+        if count > MAX_FOOTPRINT_ELEMENTS:
+            raise FootprintTooLargeError(
+                f"size: a window of {count} elements is too large "
+                f"(at most {MAX_FOOTPRINT_ELEMENTS})")
+        footprint = np.ones(sizes, dtype=bool)
+    else:
+        footprint = np.asarray(footprint)
+        if footprint.dtype.kind not in SUPPORTED_KINDS:
+            raise TypeError(f"footprint: expected a boolean or numeric array, got {footprint.dtype}")
+        footprint = footprint.astype(bool)
+        if footprint.ndim != len(axes):
+            raise ArgumentError(
+                f"footprint: footprint.ndim ({footprint.ndim}) must match the number of "
+                f"filtered axes ({len(axes)})")
+        if footprint.size > MAX_FOOTPRINT_ELEMENTS:
+            raise FootprintTooLargeError(
+                f"footprint: {footprint.size} elements is too large "
+                f"(at most {MAX_FOOTPRINT_ELEMENTS})")
+        if not footprint.any():
+            raise ArgumentError("footprint: the footprint selects no element "
+                                "(rank not within filter footprint size)")
+    origins = _per_axis(origin, len(axes), "origin")
+    for o, s in zip(origins, footprint.shape):
+        if not -(s // 2) <= o <= (s - 1) // 2:
+            raise ValueError(f"origin: invalid origin {o} for a footprint of length {s}")
+    order = sorted(range(len(axes)), key=axes.__getitem__)
+    return Geometry(footprint=np.ascontiguousarray(footprint.transpose(order)),
+                    origin=tuple(origins[i] for i in order),
+                    axes=tuple(axes[i] for i in order))
+
+
+def normalize_n_threads(n_threads):
+    """Check `n_threads` (None means every core the OpenMP runtime offers)."""
+    if n_threads is None:
+        return None
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (numbers.Integral, np.integer)):
+        raise TypeError(f"n_threads: expected a positive integer or None, got {n_threads!r}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads: expected a positive integer or None, got {n_threads}")
+    return int(n_threads)
+
+
+def normalize_cval(cval):
+    """Return `cval` as a Python float, as scipy converts it."""
+    if isinstance(cval, (str, bytes)) or not isinstance(cval, (numbers.Real, np.generic)):
+        raise TypeError(f"cval: expected a real number, got {cval!r}")
+    return float(cval)
+
+
+def prepare_output(output, image):
+    """Return the array to write the result of filtering `image` into.
+
+    `output` may be None (a new array of the image's dtype), a dtype, or a writeable
+    array of the image's shape (the image itself included).
+    """
+    if output is None:
+        return np.empty(image.shape, dtype=image.dtype)
+    if isinstance(output, np.ndarray):
+        if output.shape != image.shape:
+            raise ArgumentError(
+                f"output: shape {output.shape} does not match the input's {image.shape}")
+        check_dtype(output.dtype, "output")
+        if not output.flags.writeable:
+            raise ValueError("output: the array is read-only")
+        return output
+    try:
+        dtype = np.dtype(output)
+    except TypeError:
+        raise TypeError(f"output: expected None, a dtype or an array, got {output!r}") from None
+    check_dtype(dtype, "output")
+    return np.empty(image.shape, dtype=dtype)

@@ -1,0 +1,51 @@
+# Rank (median) filter kernels, for other Cython code to cimport.
+#
+# Arrays are (batch, z, y, x) views of order-preserving keys (_keys.pxd). A Plan says
+# which window to use and which algorithm computes each output line; Python builds
+# it (crcx/filters.py), and `rank_filter` runs it nogil on OpenMP threads over lines.
+
+from libc.stdint cimport int32_t
+from crcx._keys cimport key_t
+
+cdef enum Algorithm:
+    ALGORITHM_NETWORK = 0     # selection network on SIMD lanes: small windows
+    ALGORITHM_HISTOGRAM = 1   # sliding two-level histogram: 8- and 16-bit keys
+    ALGORITHM_SELECT = 2      # introselect per pixel: any window
+
+cdef struct Plan:
+    # The window: `n_rows` distinct footprint lines at (row_dz, row_dy) and
+    # `n_elements` elements at (element_row, element_dx), all in extended coordinates
+    # (0 .. fz-1, 0 .. fy-1, 0 .. fx-1); the result is the element of rank `rank`.
+    Py_ssize_t fz, fy, fx
+    Py_ssize_t n_rows
+    const Py_ssize_t* row_dz
+    const Py_ssize_t* row_dy
+    Py_ssize_t n_elements
+    const Py_ssize_t* element_row
+    const Py_ssize_t* element_dx
+    Py_ssize_t rank
+    # Runs of consecutive elements on a line, for the sliding histogram.
+    Py_ssize_t n_runs
+    const Py_ssize_t* run_row
+    const Py_ssize_t* run_start
+    const Py_ssize_t* run_stop
+    # Source index of every extended coordinate along z, y, x; -1 reads `cval`.
+    const Py_ssize_t* zmap
+    const Py_ssize_t* ymap
+    const Py_ssize_t* xmap
+    Py_ssize_t x_before         # extended x of the image's first column
+    int encoding
+    int algorithm
+    # Selection network: per-pixel program and, when `presort`, the column program.
+    const int32_t* program
+    Py_ssize_t program_length
+    const int32_t* column_program
+    Py_ssize_t column_program_length
+    bint presort
+
+cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
+                              Py_ssize_t key_size) noexcept nogil
+
+cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                       const Plan* plan, key_t cval_key, char* scratch,
+                       Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil

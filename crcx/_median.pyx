@@ -1,0 +1,334 @@
+"""Compiled rank (median) filter: one driver, three line algorithms.
+
+Each output line (fixed batch, z, y) reads the footprint's input lines, extended along
+x by the border rule into a per-thread ring of line buffers (an input line is extended
+once and reused while the window slides down), then one of the line algorithms
+computes every output pixel of the line from those buffers.
+"""
+from libc.stdint cimport int32_t, uint32_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from cython.parallel cimport prange, parallel
+
+import numpy as np
+
+from crcx._keys cimport key_t, encode, decode, ENCODING_UNSIGNED
+from crcx._openmp cimport omp_get_thread_num
+
+cdef extern from "<algorithm>" namespace "std" nogil:
+    void nth_element[T](T first, T nth, T last)
+
+# Pixels one network pass computes: 64 lanes fill an AVX-512 register of bytes, and
+# 64 * 49 eight-byte lanes (7x7 window) still fit in a 32 KiB L1 cache.
+DEF LANES = 64
+
+cdef enum:
+    OP_CE = 0
+    OP_MIN = 1
+    OP_MAX = 2
+
+network_lanes = LANES
+
+
+cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept nogil:
+    # Extended line plus LANES of padding, which the last network block may read.
+    return width + plan.fx - 1 + LANES
+
+
+cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
+    # Fine bins (one per key) followed by coarse bins (one per high half of a key).
+    if key_size > 2:
+        return 0
+    return ((<Py_ssize_t>1) << (8 * key_size)) + ((<Py_ssize_t>1) << (4 * key_size))
+
+
+cdef inline Py_ssize_t _work_keys(const Plan* plan) noexcept nogil:
+    if plan.algorithm == ALGORITHM_NETWORK:
+        return plan.n_elements * LANES + plan.n_rows * (LANES + plan.fx - 1)
+    return plan.n_elements
+
+
+cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
+                              Py_ssize_t key_size) noexcept nogil:
+    """Bytes of scratch one thread needs (a multiple of 64, for alignment)."""
+    cdef Py_ssize_t slots = plan.fz * plan.fy
+    cdef Py_ssize_t total = slots * sizeof(Py_ssize_t) + plan.n_rows * sizeof(void*)
+    if plan.algorithm == ALGORITHM_HISTOGRAM:
+        total += _histogram_bins(key_size) * sizeof(uint32_t)
+    total += (slots * _row_length(plan, width) + _work_keys(plan) + width) * key_size
+    return (total + 63) // 64 * 64
+
+
+cdef inline void _extend_line(const key_t* line, Py_ssize_t stride, const Plan* plan,
+                              Py_ssize_t width, key_t* out, key_t cval_key) noexcept nogil:
+    """Write the x-extended, encoded copy of one input line (NULL: a cval line)."""
+    cdef Py_ssize_t i, j, length = width + plan.fx - 1
+    cdef key_t* inner = out + plan.x_before
+    if line == NULL:
+        for i in range(length):
+            out[i] = cval_key
+        return
+    for i in range(plan.x_before):
+        j = plan.xmap[i]
+        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 else cval_key
+    if stride == 1 and plan.encoding == ENCODING_UNSIGNED:
+        memcpy(inner, line, width * sizeof(key_t))
+    else:
+        for i in range(width):
+            inner[i] = encode(line[i * stride], plan.encoding)
+    for i in range(plan.x_before + width, length):
+        j = plan.xmap[i]
+        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 else cval_key
+
+
+cdef inline void _run_program(key_t* lanes, Py_ssize_t lane_stride, const int32_t* program,
+                              Py_ssize_t length, Py_ssize_t count) noexcept nogil:
+    """Apply compare-exchange `program` to `count` pixels laid out lane by lane."""
+    cdef Py_ssize_t k, b
+    cdef key_t lo, hi
+    cdef key_t* a
+    cdef key_t* c
+    for k in range(length):
+        a = lanes + program[3 * k + 1] * lane_stride
+        c = lanes + program[3 * k + 2] * lane_stride
+        if program[3 * k] == OP_CE:
+            for b in range(count):
+                lo = a[b]
+                hi = c[b]
+                a[b] = lo if lo < hi else hi
+                c[b] = hi if lo < hi else lo
+        elif program[3 * k] == OP_MIN:
+            for b in range(count):
+                lo = a[b]
+                hi = c[b]
+                a[b] = lo if lo < hi else hi
+        else:
+            for b in range(count):
+                lo = a[b]
+                hi = c[b]
+                c[b] = hi if lo < hi else lo
+
+
+cdef void _network_line(key_t** rows, const Plan* plan, Py_ssize_t width,
+                        key_t* lanes, key_t* columns, key_t* result) noexcept nogil:
+    """Selection network over LANES pixels at a time (sorted columns shared)."""
+    cdef Py_ssize_t x0, e, b, j, count
+    cdef Py_ssize_t column_stride = LANES + plan.fx - 1
+    cdef const key_t* source
+    for x0 in range(0, width, LANES):
+        if plan.presort:
+            for j in range(plan.n_rows):
+                memcpy(columns + j * column_stride, rows[j] + x0,
+                       column_stride * sizeof(key_t))
+            _run_program(columns, column_stride, plan.column_program,
+                         plan.column_program_length, column_stride)
+        for e in range(plan.n_elements):
+            if plan.presort:
+                source = columns + plan.element_row[e] * column_stride + plan.element_dx[e]
+            else:
+                source = rows[plan.element_row[e]] + x0 + plan.element_dx[e]
+            memcpy(lanes + e * LANES, source, LANES * sizeof(key_t))
+        _run_program(lanes, LANES, plan.program, plan.program_length, LANES)
+        count = width - x0 if width - x0 < LANES else LANES
+        memcpy(result + x0, lanes + plan.rank * LANES, count * sizeof(key_t))
+
+
+cdef void _histogram_line(key_t** rows, const Plan* plan, Py_ssize_t width,
+                          uint32_t* fine, uint32_t* coarse, key_t* result) noexcept nogil:
+    """Huang's sliding histogram with a coarse level to skip empty ranges.
+
+    T. S. Huang, G. J. Yang, G. Y. Tang, "A fast two-dimensional median filtering
+    algorithm", IEEE TASSP 27(1), 1979; the coarse/fine split follows Perreault and
+    Hebert, "Median filtering in constant time", IEEE TIP 16(9), 2007. The median is
+    tracked as a bin `median` and the count `below` of window values under it.
+    """
+    cdef int shift = 4 * sizeof(key_t)          # coarse bin = high half of the key
+    cdef Py_ssize_t span = 1 << shift
+    cdef Py_ssize_t x, r, k
+    cdef Py_ssize_t rank = plan.rank
+    cdef Py_ssize_t median = 0, below = 0
+    cdef key_t v
+    for r in range(plan.n_runs):
+        for k in range(plan.run_start[r], plan.run_stop[r]):
+            v = rows[plan.run_row[r]][k]
+            fine[v] += 1
+            coarse[v >> shift] += 1
+    for x in range(width):
+        if x > 0:
+            for r in range(plan.n_runs):
+                v = rows[plan.run_row[r]][x - 1 + plan.run_start[r]]
+                fine[v] -= 1
+                coarse[v >> shift] -= 1
+                below -= v < median
+                v = rows[plan.run_row[r]][x - 1 + plan.run_stop[r]]
+                fine[v] += 1
+                coarse[v >> shift] += 1
+                below += v < median
+        while below > rank:
+            if median & (span - 1) == 0 and below - coarse[(median >> shift) - 1] > rank:
+                below -= coarse[(median >> shift) - 1]
+                median -= span
+            else:
+                median -= 1
+                below -= fine[median]
+        while below + fine[median] <= rank:
+            if median & (span - 1) == 0 and below + coarse[median >> shift] <= rank:
+                below += coarse[median >> shift]
+                median += span
+            else:
+                below += fine[median]
+                median += 1
+        result[x] = <key_t>median
+    # Empty the histograms by removing the last window instead of clearing them all.
+    for r in range(plan.n_runs):
+        for k in range(plan.run_start[r], plan.run_stop[r]):
+            v = rows[plan.run_row[r]][width - 1 + k]
+            fine[v] -= 1
+            coarse[v >> shift] -= 1
+
+
+cdef void _select_line(key_t** rows, const Plan* plan, Py_ssize_t width,
+                       key_t* window, key_t* result) noexcept nogil:
+    """Gather each window and select its rank with introselect."""
+    cdef Py_ssize_t x, e
+    for x in range(width):
+        for e in range(plan.n_elements):
+            window[e] = rows[plan.element_row[e]][x + plan.element_dx[e]]
+        nth_element(window, window + plan.rank, window + plan.n_elements)
+        result[x] = window[plan.rank]
+
+
+cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                       const Plan* plan, key_t cval_key, char* scratch,
+                       Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil:
+    """Filter output lines ``first_line .. stop_line - 1`` (lines ordered b, z, y)."""
+    cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
+    cdef Py_ssize_t row_length = _row_length(plan, width)
+    cdef Py_ssize_t slots = plan.fz * plan.fy
+    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t line, b, z, y, j, x, slot, tag, zz, yy, ez, ey
+    cdef Py_ssize_t* tags = <Py_ssize_t*>scratch
+    cdef key_t** rows = <key_t**>(tags + slots)
+    cdef uint32_t* fine = <uint32_t*>(rows + plan.n_rows)
+    cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (8 * sizeof(key_t))
+    cdef Py_ssize_t n_bins = (_histogram_bins(sizeof(key_t))
+                              if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
+    cdef key_t* ring = <key_t*>(fine + n_bins)
+    cdef key_t* work = ring + slots * row_length
+    cdef key_t* result = work + _work_keys(plan)
+    cdef key_t* out
+
+    for slot in range(slots):
+        tags[slot] = -1
+    # The padding past each extended line is read by the last network block; zero it
+    # once so that no uninitialised memory is ever read.
+    memset(ring, 0, slots * row_length * sizeof(key_t))
+    memset(fine, 0, n_bins * sizeof(uint32_t))
+    for line in range(first_line, stop_line):
+        y = line % height
+        z = (line // height) % depth
+        b = line // (height * depth)
+        for j in range(plan.n_rows):
+            ez = z + plan.row_dz[j]
+            ey = y + plan.row_dy[j]
+            # Slots are per (dz, extended y mod fy): sliding y by one keeps every line
+            # that the next window still needs in place.
+            slot = plan.row_dz[j] * plan.fy + ey % plan.fy
+            tag = (b * (depth + plan.fz) + ez) * (height + plan.fy) + ey
+            rows[j] = ring + slot * row_length
+            if tags[slot] != tag:
+                tags[slot] = tag
+                zz = plan.zmap[ez]
+                yy = plan.ymap[ey]
+                if zz < 0 or yy < 0:
+                    _extend_line(<const key_t*>NULL, stride, plan, width, rows[j], cval_key)
+                else:
+                    _extend_line(&src[b, zz, yy, 0], stride, plan, width, rows[j], cval_key)
+        if plan.algorithm == ALGORITHM_NETWORK:
+            _network_line(rows, plan, width, work,
+                          work + plan.n_elements * LANES, result)
+        elif plan.algorithm == ALGORITHM_HISTOGRAM:
+            _histogram_line(rows, plan, width, fine, fine + n_fine, result)
+        else:
+            _select_line(rows, plan, width, work, result)
+        out = &dst[b, z, y, 0]
+        if out_stride == 1 and plan.encoding == ENCODING_UNSIGNED:
+            memcpy(out, result, width * sizeof(key_t))
+        else:
+            for x in range(width):
+                out[x * out_stride] = decode(result[x], plan.encoding)
+
+
+cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
+              key_t cval_key, int n_threads) except -1:
+    cdef Py_ssize_t n_lines = src.shape[0] * src.shape[1] * src.shape[2]
+    cdef Py_ssize_t per_thread = scratch_bytes(plan, src.shape[3], sizeof(key_t))
+    cdef Py_ssize_t chunk, thread, first
+    cdef char* scratch
+    if n_threads > n_lines:
+        n_threads = <int>n_lines
+    chunk = (n_lines + n_threads - 1) // n_threads
+    scratch = <char*>malloc(per_thread * n_threads)
+    if scratch == NULL:
+        raise MemoryError("not enough memory for the median filter's scratch buffers")
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            # Contiguous bands of lines per thread, so each thread's ring is reused.
+            for thread in prange(n_threads, schedule="static", chunksize=1):
+                first = thread * chunk
+                if first < n_lines:
+                    filter_lines(src, dst, plan, cval_key, scratch + thread * per_thread,
+                                 first, min(first + chunk, n_lines))
+    finally:
+        free(scratch)
+    return 0
+
+
+cdef inline const Py_ssize_t* _index_data(const Py_ssize_t[::1] values) noexcept nogil:
+    return &values[0] if values.shape[0] else NULL
+
+
+cdef inline const int32_t* _program_data(const int32_t[:, ::1] program) noexcept nogil:
+    return &program[0, 0] if program.shape[0] else NULL
+
+
+def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_bits,
+                int n_threads):
+    """Filter `src` (keys, shape (batch, z, y, x)) into `dst` as `plan` says.
+
+    `plan` is a :class:`crcx.filters.KernelPlan`; `cval_bits` is `cval` in the
+    input's dtype, as an unsigned integer of the same bits.
+    """
+    cdef Plan c_plan
+    cdef const Py_ssize_t[::1] row_dz = plan.row_dz, row_dy = plan.row_dy
+    cdef const Py_ssize_t[::1] element_row = plan.element_row, element_dx = plan.element_dx
+    cdef const Py_ssize_t[::1] run_row = plan.run_row, run_start = plan.run_start
+    cdef const Py_ssize_t[::1] run_stop = plan.run_stop
+    cdef const Py_ssize_t[::1] zmap = plan.zmap, ymap = plan.ymap, xmap = plan.xmap
+    cdef const int32_t[:, ::1] program = plan.program
+    cdef const int32_t[:, ::1] column_program = plan.column_program
+    c_plan.fz, c_plan.fy, c_plan.fx = plan.extent
+    c_plan.n_rows = row_dz.shape[0]
+    c_plan.row_dz = _index_data(row_dz)
+    c_plan.row_dy = _index_data(row_dy)
+    c_plan.n_elements = element_row.shape[0]
+    c_plan.element_row = _index_data(element_row)
+    c_plan.element_dx = _index_data(element_dx)
+    c_plan.rank = plan.rank
+    c_plan.n_runs = run_row.shape[0]
+    c_plan.run_row = _index_data(run_row)
+    c_plan.run_start = _index_data(run_start)
+    c_plan.run_stop = _index_data(run_stop)
+    c_plan.zmap = _index_data(zmap)
+    c_plan.ymap = _index_data(ymap)
+    c_plan.xmap = _index_data(xmap)
+    c_plan.x_before = plan.x_before
+    c_plan.encoding = plan.encoding
+    c_plan.algorithm = plan.algorithm
+    c_plan.program = _program_data(program)
+    c_plan.program_length = program.shape[0]
+    c_plan.column_program = _program_data(column_program)
+    c_plan.column_program_length = column_program.shape[0]
+    c_plan.presort = plan.presort
+    _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)

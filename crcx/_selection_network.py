@@ -1,0 +1,133 @@
+"""Selection networks: the compare-exchange programs the small-window kernels run.
+
+A median of a few dozen values is fastest as a fixed sequence of min/max operations
+applied to many pixels at once, which the C compiler turns into SIMD instructions. The
+sequence is derived here once per footprint shape and cached:
+
+1. Knuth's merge-exchange sort (Batcher's odd-even merge sort for any n; Knuth, TAOCP
+   vol. 3, 5.2.2, Algorithm M) sorts all n window values.
+2. For a full box footprint the values of each column (one x position, every row of
+   the footprint) are sorted first, once per column, and that sorted column is shared
+   by the ``fx`` outputs that read it. Compare-exchanges that can no longer change
+   anything once the columns are sorted are dropped; by the 0-1 principle it suffices
+   to check every 0-1 input whose columns are sorted.
+3. Working backwards from the wire that holds the median, every operation whose
+   result is never read is dropped, and one whose minimum (or maximum) alone is read
+   becomes a single ``min`` (or ``max``).
+"""
+import functools
+import itertools
+
+import numpy as np
+
+__all__ = ["CE", "MIN", "MAX", "merge_exchange_pairs", "selection_program"]
+
+# Operation codes shared with the kernels in _median.pyx.
+CE, MIN, MAX = 0, 1, 2
+
+# Largest number of sorted-column 0-1 inputs enumerated to prove redundancy.
+_MAX_PROOF_INPUTS = 1 << 17
+
+
+def merge_exchange_pairs(n):
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that sort `n` wires ascending.
+
+    Examples
+    --------
+    >>> merge_exchange_pairs(3)
+    [(0, 2), (0, 1), (1, 2)]
+    """
+    if n < 2:
+        return []
+    pairs = []
+    t = (n - 1).bit_length()
+    p = 1 << (t - 1)
+    while p > 0:
+        q, r, d = 1 << (t - 1), 0, p
+        while True:
+            pairs.extend((i, i + d) for i in range(n - d) if i & p == r)
+            if q == p:
+                break
+            d, q, r = q - p, q >> 1, p
+        p >>= 1
+    return pairs
+
+
+def _sorted_column_inputs(rows, columns):
+    """Every 0-1 input with sorted columns, as a (count, rows * columns) bool array."""
+    column_patterns = np.array([[1] * (rows - ones) + [0] * ones for ones in range(rows + 1)],
+                               dtype=bool)[:, ::-1]
+    # Wire numbering is row-major: wire = row * columns + column.
+    choice = np.array(list(itertools.product(range(rows + 1), repeat=columns)))
+    values = column_patterns[choice]                  # (count, columns, rows)
+    return values.transpose(0, 2, 1).reshape(len(choice), rows * columns)
+
+
+def _drop_redundant(pairs, inputs):
+    """Drop pairs that never exchange anything for these 0-1 `inputs`."""
+    values = inputs.T.copy()
+    kept = []
+    for i, j in pairs:
+        lo, hi = values[i], values[j]
+        if (lo & ~hi).any():
+            kept.append((i, j))
+            values[i], values[j] = lo & hi, lo | hi
+    return kept
+
+
+def _prune_to_output(pairs, output):
+    """Keep the operations that `output` depends on, as (op, i, j) triples."""
+    needed = {output}
+    program = []
+    for i, j in reversed(pairs):
+        want_lo, want_hi = i in needed, j in needed
+        if not (want_lo or want_hi):
+            continue
+        program.append((CE if want_lo and want_hi else MIN if want_lo else MAX, i, j))
+        needed.update((i, j))
+    program.reverse()
+    return program
+
+
+@functools.lru_cache(maxsize=64)
+def selection_program(rows, columns, rank, presort):
+    """Program selecting the `rank`-th smallest of ``rows * columns`` values.
+
+    Wires are numbered ``row * columns + column``. With `presort`, the returned
+    program assumes every column is already sorted ascending down its rows and a
+    second program sorts one column (wires ``0 .. rows - 1``).
+
+    Parameters
+    ----------
+    rows, columns : int
+        Shape of the window as the kernel lays it out.
+    rank : int
+        Which order statistic to select (the median is ``rows * columns // 2``).
+    presort : bool
+        Whether the kernel sorts columns first and shares them between outputs.
+
+    Returns
+    -------
+    program : ndarray of int32, shape (ops, 3)
+        ``(op, i, j)`` with op ``CE`` (min to i, max to j), ``MIN`` (min to i only)
+        or ``MAX`` (max to j only); the result is on wire `rank`.
+    column_program : ndarray of int32, shape (ops, 3)
+        Sorts one column of `rows` wires; empty without `presort`.
+
+    Examples
+    --------
+    >>> program, column_program = selection_program(3, 3, 4, True)
+    >>> len(column_program), len(program) < len(merge_exchange_pairs(9))
+    (3, True)
+    """
+    n = rows * columns
+    pairs = merge_exchange_pairs(n)
+    column_pairs = []
+    if presort:
+        column_pairs = merge_exchange_pairs(rows)
+        if (rows + 1) ** columns <= _MAX_PROOF_INPUTS:
+            pairs = _drop_redundant(pairs, _sorted_column_inputs(rows, columns))
+    program = _prune_to_output(pairs, rank)
+    column_program = [(CE, i, j) for i, j in column_pairs]
+    return (np.array(program, dtype=np.int32).reshape(-1, 3),
+            np.array(column_program, dtype=np.int32).reshape(-1, 3))

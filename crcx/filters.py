@@ -1,0 +1,207 @@
+"""Public filters: validate and dispatch in Python, loop in the compiled kernels."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from crcx import _median
+from crcx._arguments import (ArgumentError, as_image, normalize_cval, normalize_geometry,
+                             normalize_mode, normalize_n_threads, prepare_output)
+from crcx._boundary import extended_indices
+from crcx._openmp import effective_n_threads
+from crcx._selection_network import selection_program
+
+__all__ = ["median"]
+
+# Algorithm codes of _median.pxd.
+NETWORK, HISTOGRAM, SELECT = 0, 1, 2
+# Largest window the selection network handles, by key size in bytes: a network costs
+# about n log^2 n operations on LANES / key-size vector registers, so it loses to the
+# histogram (8/16-bit) or to introselect beyond these (measured by benchmarks/median.py).
+NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
+# Most axes one kernel call filters together: the kernels' windows are (z, y, x).
+MAX_FILTERED_AXES = 3
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """Everything the compiled rank filter needs, as flat arrays (see _median.pxd)."""
+    extent: tuple
+    row_dz: np.ndarray
+    row_dy: np.ndarray
+    element_row: np.ndarray
+    element_dx: np.ndarray
+    rank: int
+    run_row: np.ndarray
+    run_start: np.ndarray
+    run_stop: np.ndarray
+    zmap: np.ndarray
+    ymap: np.ndarray
+    xmap: np.ndarray
+    x_before: int
+    encoding: int
+    algorithm: int
+    program: np.ndarray
+    column_program: np.ndarray
+    presort: bool
+
+
+def _encoding(dtype):
+    """Key encoding of _keys.pxd: unsigned, signed (sign bit flipped) or float."""
+    return {"b": 0, "u": 0, "i": 1, "f": 2}[dtype.kind]
+
+
+def _runs(mask):
+    """(start, stop) of every run of True in a 1-d boolean array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+
+
+def _plan(footprint, extents, shape, mode, rank, dtype):
+    """Build the :class:`KernelPlan` for a 3-d footprint over (z, y, x) of `shape`."""
+    intp = np.intp
+    rows = [(dz, dy) for dz in range(footprint.shape[0]) for dy in range(footprint.shape[1])
+            if footprint[dz, dy].any()]
+    elements = [(j, dx) for j, (dz, dy) in enumerate(rows)
+                for dx in np.flatnonzero(footprint[dz, dy])]
+    runs = [(j, start, stop) for j, (dz, dy) in enumerate(rows)
+            for start, stop in _runs(footprint[dz, dy])]
+    count = len(elements)
+    key_size = dtype.itemsize
+    box = bool(footprint.all())
+    if count <= NETWORK_MAX_ELEMENTS[key_size]:
+        algorithm = NETWORK
+    elif key_size <= 2:
+        algorithm = HISTOGRAM
+    else:
+        algorithm = SELECT
+    presort = algorithm == NETWORK and box and len(rows) > 1 and footprint.shape[2] > 1
+    if algorithm == NETWORK:
+        program, column_program = selection_program(
+            len(rows) if presort else 1, footprint.shape[2] if presort else count,
+            rank, presort)
+    else:
+        program = column_program = np.zeros((0, 3), np.int32)
+    maps = [extended_indices(n, before, after, mode)
+            for n, (before, after) in zip(shape, extents)]
+    return KernelPlan(
+        extent=footprint.shape,
+        row_dz=np.array([r[0] for r in rows], intp), row_dy=np.array([r[1] for r in rows], intp),
+        element_row=np.array([e[0] for e in elements], intp),
+        element_dx=np.array([e[1] for e in elements], intp),
+        rank=rank,
+        run_row=np.array([r[0] for r in runs], intp),
+        run_start=np.array([r[1] for r in runs], intp),
+        run_stop=np.array([r[2] for r in runs], intp),
+        zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
+        encoding=_encoding(dtype), algorithm=algorithm,
+        program=program, column_program=column_program, presort=presort)
+
+
+def _working_dtype(dtype, mode, cval):
+    """The dtype the filter runs in: the input's, unless `cval` is not one of its values.
+
+    scipy compares everything as float64; the result is the same in the input's own
+    dtype whenever the border value is one of its values. A float `cval` is rounded to
+    a float32 input's precision, which cannot change its order among the values: no
+    float32 lies strictly between `cval` and its rounding.
+    """
+    if mode != "constant" or dtype.kind == "f":
+        return dtype
+    if np.isfinite(cval) and cval == int(cval):
+        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        if low <= int(cval) <= high:
+            return dtype
+    return np.dtype(np.float64)
+
+
+def _lines_view(array, axes):
+    """View `array` as (batches, z, y, x) keys, the filtered `axes` last."""
+    batch = [a for a in range(array.ndim) if a not in axes]
+    moved = array.transpose(batch + list(axes))
+    filtered = moved.shape[len(batch):]
+    shape = (1,) * (MAX_FILTERED_AXES - len(filtered)) + filtered
+    keys = moved.view(np.dtype(f"u{array.dtype.itemsize}"))
+    return keys.reshape(moved.shape[:len(batch)] + shape)
+
+
+def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
+           origin=0, *, axes=None, n_threads=None):
+    """Median filter with the semantics of :func:`scipy.ndimage.median_filter`.
+
+    Parameters
+    ----------
+    image : array_like
+        Input of any shape; bool, integer, float32 or float64.
+    size : int or sequence of int, optional
+        Window size per filtered axis; 3 when neither `size` nor `footprint` is given.
+    footprint : array_like, optional
+        Window shape (non-zero means included); overrides `size`.
+    output : ndarray or dtype, optional
+        Where to put the result, or its dtype; may be `image` itself.
+    mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
+        Border rule, as in scipy.ndimage (the ``grid-`` aliases are accepted too).
+    cval : float, optional
+        Value past the border with ``mode='constant'``.
+    origin : int or sequence of int, optional
+        Shift of the window, as in scipy.ndimage.
+    axes : sequence of int, optional
+        Axes to filter (at most three); others are filtered independently, so a
+        colour image or a stack of frames is filtered channel by channel / frame by
+        frame.
+    n_threads : int, optional
+        OpenMP threads; default all that the runtime offers.
+
+    Returns
+    -------
+    ndarray
+        The filtered image, in `image`'s dtype unless `output` says otherwise.
+
+    Notes
+    -----
+    Values are compared in the input's own dtype, so 64-bit integers beyond 2**53 stay
+    exact (scipy rounds them through float64). NaN sorts above +inf, as numpy.sort
+    orders it: the result is NaN where more than ``n - n // 2 - 1`` of the ``n``
+    window values are NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> crcx.median(np.array([[0, 0, 0], [0, 9, 0], [0, 0, 0]], np.uint8))
+    array([[0, 0, 0],
+           [0, 0, 0],
+           [0, 0, 0]], dtype=uint8)
+    """
+    image = as_image(image)
+    mode = normalize_mode(mode)
+    cval = normalize_cval(cval)
+    n_threads = normalize_n_threads(n_threads)
+    geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
+    result = prepare_output(output, image)
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        raise ArgumentError(
+            f"axes: at most {MAX_FILTERED_AXES} axes can be filtered together, got "
+            f"{len(geometry.axes)}; pass axes= to choose them")
+    if image.size == 0:
+        return result
+    work = image.astype(_working_dtype(image.dtype, mode, cval), copy=False)
+    shares = np.may_share_memory(result, image)
+    target = result if result.dtype == work.dtype and not shares else np.empty_like(work)
+
+    footprint3 = geometry.footprint.reshape(
+        (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
+    extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
+    src = _lines_view(work, geometry.axes)
+    dst = _lines_view(target, geometry.axes)
+    plan = _plan(footprint3, extents, src.shape[-3:], mode, geometry.rank, work.dtype)
+    cval_bits = np.array(cval).astype(work.dtype).view(src.dtype).item()
+    threads = effective_n_threads(n_threads)
+    if src.ndim == 3:
+        _median.rank_filter(src[None], dst[None], plan, cval_bits, threads)
+    elif src.ndim == 4:
+        _median.rank_filter(src, dst, plan, cval_bits, threads)
+    else:
+        for index in np.ndindex(src.shape[:-4]):
+            _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
+    if target is not result:
+        np.copyto(result, target, casting="unsafe")
+    return result

@@ -1,0 +1,80 @@
+"""Build the compiled kernels: Cython, with OpenMP when the compiler has it.
+
+``CRCX_PORTABLE=1`` builds for a generic x86-64/ARM target instead of the build
+machine's own instruction set (use it when building wheels for other machines).
+"""
+import os
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+MODULES = ["_openmp", "_median"]
+
+
+def _compiles_with(compiler, flags, source):
+    """Whether `compiler` builds and links `source` with `flags`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as handle:
+            handle.write(textwrap.dedent(source))
+        try:
+            objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objects, os.path.join(tmp, "probe"),
+                                     extra_postargs=flags)
+        except Exception:  # any compiler or linker failure means "no"
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    """Add OpenMP and optimisation flags that this compiler accepts."""
+
+    def build_extensions(self):
+        compiler = self.compiler
+        if compiler.compiler_type == "msvc":
+            compile_flags, link_flags = ["/O2", "/openmp"], []
+        else:
+            compile_flags = ["-O3", "-fno-math-errno", "-Wno-unreachable-code"]
+            if os.environ.get("CRCX_PORTABLE") != "1" and _compiles_with(
+                    compiler, ["-march=native"], "int main(void) { return 0; }"):
+                compile_flags.append("-march=native")
+            omp = "-fopenmp"
+            has_openmp = _compiles_with(compiler, [omp], """
+                #include <omp.h>
+                int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
+            """)
+            if has_openmp:
+                compile_flags.append(omp)
+            else:
+                print("crcx: the compiler has no OpenMP; building single-threaded",
+                      file=sys.stderr)
+            link_flags = [omp] if has_openmp else []
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_flags
+            ext.extra_link_args = link_flags
+        super().build_extensions()
+
+
+extensions = [
+    Extension(f"crcx.{name}", [f"crcx/{name}.pyx"],
+              include_dirs=[np.get_include()],
+              define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+              language="c++")
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3, "boundscheck": False, "wraparound": False,
+            "cdivision": True, "initializedcheck": False, "nonecheck": False,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -3,6 +3,7 @@
 ``CRCX_PORTABLE=1`` builds for a generic x86-64/ARM target instead of the build
 machine's own instruction set (use it when building wheels for other machines).
 """
+import importlib.util
 import os
 import sys
 import tempfile
@@ -14,6 +15,19 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 MODULES = ["_openmp", "_median"]
+
+
+def _write_box_networks():
+    """Generate crcx/_box_networks.h from crcx/_selection_network.py."""
+    spec = importlib.util.spec_from_file_location(
+        "_selection_network", os.path.join("crcx", "_selection_network.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = module.box_median_source()
+    path = os.path.join("crcx", "_box_networks.h")
+    if not os.path.exists(path) or open(path).read() != source:
+        with open(path, "w") as handle:
+            handle.write(source)
 
 
 def _compiles_with(compiler, flags, source):
@@ -60,9 +74,10 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+_write_box_networks()
 extensions = [
     Extension(f"crcx.{name}", [f"crcx/{name}.pyx"],
-              include_dirs=[np.get_include()],
+              include_dirs=[np.get_include(), "crcx"],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               language="c++")
     for name in MODULES

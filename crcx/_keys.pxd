@@ -24,16 +24,16 @@ cdef inline key_t sign_bit(key_t bits) noexcept nogil:
     return (<key_t>1) << (8 * sizeof(key_t) - 1)
 
 cdef inline key_t encode(key_t bits, int encoding) noexcept nogil:
+    # Written as selects, not branches, so that loops over values vectorise.
     cdef key_t sign = sign_bit(bits)
-    cdef key_t infinity
+    cdef key_t infinity, key
     if encoding == ENCODING_SIGNED:
         return bits ^ sign
     if encoding == ENCODING_FLOAT:
         # Exponent all ones and a zero mantissa: the bits of +inf.
         infinity = (<key_t>0x7F800000) if sizeof(key_t) == 4 else (<key_t>0x7FF0000000000000)
-        if (bits & ~sign) > infinity:
-            return <key_t>~(<key_t>0)
-        return <key_t>~bits if bits & sign else bits | sign
+        key = <key_t>~bits if bits & sign else bits | sign
+        return <key_t>~(<key_t>0) if (bits & ~sign) > infinity else key
     return bits
 
 cdef inline key_t decode(key_t key, int encoding) noexcept nogil:
@@ -43,3 +43,34 @@ cdef inline key_t decode(key_t key, int encoding) noexcept nogil:
     if encoding == ENCODING_FLOAT:
         return key ^ sign if key & sign else <key_t>~key
     return key
+
+cdef inline void encode_run(const key_t* values, Py_ssize_t stride, Py_ssize_t count,
+                            key_t* keys, int encoding) noexcept nogil:
+    """keys[i] = encode(values[i * stride]).
+
+    The loops are split by encoding and by unit stride so that each one vectorises.
+    """
+    cdef Py_ssize_t i
+    if stride == 1 and encoding == ENCODING_FLOAT:
+        for i in range(count):
+            keys[i] = encode(values[i], ENCODING_FLOAT)
+    elif stride == 1:
+        for i in range(count):
+            keys[i] = encode(values[i], encoding)
+    else:
+        for i in range(count):
+            keys[i] = encode(values[i * stride], encoding)
+
+cdef inline void decode_run(const key_t* keys, Py_ssize_t count, key_t* values,
+                            Py_ssize_t stride, int encoding) noexcept nogil:
+    """values[i * stride] = decode(keys[i]), split as encode_run is."""
+    cdef Py_ssize_t i
+    if stride == 1 and encoding == ENCODING_FLOAT:
+        for i in range(count):
+            values[i] = decode(keys[i], ENCODING_FLOAT)
+    elif stride == 1:
+        for i in range(count):
+            values[i] = decode(keys[i], encoding)
+    else:
+        for i in range(count):
+            values[i * stride] = decode(keys[i], encoding)

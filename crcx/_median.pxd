@@ -42,6 +42,7 @@ cdef struct Plan:
     const int32_t* column_program
     Py_ssize_t column_program_length
     bint presort
+    bint box                    # the footprint is a full box
 
 cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
                               Py_ssize_t key_size) noexcept nogil

@@ -12,7 +12,7 @@ from cython.parallel cimport prange, parallel
 
 import numpy as np
 
-from crcx._keys cimport key_t, encode, decode, ENCODING_UNSIGNED
+from crcx._keys cimport key_t, encode, encode_run, decode_run, ENCODING_UNSIGNED
 from crcx._openmp cimport omp_get_thread_num
 
 cdef extern from "<algorithm>" namespace "std" nogil:
@@ -21,6 +21,38 @@ cdef extern from "<algorithm>" namespace "std" nogil:
 # Pixels one network pass computes: 64 lanes fill an AVX-512 register of bytes, and
 # 64 * 49 eight-byte lanes (7x7 window) still fit in a 32 KiB L1 cache.
 DEF LANES = 64
+
+# Straight-line medians of the common box windows, generated at build time from
+# crcx/_selection_network.py (returns 0 for a shape it does not have).
+cdef extern from "_box_networks.h":
+    int crcx_box_median[T](T** rows, T* sorted_rows, Py_ssize_t length, Py_ssize_t width,
+                           T* out, int n_rows, int n_columns) noexcept nogil
+
+# The compare-exchange steps over one block of lanes. Written in C++ for what Cython
+# cannot say: the two wires never alias (__restrict__) and the block has a fixed
+# length, so the compiler emits straight-line SIMD min/max with no runtime checks.
+cdef extern from *:
+    """
+    template <typename T>
+    static inline void crcx_lanes_ce(T* __restrict__ lo, T* __restrict__ hi) {
+        for (int b = 0; b < 64; ++b) {
+            T a = lo[b], c = hi[b];
+            lo[b] = a < c ? a : c;
+            hi[b] = a < c ? c : a;
+        }
+    }
+    template <typename T>
+    static inline void crcx_lanes_min(T* __restrict__ lo, const T* __restrict__ hi) {
+        for (int b = 0; b < 64; ++b) lo[b] = lo[b] < hi[b] ? lo[b] : hi[b];
+    }
+    template <typename T>
+    static inline void crcx_lanes_max(const T* __restrict__ lo, T* __restrict__ hi) {
+        for (int b = 0; b < 64; ++b) hi[b] = lo[b] < hi[b] ? hi[b] : lo[b];
+    }
+    """
+    void crcx_lanes_ce[T](T* lo, T* hi) noexcept nogil
+    void crcx_lanes_min[T](T* lo, const T* hi) noexcept nogil
+    void crcx_lanes_max[T](const T* lo, T* hi) noexcept nogil
 
 cdef enum:
     OP_CE = 0
@@ -42,9 +74,9 @@ cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
     return ((<Py_ssize_t>1) << (8 * key_size)) + ((<Py_ssize_t>1) << (4 * key_size))
 
 
-cdef inline Py_ssize_t _work_keys(const Plan* plan) noexcept nogil:
+cdef inline Py_ssize_t _work_keys(const Plan* plan, Py_ssize_t width) noexcept nogil:
     if plan.algorithm == ALGORITHM_NETWORK:
-        return plan.n_elements * LANES + plan.n_rows * (LANES + plan.fx - 1)
+        return plan.n_elements * LANES + plan.n_rows * _row_length(plan, width)
     return plan.n_elements
 
 
@@ -55,7 +87,7 @@ cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
     cdef Py_ssize_t total = slots * sizeof(Py_ssize_t) + plan.n_rows * sizeof(void*)
     if plan.algorithm == ALGORITHM_HISTOGRAM:
         total += _histogram_bins(key_size) * sizeof(uint32_t)
-    total += (slots * _row_length(plan, width) + _work_keys(plan) + width) * key_size
+    total += (slots * _row_length(plan, width) + _work_keys(plan, width) + width) * key_size
     return (total + 63) // 64 * 64
 
 
@@ -74,8 +106,7 @@ cdef inline void _extend_line(const key_t* line, Py_ssize_t stride, const Plan* 
     if stride == 1 and plan.encoding == ENCODING_UNSIGNED:
         memcpy(inner, line, width * sizeof(key_t))
     else:
-        for i in range(width):
-            inner[i] = encode(line[i * stride], plan.encoding)
+        encode_run(line, stride, width, inner, plan.encoding)
     for i in range(plan.x_before + width, length):
         j = plan.xmap[i]
         out[i] = encode(line[j * stride], plan.encoding) if j >= 0 else cval_key
@@ -109,26 +140,45 @@ cdef inline void _run_program(key_t* lanes, Py_ssize_t lane_stride, const int32_
                 c[b] = hi if lo < hi else lo
 
 
+cdef inline void _run_block_program(key_t* lanes, const int32_t* program,
+                                    Py_ssize_t length) noexcept nogil:
+    """Apply `program` to one block of LANES pixels (wire w at lanes + w * LANES)."""
+    cdef Py_ssize_t k
+    for k in range(length):
+        if program[3 * k] == OP_CE:
+            crcx_lanes_ce(lanes + program[3 * k + 1] * LANES, lanes + program[3 * k + 2] * LANES)
+        elif program[3 * k] == OP_MIN:
+            crcx_lanes_min(lanes + program[3 * k + 1] * LANES, lanes + program[3 * k + 2] * LANES)
+        else:
+            crcx_lanes_max(lanes + program[3 * k + 1] * LANES, lanes + program[3 * k + 2] * LANES)
+
+
 cdef void _network_line(key_t** rows, const Plan* plan, Py_ssize_t width,
-                        key_t* lanes, key_t* columns, key_t* result) noexcept nogil:
-    """Selection network over LANES pixels at a time (sorted columns shared)."""
-    cdef Py_ssize_t x0, e, b, j, count
-    cdef Py_ssize_t column_stride = LANES + plan.fx - 1
+                        Py_ssize_t row_length, key_t* lanes, key_t* sorted_rows,
+                        key_t* result) noexcept nogil:
+    """Selection network over LANES pixels at a time.
+
+    With `presort`, the columns of the whole line are sorted first (long vector
+    loops), and each sorted column is then read by the ``fx`` outputs it belongs to.
+    """
+    cdef Py_ssize_t x0, e, j, count
     cdef const key_t* source
+    if plan.box and crcx_box_median(rows, sorted_rows, row_length, width, result,
+                                    <int>plan.n_rows, <int>plan.fx):
+        return
+    if plan.presort:
+        for j in range(plan.n_rows):
+            memcpy(sorted_rows + j * row_length, rows[j], row_length * sizeof(key_t))
+        _run_program(sorted_rows, row_length, plan.column_program,
+                     plan.column_program_length, row_length)
     for x0 in range(0, width, LANES):
-        if plan.presort:
-            for j in range(plan.n_rows):
-                memcpy(columns + j * column_stride, rows[j] + x0,
-                       column_stride * sizeof(key_t))
-            _run_program(columns, column_stride, plan.column_program,
-                         plan.column_program_length, column_stride)
         for e in range(plan.n_elements):
             if plan.presort:
-                source = columns + plan.element_row[e] * column_stride + plan.element_dx[e]
+                source = sorted_rows + plan.element_row[e] * row_length + x0 + plan.element_dx[e]
             else:
                 source = rows[plan.element_row[e]] + x0 + plan.element_dx[e]
             memcpy(lanes + e * LANES, source, LANES * sizeof(key_t))
-        _run_program(lanes, LANES, plan.program, plan.program_length, LANES)
+        _run_block_program(lanes, plan.program, plan.program_length)
         count = width - x0 if width - x0 < LANES else LANES
         memcpy(result + x0, lanes + plan.rank * LANES, count * sizeof(key_t))
 
@@ -216,7 +266,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                               if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
     cdef key_t* ring = <key_t*>(fine + n_bins)
     cdef key_t* work = ring + slots * row_length
-    cdef key_t* result = work + _work_keys(plan)
+    cdef key_t* result = work + _work_keys(plan, width)
     cdef key_t* out
 
     for slot in range(slots):
@@ -246,7 +296,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 else:
                     _extend_line(&src[b, zz, yy, 0], stride, plan, width, rows[j], cval_key)
         if plan.algorithm == ALGORITHM_NETWORK:
-            _network_line(rows, plan, width, work,
+            _network_line(rows, plan, width, row_length, work,
                           work + plan.n_elements * LANES, result)
         elif plan.algorithm == ALGORITHM_HISTOGRAM:
             _histogram_line(rows, plan, width, fine, fine + n_fine, result)
@@ -256,8 +306,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         if out_stride == 1 and plan.encoding == ENCODING_UNSIGNED:
             memcpy(out, result, width * sizeof(key_t))
         else:
-            for x in range(width):
-                out[x * out_stride] = decode(result[x], plan.encoding)
+            decode_run(result, width, out, out_stride, plan.encoding)
 
 
 cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
@@ -331,4 +380,5 @@ def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_b
     c_plan.column_program = _program_data(column_program)
     c_plan.column_program_length = column_program.shape[0]
     c_plan.presort = plan.presort
+    c_plan.box = plan.box
     _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)

@@ -8,15 +8,17 @@ from crcx._arguments import (ArgumentError, as_image, normalize_cval, normalize_
                              normalize_mode, normalize_n_threads, prepare_output)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
-from crcx._selection_network import selection_program
+from crcx._selection_network import GENERATED_BOXES, selection_program
 
 __all__ = ["median"]
 
 # Algorithm codes of _median.pxd.
 NETWORK, HISTOGRAM, SELECT = 0, 1, 2
-# Largest window the selection network handles, by key size in bytes: a network costs
-# about n log^2 n operations on LANES / key-size vector registers, so it loses to the
-# histogram (8/16-bit) or to introselect beyond these (measured by benchmarks/median.py).
+# Largest non-box window the interpreted selection network handles, by key size in
+# bytes: a network costs about n log^2 n operations on 64 / key-size lanes per vector,
+# so beyond these it loses to the histogram (8/16-bit) or to introselect (measured by
+# benchmarks/median.py). Box windows in GENERATED_BOXES always use their compiled
+# network.
 NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
 MAX_FILTERED_AXES = 3
@@ -43,6 +45,7 @@ class KernelPlan:
     program: np.ndarray
     column_program: np.ndarray
     presort: bool
+    box: bool
 
 
 def _encoding(dtype):
@@ -68,7 +71,8 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
     count = len(elements)
     key_size = dtype.itemsize
     box = bool(footprint.all())
-    if count <= NETWORK_MAX_ELEMENTS[key_size]:
+    generated = box and (len(rows), footprint.shape[2]) in GENERATED_BOXES
+    if generated or count <= NETWORK_MAX_ELEMENTS[key_size]:
         algorithm = NETWORK
     elif key_size <= 2:
         algorithm = HISTOGRAM
@@ -94,7 +98,7 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         run_stop=np.array([r[2] for r in runs], intp),
         zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
         encoding=_encoding(dtype), algorithm=algorithm,
-        program=program, column_program=column_program, presort=presort)
+        program=program, column_program=column_program, presort=presort, box=box)
 
 
 def _working_dtype(dtype, mode, cval):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArgumentError", "FootprintTooLargeError", "MODES", "Geometry",
-           "as_image", "check_dtype", "normalize_mode", "normalize_geometry", "normalize_n_threads",
-           "prepare_output"]
+__all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
+           "Geometry", "as_image", "check_dtype", "cval_in_dtype", "normalize_cval",
+           "normalize_geometry", "normalize_mode", "normalize_n_threads", "prepare_output"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -36,6 +36,10 @@ class ArgumentError(ValueError, RuntimeError):
     """An argument is invalid (``RuntimeError`` where scipy raises that)."""
 
 
+class ComplexDtypeError(TypeError, RuntimeError):
+    """Complex data (``TypeError`` for an input, ``RuntimeError`` for an output, as scipy)."""
+
+
 class FootprintTooLargeError(ValueError, MemoryError):
     """The footprint is too large to filter with (``MemoryError`` as in scipy)."""
 
@@ -43,7 +47,7 @@ class FootprintTooLargeError(ValueError, MemoryError):
 def check_dtype(dtype, name):
     """Raise unless `dtype` is one the filters compute in (or write to)."""
     if dtype.kind == "c":
-        raise TypeError(f"{name}: complex data is not supported")
+        raise ComplexDtypeError(f"{name}: complex data is not supported")
     if dtype.kind not in SUPPORTED_KINDS or dtype == np.float16 or dtype.itemsize > 8:
         raise ArgumentError(
             f"{name}: dtype {dtype} is not supported; expected bool, an integer type, "
@@ -53,7 +57,7 @@ def check_dtype(dtype, name):
 def as_image(image, name="image"):
     """Return `image` as an ndarray of a supported dtype in native byte order."""
     if not isinstance(image, np.ndarray) and np.iscomplexobj(image):
-        raise TypeError(f"{name}: complex data is not supported")
+        raise ComplexDtypeError(f"{name}: complex data is not supported")
     image = np.asarray(image)
     check_dtype(image.dtype, name)
     if not image.dtype.isnative:
@@ -190,6 +194,20 @@ def normalize_cval(cval):
     if isinstance(cval, (str, bytes)) or not isinstance(cval, (numbers.Real, np.generic)):
         raise TypeError(f"cval: expected a real number, got {cval!r}")
     return float(cval)
+
+
+def cval_in_dtype(cval, dtype):
+    """`cval` converted to the image's `dtype`, as scipy.ndimage converts it.
+
+    scipy casts the border value to the input's type before filtering (0.5 becomes
+    0 and 300 becomes 44 for uint8), so the window never holds a value the image
+    could not; NaN and out-of-range values convert as C casts do, without a warning.
+    For bool that C cast truncates first: 0.5 is False, 2.0 is True.
+    """
+    if dtype == bool:
+        return np.bool_(np.trunc(cval) != 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.array(cval).astype(dtype)[()]
 
 
 def prepare_output(output, image):

@@ -11,6 +11,7 @@ cdef enum Algorithm:
     ALGORITHM_NETWORK = 0     # selection network on SIMD lanes: small windows
     ALGORITHM_HISTOGRAM = 1   # sliding two-level histogram: 8- and 16-bit keys
     ALGORITHM_SELECT = 2      # introselect per pixel: any window
+    ALGORITHM_RANKED = 3      # sliding histogram on the ranks of a tile: wide keys
 
 cdef struct Plan:
     # The window: `n_rows` distinct footprint lines at (row_dz, row_dy) and
@@ -43,9 +44,19 @@ cdef struct Plan:
     Py_ssize_t column_program_length
     bint presort
     bint box                    # the footprint is a full box
+    # ALGORITHM_RANKED: output tile shape and the coarse histogram bin's log2 size
+    # (a tile's input region holds at most 2 ** (2 * rank_shift) values).
+    Py_ssize_t tile_z, tile_y, tile_x
+    int rank_shift
 
 cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
                               Py_ssize_t key_size) noexcept nogil
+
+cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil
+
+cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                       const Plan* plan, key_t cval_key, char* scratch,
+                       Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil
 
 cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,

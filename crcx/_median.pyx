@@ -5,18 +5,20 @@ x by the border rule into a per-thread ring of line buffers (an input line is ex
 once and reused while the window slides down), then one of the line algorithms
 computes every output pixel of the line from those buffers.
 """
-from libc.stdint cimport int32_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libcpp.utility cimport pair
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange, parallel
 
 import numpy as np
 
-from crcx._keys cimport key_t, encode, encode_run, decode_run, ENCODING_UNSIGNED
+from crcx._keys cimport key_t, encode, decode, encode_run, decode_run, ENCODING_UNSIGNED
 from crcx._openmp cimport omp_get_thread_num
 
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
+    void sort[T](T first, T last)
 
 # Pixels one network pass computes: 64 lanes fill an AVX-512 register of bytes, and
 # 64 * 49 eight-byte lanes (7x7 window) still fit in a 32 KiB L1 cache.
@@ -183,21 +185,27 @@ cdef void _network_line(key_t** rows, const Plan* plan, Py_ssize_t width,
         memcpy(result + x0, lanes + plan.rank * LANES, count * sizeof(key_t))
 
 
-cdef void _histogram_line(key_t** rows, const Plan* plan, Py_ssize_t width,
-                          uint32_t* fine, uint32_t* coarse, key_t* result) noexcept nogil:
+ctypedef fused small_key_t:
+    uint8_t
+    uint16_t
+
+
+cdef void _histogram_line(small_key_t** rows, const Plan* plan, Py_ssize_t width,
+                          uint32_t* fine, uint32_t* coarse, small_key_t* result,
+                          int shift) noexcept nogil:
     """Huang's sliding histogram with a coarse level to skip empty ranges.
 
     T. S. Huang, G. J. Yang, G. Y. Tang, "A fast two-dimensional median filtering
     algorithm", IEEE TASSP 27(1), 1979; the coarse/fine split follows Perreault and
     Hebert, "Median filtering in constant time", IEEE TIP 16(9), 2007. The median is
-    tracked as a bin `median` and the count `below` of window values under it.
+    tracked as a bin `median` and the count `below` of window values under it; a
+    coarse bin holds ``2 ** shift`` fine bins.
     """
-    cdef int shift = 4 * sizeof(key_t)          # coarse bin = high half of the key
     cdef Py_ssize_t span = 1 << shift
     cdef Py_ssize_t x, r, k
     cdef Py_ssize_t rank = plan.rank
     cdef Py_ssize_t median = 0, below = 0
-    cdef key_t v
+    cdef small_key_t v
     for r in range(plan.n_runs):
         for k in range(plan.run_start[r], plan.run_stop[r]):
             v = rows[plan.run_row[r]][k]
@@ -228,7 +236,7 @@ cdef void _histogram_line(key_t** rows, const Plan* plan, Py_ssize_t width,
             else:
                 below += fine[median]
                 median += 1
-        result[x] = <key_t>median
+        result[x] = <small_key_t>median
     # Empty the histograms by removing the last window instead of clearing them all.
     for r in range(plan.n_runs):
         for k in range(plan.run_start[r], plan.run_stop[r]):
@@ -272,7 +280,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     for slot in range(slots):
         tags[slot] = -1
     # The padding past each extended line is read by the last network block; zero it
-    # once so that no uninitialised memory is ever read.
+    # so that no uninitialised memory is ever read.
     memset(ring, 0, slots * row_length * sizeof(key_t))
     memset(fine, 0, n_bins * sizeof(uint32_t))
     for line in range(first_line, stop_line):
@@ -298,10 +306,11 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         if plan.algorithm == ALGORITHM_NETWORK:
             _network_line(rows, plan, width, row_length, work,
                           work + plan.n_elements * LANES, result)
-        elif plan.algorithm == ALGORITHM_HISTOGRAM:
-            _histogram_line(rows, plan, width, fine, fine + n_fine, result)
-        else:
+        elif plan.algorithm == ALGORITHM_SELECT:
             _select_line(rows, plan, width, work, result)
+        elif key_t is uint8_t or key_t is uint16_t:
+            _histogram_line(rows, plan, width, fine, fine + n_fine, result,
+                            4 * sizeof(key_t))
         out = &dst[b, z, y, 0]
         if out_stride == 1 and plan.encoding == ENCODING_UNSIGNED:
             memcpy(out, result, width * sizeof(key_t))
@@ -309,26 +318,126 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
             decode_run(result, width, out, out_stride, plan.encoding)
 
 
+cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                       const Plan* plan, key_t cval_key, char* scratch,
+                       Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
+    """Filter tiles ``first_tile .. stop_tile - 1`` through ranks (ALGORITHM_RANKED).
+
+    Wide keys cannot index a histogram, but a tile's ranks can: the tile's input
+    region (at most 2 ** (2 * rank_shift) values) is sorted once, each value replaced
+    by its rank, and the sliding histogram runs on the ranks. The median's rank
+    then names its value in the sorted region.
+    """
+    cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
+    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t tiles_z = (depth + plan.tile_z - 1) // plan.tile_z
+    cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
+    cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
+    cdef Py_ssize_t region_max = (plan.tile_z + plan.fz - 1) * (plan.tile_y + plan.fy - 1) \
+        * (plan.tile_x + plan.fx - 1)
+    cdef int shift = plan.rank_shift
+    cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (2 * shift)
+    cdef uint32_t* fine = <uint32_t*>scratch
+    cdef uint32_t* coarse = fine + n_fine
+    cdef uint16_t** rows = <uint16_t**>(coarse + ((<Py_ssize_t>1) << shift))
+    cdef pair[key_t, uint32_t]* pairs = <pair[key_t, uint32_t]*>(rows + plan.n_rows)
+    cdef key_t* sorted_keys = <key_t*>(pairs + region_max)
+    cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
+    cdef uint16_t* rank_result = ranks + region_max
+    cdef Py_ssize_t tile, t, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, i, j
+    cdef Py_ssize_t zz, yy, xx
+    cdef const key_t* line
+    cdef key_t* out
+
+    memset(fine, 0, (n_fine + ((<Py_ssize_t>1) << shift)) * sizeof(uint32_t))
+    for tile in range(first_tile, stop_tile):
+        t = tile
+        x0 = (t % tiles_x) * plan.tile_x
+        t = t // tiles_x
+        y0 = (t % tiles_y) * plan.tile_y
+        t = t // tiles_y
+        z0 = (t % tiles_z) * plan.tile_z
+        b = t // tiles_z
+        nz = min(plan.tile_z, depth - z0)
+        ny = min(plan.tile_y, height - y0)
+        nx = min(plan.tile_x, width - x0)
+        rz = nz + plan.fz - 1
+        ry = ny + plan.fy - 1
+        rx = nx + plan.fx - 1
+        i = 0
+        for iz in range(rz):
+            for iy in range(ry):
+                zz = plan.zmap[z0 + iz]
+                yy = plan.ymap[y0 + iy]
+                line = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
+                for ix in range(rx):
+                    xx = plan.xmap[x0 + ix]
+                    pairs[i].first = (encode(line[xx * stride], plan.encoding)
+                                      if line != NULL and xx >= 0 else cval_key)
+                    pairs[i].second = <uint32_t>i
+                    i += 1
+        sort(pairs, pairs + i)
+        for j in range(i):
+            ranks[pairs[j].second] = <uint16_t>j
+            sorted_keys[j] = pairs[j].first
+        for iz in range(nz):
+            for iy in range(ny):
+                for j in range(plan.n_rows):
+                    rows[j] = ranks + ((iz + plan.row_dz[j]) * ry + iy + plan.row_dy[j]) * rx
+                _histogram_line(rows, plan, nx, fine, coarse, rank_result, shift)
+                out = &dst[b, z0 + iz, y0 + iy, x0]
+                for ix in range(nx):
+                    out[ix * out_stride] = decode(sorted_keys[rank_result[ix]], plan.encoding)
+
+
+cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil:
+    """Bytes of scratch one thread needs for filter_tiles (a multiple of 64)."""
+    cdef Py_ssize_t region = (plan.tile_z + plan.fz - 1) * (plan.tile_y + plan.fy - 1) \
+        * (plan.tile_x + plan.fx - 1)
+    cdef Py_ssize_t total = (((<Py_ssize_t>1) << (2 * plan.rank_shift))
+                             + ((<Py_ssize_t>1) << plan.rank_shift)) * sizeof(uint32_t)
+    total += plan.n_rows * sizeof(void*)
+    total += region * (sizeof(pair[uint64_t, uint32_t]) + key_size + sizeof(uint16_t))
+    total += plan.tile_x * sizeof(uint16_t)
+    return (total + 63) // 64 * 64
+
+
 cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
               key_t cval_key, int n_threads) except -1:
-    cdef Py_ssize_t n_lines = src.shape[0] * src.shape[1] * src.shape[2]
-    cdef Py_ssize_t per_thread = scratch_bytes(plan, src.shape[3], sizeof(key_t))
-    cdef Py_ssize_t chunk, thread, first
+    cdef bint tiled = plan.algorithm == ALGORITHM_RANKED
+    cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c
     cdef char* scratch
-    if n_threads > n_lines:
-        n_threads = <int>n_lines
-    chunk = (n_lines + n_threads - 1) // n_threads
+    if tiled:
+        n_units = src.shape[0] * ((src.shape[1] + plan.tile_z - 1) // plan.tile_z) \
+            * ((src.shape[2] + plan.tile_y - 1) // plan.tile_y) \
+            * ((src.shape[3] + plan.tile_x - 1) // plan.tile_x)
+        per_thread = tile_scratch_bytes(plan, sizeof(key_t))
+        chunk = 1
+    else:
+        n_units = src.shape[0] * src.shape[1] * src.shape[2]
+        per_thread = scratch_bytes(plan, src.shape[3], sizeof(key_t))
+        # Bands of consecutive lines, so that each thread's ring of extended lines
+        # is reused down the band; several bands per thread, handed out dynamically,
+        # so that a thread slowed down by another process does not hold up the rest.
+        chunk = max(1, min(64, n_units // (4 * n_threads)))
+    if n_threads > n_units:
+        n_threads = <int>n_units
+    n_chunks = (n_units + chunk - 1) // chunk
     scratch = <char*>malloc(per_thread * n_threads)
     if scratch == NULL:
         raise MemoryError("not enough memory for the median filter's scratch buffers")
     try:
         with nogil, parallel(num_threads=n_threads):
-            # Contiguous bands of lines per thread, so each thread's ring is reused.
-            for thread in prange(n_threads, schedule="static", chunksize=1):
-                first = thread * chunk
-                if first < n_lines:
-                    filter_lines(src, dst, plan, cval_key, scratch + thread * per_thread,
-                                 first, min(first + chunk, n_lines))
+            for c in prange(n_chunks, schedule="dynamic"):
+                if tiled:
+                    filter_tiles(src, dst, plan, cval_key,
+                                 scratch + omp_get_thread_num() * per_thread,
+                                 c, c + 1)
+                else:
+                    filter_lines(src, dst, plan, cval_key,
+                                 scratch + omp_get_thread_num() * per_thread,
+                                 c * chunk, min((c + 1) * chunk, n_units))
     finally:
         free(scratch)
     return 0
@@ -381,4 +490,6 @@ def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_b
     c_plan.column_program_length = column_program.shape[0]
     c_plan.presort = plan.presort
     c_plan.box = plan.box
+    c_plan.tile_z, c_plan.tile_y, c_plan.tile_x = plan.tile
+    c_plan.rank_shift = plan.rank_shift
     _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)

@@ -18,4 +18,4 @@ cdef extern from *:
     int omp_get_thread_num() noexcept nogil
 
 
-cpdef int effective_n_threads(n_threads=*)
+cpdef int effective_n_threads(n_threads=*, Py_ssize_t work=*)

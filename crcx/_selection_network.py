@@ -134,10 +134,10 @@ def selection_program(rows, columns, rank, presort):
             np.array(column_program, dtype=np.int32).reshape(-1, 3))
 
 
-# Box windows (footprint lines x columns) whose median gets straight-line code: the
-# common 2-d sizes up to 7x7 and 3-d boxes up to 3x3x3 (9 lines of 3).
-GENERATED_BOXES = tuple((rows, columns) for rows in range(1, 10) for columns in range(1, 8)
-                        if rows * columns <= 49 and (rows <= 7 or columns <= 3))
+# Box windows (footprint lines x columns) whose median gets straight-line code: 2-d
+# boxes up to 9x9 and 3-d boxes up to 3x3x3 (9 lines of 3).
+GENERATED_BOXES = tuple((rows, columns) for rows in range(1, 10) for columns in range(1, 10)
+                        if rows * columns <= 81 and (rows * columns <= 49 or rows == columns))
 
 
 def _statement(op, i, j, prefix):

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from crcx import _median
-from crcx._arguments import (ArgumentError, as_image, normalize_cval, normalize_geometry,
-                             normalize_mode, normalize_n_threads, prepare_output)
+from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
+                             normalize_geometry, normalize_mode, normalize_n_threads,
+                             prepare_output)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
@@ -13,13 +14,19 @@ from crcx._selection_network import GENERATED_BOXES, selection_program
 __all__ = ["median"]
 
 # Algorithm codes of _median.pxd.
-NETWORK, HISTOGRAM, SELECT = 0, 1, 2
+NETWORK, HISTOGRAM, SELECT, RANKED = 0, 1, 2, 3
 # Largest non-box window the interpreted selection network handles, by key size in
 # bytes: a network costs about n log^2 n operations on 64 / key-size lanes per vector,
 # so beyond these it loses to the histogram (8/16-bit) or to introselect (measured by
 # benchmarks/median.py). Box windows in GENERATED_BOXES always use their compiled
 # network.
 NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
+# Values in one tile's input region for the ranked algorithm (32/64-bit keys): ranks
+# within a small region keep the sliding histogram's walks short, while the sort of
+# the region is shared by the tile's outputs.
+RANKED_REGION = 4096
+# Ranks are 16-bit: no region may hold more values than that.
+RANKED_REGION_MAX = 1 << 16
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
 MAX_FILTERED_AXES = 3
 
@@ -46,11 +53,34 @@ class KernelPlan:
     column_program: np.ndarray
     presort: bool
     box: bool
+    tile: tuple
+    rank_shift: int
 
 
 def _encoding(dtype):
     """Key encoding of _keys.pxd: unsigned, signed (sign bit flipped) or float."""
     return {"b": 0, "u": 0, "i": 1, "f": 2}[dtype.kind]
+
+
+def _tile_shape(extent, shape, limit):
+    """Largest (z, y, x) output tile whose input region holds at most `limit` values.
+
+    Doubles x first (contiguous), then y, then z; None if not even one pixel fits.
+    """
+    def region(tile):
+        return int(np.prod([t + f - 1 for t, f in zip(tile, extent)]))
+    tile = [1, 1, 1]
+    if region(tile) > limit:
+        return None
+    grown = True
+    while grown:
+        grown = False
+        for axis in (2, 1, 0):
+            trial = list(tile)
+            trial[axis] = min(2 * tile[axis], shape[axis])
+            if trial[axis] > tile[axis] and region(trial) <= limit:
+                tile, grown = trial, True
+    return tuple(tile)
 
 
 def _runs(mask):
@@ -77,7 +107,14 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
     elif key_size <= 2:
         algorithm = HISTOGRAM
     else:
-        algorithm = SELECT
+        algorithm = RANKED
+    tile, rank_shift = (1, 1, 1), 0
+    if algorithm == RANKED:
+        region = min(RANKED_REGION_MAX, max(RANKED_REGION, 4 * count))
+        rank_shift = (region.bit_length()) // 2
+        tile = _tile_shape(footprint.shape, shape, 1 << (2 * rank_shift))
+        if tile is None:
+            algorithm = SELECT
     presort = algorithm == NETWORK and box and len(rows) > 1 and footprint.shape[2] > 1
     if algorithm == NETWORK:
         program, column_program = selection_program(
@@ -98,24 +135,8 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         run_stop=np.array([r[2] for r in runs], intp),
         zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
         encoding=_encoding(dtype), algorithm=algorithm,
-        program=program, column_program=column_program, presort=presort, box=box)
-
-
-def _working_dtype(dtype, mode, cval):
-    """The dtype the filter runs in: the input's, unless `cval` is not one of its values.
-
-    scipy compares everything as float64; the result is the same in the input's own
-    dtype whenever the border value is one of its values. A float `cval` is rounded to
-    a float32 input's precision, which cannot change its order among the values: no
-    float32 lies strictly between `cval` and its rounding.
-    """
-    if mode != "constant" or dtype.kind == "f":
-        return dtype
-    if np.isfinite(cval) and cval == int(cval):
-        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
-        if low <= int(cval) <= high:
-            return dtype
-    return np.dtype(np.float64)
+        program=program, column_program=column_program, presort=presort, box=box,
+        tile=tile, rank_shift=rank_shift)
 
 
 def _lines_view(array, axes):
@@ -187,18 +208,17 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
             f"{len(geometry.axes)}; pass axes= to choose them")
     if image.size == 0:
         return result
-    work = image.astype(_working_dtype(image.dtype, mode, cval), copy=False)
     shares = np.may_share_memory(result, image)
-    target = result if result.dtype == work.dtype and not shares else np.empty_like(work)
+    target = result if result.dtype == image.dtype and not shares else np.empty_like(image)
 
     footprint3 = geometry.footprint.reshape(
         (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
     extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
-    src = _lines_view(work, geometry.axes)
+    src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
-    plan = _plan(footprint3, extents, src.shape[-3:], mode, geometry.rank, work.dtype)
-    cval_bits = np.array(cval).astype(work.dtype).view(src.dtype).item()
-    threads = effective_n_threads(n_threads)
+    plan = _plan(footprint3, extents, src.shape[-3:], mode, geometry.rank, image.dtype)
+    cval_bits = np.array(cval_in_dtype(cval, image.dtype)).view(src.dtype).item()
+    threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
         _median.rank_filter(src[None], dst[None], plan, cval_bits, threads)
     elif src.ndim == 4:
@@ -207,5 +227,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         for index in np.ndindex(src.shape[:-4]):
             _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
     if target is not result:
-        np.copyto(result, target, casting="unsafe")
+        # As scipy's C conversion: NaN or out-of-range values cast without a warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.copyto(result, target, casting="unsafe")
     return result

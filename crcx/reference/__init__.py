@@ -1,0 +1,8 @@
+"""Pure-Python reference implementations of crcx's filters.
+
+Each function here is the slow, literal definition of its compiled counterpart and
+serves as the test oracle. Importing this package loads no compiled crcx module.
+"""
+from crcx.reference.median import extend_index, median
+
+__all__ = ["extend_index", "median"]

@@ -1,0 +1,465 @@
+"""crcx.median against its pure-Python reference and against scipy.ndimage.median_filter.
+
+The compiled filter must equal the reference on every call, and both must equal scipy
+wherever scipy's result is defined (see :func:`scipy_agrees`).
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import crcx
+from crcx import median
+from crcx._arguments import MODES, normalize_geometry
+from crcx.reference import extend_index
+from crcx.reference import median as reference_median
+
+DTYPES = tuple(np.dtype(t) for t in (bool, np.uint8, np.int8, np.uint16, np.int16, np.uint32,
+                                      np.int32, np.uint64, np.int64, np.float32, np.float64))
+CANONICAL_MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+MODE_NAMES = CANONICAL_MODES + tuple(sorted(set(MODES) - set(CANONICAL_MODES)))
+# scipy compares in float64, exact for integers up to this magnitude.
+EXACT_IN_FLOAT64 = 2**53
+# Keeps the pure-Python reference fast: at most this many pixels and window elements.
+MAX_PIXELS, MAX_WINDOW = 200, 49
+LAYOUTS = ("contiguous", "fortran", "strided", "reversed", "swapped", "readonly")
+
+
+def lay_out(array, layout):
+    """Return an array equal to `array`, stored as `layout` says."""
+    if layout == "fortran":
+        return np.asfortranarray(array)
+    if layout == "strided":
+        buffer = np.zeros(tuple(2 * n + 1 for n in array.shape), array.dtype)
+        view = buffer[tuple(slice(1, None, 2) for _ in array.shape)]
+        view[...] = array
+        return view
+    if layout == "reversed":
+        flip = tuple(slice(None, None, -1) for _ in array.shape)
+        return array[flip].copy()[flip]
+    if layout == "swapped":
+        return array.astype(array.dtype.newbyteorder())
+    if layout == "readonly":
+        array = array.copy()
+        array.flags.writeable = False
+        return array
+    return np.ascontiguousarray(array)
+
+
+def value_range(dtype, exact):
+    """Smallest and largest value to draw for `dtype`; within 2**53 if `exact`."""
+    if dtype.kind == "b":
+        return 0, 1
+    if dtype.kind == "f":
+        return float(np.finfo(dtype).min), float(np.finfo(dtype).max)
+    info = np.iinfo(dtype)
+    if exact:
+        return max(int(info.min), -EXACT_IN_FLOAT64), min(int(info.max), EXACT_IN_FLOAT64)
+    return int(info.min), int(info.max)
+
+
+def images(dtype, shape, exact, nonfinite):
+    """Arrays rich in ties and in the extremes of `dtype` (NaN and infinities if `nonfinite`)."""
+    low, high = value_range(dtype, exact)
+    if dtype.kind == "b":
+        return hnp.arrays(dtype, shape)
+    if dtype.kind == "f":
+        edges = [low, high, 0.0, -0.0] + ([np.nan, np.inf, -np.inf] if nonfinite else [])
+        elements = hnp.from_dtype(dtype, allow_nan=nonfinite, allow_infinity=nonfinite)
+    else:
+        edges = [low, high, 0]
+        elements = st.integers(low, high)
+    return hnp.arrays(dtype, shape, elements=st.sampled_from(edges) | elements)
+
+
+def cvals(dtype, exact):
+    """Border values: exact values of `dtype` within scipy's range, or anything if not `exact`."""
+    low, high = value_range(dtype, exact=True)
+    if dtype.kind == "f":
+        values = hnp.from_dtype(dtype, allow_nan=False, allow_infinity=dtype == np.float64)
+    else:
+        values = st.sampled_from([low, high]) | st.integers(low, high)
+    if exact:
+        return values
+    awkward = [0.5, -0.5, 0.1, np.nan, np.inf, -np.inf, 1e300, low - 1, high + 1, 2**64]
+    return values | st.sampled_from(awkward) | st.floats()
+
+
+@st.composite
+def windows(draw, shape, within, holes):
+    """Keyword arguments ``axes``, ``size`` or ``footprint``, ``origin`` for `shape`.
+
+    With `within`, no window is longer than the axis it filters; without `holes`,
+    footprints are full boxes.
+    """
+    ndim = len(shape)
+    axes = draw(st.none() | st.integers(-ndim, ndim - 1)
+                | st.lists(st.integers(-ndim, ndim - 1), unique_by=lambda a: a % ndim,
+                           max_size=ndim).map(tuple))
+    filtered = range(ndim) if axes is None else [axes] if isinstance(axes, int) else axes
+    limits = [min(7, shape[axis]) if within else 7 for axis in filtered]
+    forms = ["sizes", "footprint"] if holes else ["sizes"]
+    if all(limit >= 3 for limit in limits):
+        forms.append("default")
+    side = min(limits, default=7)   # of the largest cube within MAX_WINDOW
+    while side ** len(limits) > MAX_WINDOW:
+        side -= 1
+    form = draw(st.sampled_from(forms + ["size"]))
+    kwargs = {} if axes is None else {"axes": axes}
+    if form == "default":
+        extents = [3] * len(limits)
+    elif form == "size":
+        kwargs["size"] = draw(st.integers(1, side))
+        extents = [kwargs["size"]] * len(limits)
+    else:
+        budget, extents = MAX_WINDOW, []
+        for limit in limits:
+            extents.append(draw(st.integers(1, min(limit, budget))))
+            budget //= extents[-1]
+    if form == "sizes":
+        kwargs["size"] = tuple(extents)
+    elif form == "footprint":
+        mask = draw(hnp.arrays(bool, tuple(extents)))
+        mask.flat[draw(st.integers(0, mask.size - 1))] = True
+        # Non-boolean footprints count their nonzero elements, as scipy's do.
+        kwargs["footprint"] = mask * draw(st.sampled_from([True, 2, -1, 0.5]))
+    origins = tuple(draw(st.integers(-(k // 2), (k - 1) // 2)) for k in extents)
+    if form in ("default", "size") and extents and draw(st.booleans()):
+        origins = origins[0]
+    if origins or draw(st.booleans()):
+        kwargs["origin"] = origins
+    return kwargs
+
+
+@dataclass
+class Call:
+    """One call of a median filter, to make with either implementation.
+
+    `layout` is the image's (see :func:`lay_out`); `output` says how to pass the
+    ``output`` argument: ``("none",)``, ``("dtype", dtype)`` or
+    ``("array", dtype, layout)``.
+    """
+    image: np.ndarray
+    layout: str
+    kwargs: dict
+    output: tuple
+
+    @property
+    def output_dtype(self):
+        return self.image.dtype if self.output[0] == "none" else np.dtype(self.output[1])
+
+    def run(self, function):
+        """Call `function`, handing it a fresh output array if the call passes one."""
+        kind = self.output[0]
+        if kind == "array":
+            output = lay_out(np.zeros(self.image.shape, self.output[1]), self.output[2])
+        else:
+            output = None if kind == "none" else self.output[1]
+        result = function(self.image, output=output, **self.kwargs)
+        if kind == "array":
+            assert result is output
+        return result
+
+
+@st.composite
+def calls(draw, for_scipy=False, max_side=8, max_pixels=MAX_PIXELS):
+    """Calls of the median filter; with `for_scipy`, only calls scipy gets right."""
+    dtype = draw(st.sampled_from(DTYPES))
+    shape, budget = [], max_pixels
+    for _ in range(draw(st.integers(1, 3))):
+        shape.append(draw(st.integers(1, min(max_side, budget))))
+        budget //= shape[-1]
+    shape, ndim = tuple(shape), len(shape)
+    exact = for_scipy or draw(st.booleans())
+    nonfinite = not for_scipy and dtype.kind == "f" and draw(st.booleans())
+    layout = draw(st.sampled_from(LAYOUTS))
+    image = lay_out(draw(images(dtype, shape, exact, nonfinite)), layout)
+    kwargs = draw(windows(shape, within=for_scipy or draw(st.booleans()),
+                          holes=not (for_scipy and ndim == 1)))
+    kwargs["mode"] = draw(st.sampled_from(MODE_NAMES))
+    kwargs["cval"] = draw(cvals(dtype, exact=for_scipy))
+    kwargs["n_threads"] = draw(st.sampled_from([None, 1, 2]))
+    if for_scipy:
+        output = draw(st.sampled_from([("none",), ("dtype", dtype)]))
+    else:
+        output_dtype = draw(st.sampled_from(DTYPES))
+        output_layout = draw(st.sampled_from(LAYOUTS[:-1]))   # not read-only
+        output = draw(st.sampled_from([("none",), ("dtype", output_dtype),
+                                       ("array", output_dtype, output_layout)]))
+    return Call(image, layout, kwargs, output)
+
+
+def holds_exactly(dtype, value):
+    """Whether `dtype` has a value equal to the float `value`."""
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            return float(dtype.type(value)) == value
+    low, high = value_range(dtype, exact=False)
+    return low <= value <= high and value == int(value)
+
+
+def scipy_agrees(call):
+    """Whether scipy.ndimage.median_filter (1.17) computes `call` correctly.
+
+    scipy takes a 1-d path for 1-d images and an n-d path otherwise; it goes wrong:
+
+    * when a window reaches further than the axis length past an edge: it reads
+      memory outside the array (1-d path with mirror, reflect, wrap; n-d path with
+      reflect and a non-zero origin);
+    * on NaN, whose order it leaves undefined, and on 64-bit integers beyond 2**53,
+      which it rounds through float64;
+    * for 1-d images with a footprint that has holes: the 1-d path filters the
+      footprint's whole bounding box;
+    * with an output dtype other than the input's, in the 1-d path for int64, float32
+      and float64 (it writes the input type into the output's buffer) and for bool
+      outputs (it truncates and stores byte values other than 0 and 1); in the n-d
+      path a safe cast is fine;
+    * with a `cval` that the input dtype cannot hold exactly: scipy converts it to
+      that dtype first (C cast: truncation, wrap-around beyond the range), crcx
+      compares it in float64. The two agree only if it is within the dtype's range,
+      the dtype is not bool and the output dtype is the input's (never for NaN).
+    """
+    image, kwargs = call.image, call.kwargs
+    geometry = normalize_geometry(image.ndim, kwargs.get("size"), kwargs.get("footprint"),
+                                  kwargs.get("origin", 0), kwargs.get("axes"))
+    if any(max(reach) >= image.shape[axis]
+           for axis, reach in zip(geometry.axes, geometry.extents())):
+        return False
+    low, high = value_range(image.dtype, exact=True)
+    if not (np.all(image >= low) and np.all(image <= high)):   # False for NaN too
+        return False
+    if image.ndim == 1 and not geometry.footprint.all():
+        return False
+    dtype, output_dtype = image.dtype.newbyteorder("="), call.output_dtype.newbyteorder("=")
+    if output_dtype != dtype and (image.ndim == 1 or output_dtype == bool
+                                  or not np.can_cast(dtype, output_dtype, "safe")):
+        return False
+    cval = float(kwargs.get("cval", 0.0))
+    if MODES[kwargs.get("mode", "reflect")] != "constant" or holds_exactly(dtype, cval):
+        return True
+    low, high = value_range(dtype, exact=False)
+    return low <= cval <= high and dtype != bool and output_dtype == dtype
+
+
+def scipy_median(call):
+    """scipy.ndimage.median_filter for `call`, which :func:`scipy_agrees` accepts.
+
+    The call is respelled the way scipy handles it. scipy needs an explicit size. It
+    applies `size`, `footprint` and (when every axis is filtered) `origin` to the
+    filtered axes in increasing order whatever the order of `axes`, contrary to its
+    documentation, which crcx follows; and it rejects a negative integer `axes`. So it
+    gets the axes sorted and the rest permuted to match. Its 1-d path rejects
+    non-native floats and writes native bytes into non-native outputs, so it gets
+    native arrays; and it converts `cval` to the image's dtype even when the mode
+    ignores it, raising for NaN or infinity, so it gets `cval` only with "constant".
+    """
+    kwargs = {key: value for key, value in call.kwargs.items() if key != "n_threads"}
+    if MODES[kwargs["mode"]] != "constant":
+        del kwargs["cval"]
+    if "size" not in kwargs and "footprint" not in kwargs:
+        kwargs["size"] = 3
+    if kwargs.get("axes") is not None:
+        axes = np.atleast_1d(kwargs["axes"]) % call.image.ndim
+        order = np.argsort(axes)
+        kwargs["axes"] = tuple(axes[order].tolist())
+        for name in ("size", "origin"):
+            if isinstance(kwargs.get(name), tuple):
+                kwargs[name] = tuple(kwargs[name][i] for i in order)
+        if "footprint" in kwargs:
+            kwargs["footprint"] = np.transpose(kwargs["footprint"], order)
+    image = call.image.astype(call.image.dtype.newbyteorder("="))
+    return ndi.median_filter(image, output=call.output_dtype.newbyteorder("="), **kwargs)
+
+
+def assert_same(actual, expected):
+    """Same shape, same dtype up to byte order, same values (NaN equal to NaN)."""
+    assert actual.shape == expected.shape
+    assert actual.dtype.newbyteorder("=") == expected.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(actual, expected)
+
+
+def fingerprint(array):
+    """Digest of the array's values and of the whole buffer it views."""
+    buffers = [array] if array.base is None else [array, np.asarray(array.base)]
+    return [hashlib.sha256(np.ascontiguousarray(b).tobytes()).hexdigest() for b in buffers]
+
+
+@given(calls())
+def test_matches_reference_and_scipy(call):
+    before = fingerprint(call.image)
+    actual = call.run(median)
+    assert_same(actual, call.run(reference_median))
+    assert fingerprint(call.image) == before   # neither filter writes to its input
+    if scipy_agrees(call):
+        assert_same(actual, scipy_median(call))
+
+
+@given(calls(for_scipy=True))
+def test_reference_matches_scipy(call):
+    assert scipy_agrees(call)
+    assert_same(call.run(reference_median), scipy_median(call))
+
+
+@given(calls(max_side=64, max_pixels=4096), st.integers(2, 3))
+def test_thread_counts_agree(call, n_threads):
+    single = median(call.image, **{**call.kwargs, "n_threads": 1})
+    several = median(call.image, **{**call.kwargs, "n_threads": n_threads})
+    assert single.tobytes() == several.tobytes()
+
+
+@pytest.mark.parametrize("function", [median, reference_median], ids=["crcx", "reference"])
+@given(call=calls())
+def test_output_may_be_the_image(function, call):
+    # NaN and out-of-range medians convert to integers as numpy's loop for the
+    # output's memory layout does, so the separate output is laid out as the image.
+    writeable = call.image.flags.writeable
+    image = call.image if writeable else np.array(call.image)
+    separate = lay_out(np.zeros(image.shape, image.dtype.newbyteorder("=")),
+                       call.layout if writeable else "contiguous")
+    expected = function(image, output=separate, **call.kwargs)
+    assert function(image, output=image, **call.kwargs) is image
+    assert_same(image, expected)
+
+
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+@pytest.mark.parametrize("shape", [(), (0,), (0, 3), (3, 0), (2, 0, 4)])
+def test_zero_dimensional_and_empty(shape, mode):
+    image = np.full(shape, 7, np.int16)
+    expected = ndi.median_filter(image, size=3, mode=mode, cval=1.5, output=np.float32)
+    for function in (median, reference_median):
+        assert_same(function(image, mode=mode, cval=1.5, output=np.float32), expected)
+
+
+@pytest.mark.parametrize("dtype, cval, output", [
+    (np.uint8, 0.5, np.float64), (np.uint8, -2.0, np.float64), (np.int8, 300.0, np.int16),
+    (np.float32, 0.1, np.float64), (bool, 0.5, np.float32), (np.uint16, 70000.0, np.uint16),
+])
+def test_cval_is_converted_to_the_dtype_first_as_scipy_does(dtype, cval, output):
+    # 8 of the 9 values in the window are cval, so the result is cval as the image's
+    # dtype holds it (0.5 -> 0, -2 -> 254 for uint8, C truncation for bool), then
+    # converted to `output`.
+    image = np.zeros((1, 1), dtype)
+    as_dtype = np.trunc(cval) if dtype is bool else cval
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = np.full((1, 1), as_dtype).astype(dtype).astype(output)
+    assert_same(ndi.median_filter(image, 3, mode="constant", cval=cval, output=output), expected)
+    for function in (median, reference_median):
+        assert_same(function(image, mode="constant", cval=cval, output=output), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_64_bit_integers_stay_exact(dtype):
+    # All these round to 2**62 in float64, which is what scipy returns everywhere.
+    image = np.array([[1, 3, 2, 5, 4]], dtype) + dtype(2**62)
+    expected = np.array([[1, 2, 3, 4, 4]], dtype) + dtype(2**62)
+    for function in (median, reference_median):
+        assert_same(function(image, size=(1, 3)), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_sorts_above_infinity(dtype):
+    image = np.array([[np.nan, np.inf, 1, -np.inf, np.nan]], dtype)
+    # Windows (reflect): {nan nan inf} {nan inf 1} {inf 1 -inf} {1 -inf nan} {-inf nan nan}
+    expected = np.array([[np.nan, np.inf, 1, 1, np.nan]], dtype)
+    for function in (median, reference_median):
+        assert_same(function(image, size=(1, 3)), expected)
+
+
+@pytest.mark.parametrize("image, kwargs", [
+    (np.arange(6).reshape(2, 3), {"cval": np.nan}),
+    (np.arange(6).reshape(2, 3), {"cval": np.nan, "mode": "constant"}),
+    (np.array([[np.nan, 1e300, -np.inf]]), {"output": np.int8}),
+], ids=["unused nan cval", "nan cval", "nan to int8"])
+def test_no_warnings(image, kwargs):
+    # scipy converts in C and never warns; neither may crcx.
+    for function in (median, reference_median):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert function(image, **kwargs).shape == image.shape
+
+
+IMAGE = np.arange(12.0).reshape(3, 4)
+BAD_VALUE = (RuntimeError, ValueError)
+
+
+@pytest.mark.parametrize("image, kwargs, types, name, scipy_type", [
+    # scipy_type None: scipy has no such argument.
+    pytest.param(IMAGE.astype(complex), {}, (TypeError,), "image", TypeError, id="complex"),
+    pytest.param(IMAGE.astype(object), {}, BAD_VALUE, "image", RuntimeError, id="object"),
+    pytest.param(IMAGE.astype(np.float16), {}, BAD_VALUE, "image", RuntimeError, id="float16"),
+    pytest.param(IMAGE.astype(np.longdouble), {}, BAD_VALUE, "image", RuntimeError,
+                 id="longdouble"),
+    pytest.param(IMAGE, {"size": 0}, BAD_VALUE, "size", RuntimeError, id="size 0"),
+    pytest.param(IMAGE, {"size": -3}, BAD_VALUE, "size", ValueError, id="negative size"),
+    pytest.param(IMAGE, {"size": (3, 3, 3)}, BAD_VALUE, "size", RuntimeError, id="sizes"),
+    pytest.param(IMAGE, {"footprint": np.ones((3, 3, 3))}, BAD_VALUE, "footprint",
+                 RuntimeError, id="footprint ndim"),
+    pytest.param(IMAGE, {"footprint": np.zeros((3, 3))}, BAD_VALUE, "footprint",
+                 RuntimeError, id="empty footprint"),
+    pytest.param(IMAGE, {"size": 3, "origin": (0, 0, 0)}, BAD_VALUE, "origin", RuntimeError,
+                 id="origins"),
+    pytest.param(IMAGE, {"size": 3, "origin": 2}, (ValueError,), "origin", ValueError,
+                 id="origin out of the window"),
+    pytest.param(IMAGE, {"size": 3, "mode": "edge"}, BAD_VALUE, "mode", RuntimeError,
+                 id="unknown mode"),
+    pytest.param(IMAGE, {"size": 3, "mode": ["reflect", "wrap"]}, BAD_VALUE, "mode",
+                 RuntimeError, id="sequence of modes"),
+    pytest.param(IMAGE, {"size": 3, "output": np.zeros((4, 3))}, BAD_VALUE, "output",
+                 RuntimeError, id="output shape"),
+    # 10**8 rather than 10**6: scipy allocates the footprint, and 10**16 bytes fail
+    # at once even where the kernel always overcommits.
+    pytest.param(IMAGE, {"size": 10**8}, (MemoryError, ValueError), "size", MemoryError,
+                 id="huge size"),
+    pytest.param(IMAGE, {"n_threads": 0}, (ValueError,), "n_threads", None, id="no threads"),
+    pytest.param(IMAGE, {"n_threads": 1.5}, (TypeError,), "n_threads", None,
+                 id="fractional threads"),
+])
+def test_invalid_arguments(image, kwargs, types, name, scipy_type):
+    for function in (median, reference_median):
+        with pytest.raises(types[0]) as raised:
+            function(image, **kwargs)
+        assert isinstance(raised.value, types)
+        assert name in str(raised.value)
+    if scipy_type is not None:
+        # scipy has no default size, and warns when given both size and footprint.
+        scipy_kwargs = kwargs if "footprint" in kwargs else {"size": 3, **kwargs}
+        with pytest.raises(scipy_type):
+            ndi.median_filter(image, **scipy_kwargs)
+
+
+# numpy.pad's spelling of each border rule, with -1 standing for cval.
+NUMPY_PAD = {"reflect": {"mode": "symmetric"}, "mirror": {"mode": "reflect"},
+             "nearest": {"mode": "edge"}, "wrap": {"mode": "wrap"},
+             "constant": {"mode": "constant", "constant_values": -1}}
+
+
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_extend_index_is_numpy_pad(mode, n):
+    reach = 3 * n + 2
+    padded = np.pad(np.arange(n), reach, **NUMPY_PAD[mode])
+    indices = [extend_index(i, n, mode) for i in range(-reach, n + reach)]
+    assert [-1 if i is None else i for i in indices] == padded.tolist()
+
+
+def test_reference_loads_no_compiled_code():
+    script = ("import sys, numpy as np, crcx.reference\n"
+              "assert crcx.reference.median(np.arange(5.0)).tolist() == [0, 1, 2, 3, 4]\n"
+              "print(sorted(m for m in sys.modules if m.startswith('crcx.')"
+              " and not m.startswith(('crcx.reference', 'crcx._arguments'))))\n")
+    root = str(Path(crcx.__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.strip() == "[]"

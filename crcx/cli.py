@@ -1,0 +1,249 @@
+"""The ``crcx`` command: demo, denoise, tune and score.
+
+Run ``crcx demo`` for a first look, ``crcx denoise --help`` for the workflow.
+"""
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+
+import numpy as np
+
+from crcx.collection import (METHODS, available_methods, collection_score, denoise_collection,
+                             filter_function)
+from crcx.io import _optional
+from crcx.tune import tune
+
+__all__ = ["main"]
+
+DEFAULT_METHOD = "crc"
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+# The demo's noise models: name -> (Gaussian sigma, salt-and-pepper fraction).
+NOISES = {"mixed": (10.0, 0.2), "gaussian": (15.0, 0.0), "impulse": (0.0, 0.2)}
+DEMO_SEED = 0
+# Options that only CRC-MF has.
+_CRC_ONLY = ("window", "correlation")
+
+
+def _add_filter_arguments(parser, *, method=True, sizes=True):
+    if method:
+        parser.add_argument("--method", choices=sorted(METHODS),
+                            help="filter: CRC-MF (crc, the default) or the plain median")
+    if sizes:
+        parser.add_argument("--size", type=int, help="median window size (odd)")
+        parser.add_argument("--window", type=int, help="CRC-MF correlation window (crc only)")
+        parser.add_argument("--correlation", choices=("pearson", "renyi"),
+                            help="CRC-MF correlation function (crc only)")
+    parser.add_argument("--mode", choices=MODES, help="border rule (default reflect)")
+    parser.add_argument("--cval", type=float, help="value past the border with --mode constant")
+    parser.add_argument("--threads", type=int, dest="n_threads",
+                        help="OpenMP threads per image (default: all, or 1 with --jobs > 1)")
+
+
+def _filter_options(parser, args, method, names=("size", "window", "correlation", "mode",
+                                                 "cval", "n_threads")):
+    options = {name: getattr(args, name) for name in names
+               if getattr(args, name, None) is not None}
+    if method != "crc":
+        misplaced = [name for name in _CRC_ONLY if name in options]
+        if misplaced:
+            parser.error(f"--{misplaced[0]} applies to --method crc only")
+    return options
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="crcx", description="Median filtering and CRC-MF denoising of images.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="denoise a noisy sample image; write a figure",
+                               description="Denoise scikit-image's camera image with added "
+                               "noise; print PSNR, SSIM and time per method; save a figure.")
+    demo.add_argument("--output", default="crcx-demo.png", help="figure file (crcx-demo.png)")
+    demo.add_argument("--noise", choices=sorted(NOISES), default="mixed",
+                      help="mixed (Gaussian sigma 10 + 20%% salt-and-pepper, the default), "
+                           "gaussian (sigma 15) or impulse (20%% salt-and-pepper)")
+
+    denoise = commands.add_parser(
+        "denoise", help="denoise files into a directory",
+        description="Denoise images (files, directories, glob patterns) into OUTDIR, "
+                    "keeping each file's name, format, dtype and shape. Existing outputs "
+                    "are kept (re-running finishes an interrupted run) unless --overwrite.")
+    denoise.add_argument("inputs", nargs="+", metavar="INPUT")
+    denoise.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR")
+    _add_filter_arguments(denoise)
+    denoise.add_argument("--params", metavar="JSON", help="parameters saved by crcx tune "
+                         "(explicit options take precedence)")
+    denoise.add_argument("--jobs", type=int, default=1, help="images denoised at once")
+    denoise.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    denoise.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    tune = commands.add_parser(
+        "tune", help="choose filter parameters without clean images",
+        description="Score a grid of parameters with the self-supervised J-invariant "
+                    "loss (Noise2Self) over the images; print and save the best.")
+    tune.add_argument("inputs", nargs="+", metavar="INPUT")
+    _add_filter_arguments(tune, sizes=False)
+    tune.add_argument("--save", metavar="JSON", help="write the parameters and losses here")
+
+    score = commands.add_parser("score", help="the collection's CRC score d",
+                                description="Print d = log(sum_i mean_p CRC_i(p)).")
+    score.add_argument("inputs", nargs="+", metavar="INPUT")
+    _add_filter_arguments(score, method=False)
+    return parser
+
+
+def _table(header, rows):
+    """Rows of strings as an aligned text table."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [header, ["-" * width for width in widths], *rows]
+    return "\n".join("  ".join(cell.rjust(width) if i else cell.ljust(width)
+                               for i, (cell, width) in enumerate(zip(line, widths)))
+                     for line in lines)
+
+
+def _noisy_camera(noise):
+    data = _optional("skimage.data", "demo")
+    clean = data.camera()
+    sigma, fraction = NOISES[noise]
+    rng = np.random.default_rng(DEMO_SEED)
+    noisy = clean + rng.normal(0.0, sigma, clean.shape)
+    draw = rng.random(clean.shape)
+    noisy[draw < fraction / 2] = 0
+    noisy[draw > 1 - fraction / 2] = 255
+    return clean, np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def _demo(parser, args):
+    matplotlib = _optional("matplotlib", "demo")
+    matplotlib.use("Agg")
+    pyplot = _optional("matplotlib.pyplot", "demo")
+    metrics = _optional("skimage.metrics", "demo")
+    clean, noisy = _noisy_camera(args.noise)
+    methods = [("median 3x3", "median", {"size": 3}), ("median 5x5", "median", {"size": 5})]
+    crc_available = "crc" in available_methods()
+    if crc_available:
+        methods.append(("CRC-MF", "crc", {}))
+    else:
+        print("CRC-MF: not available in this build of crcx (crcx.crc_median is missing); "
+              "showing the medians only")
+    panels = [("clean", clean), (f"noisy ({args.noise})", noisy)]
+    rows = [["noisy", f"{metrics.peak_signal_noise_ratio(clean, noisy):.2f}",
+             f"{metrics.structural_similarity(clean, noisy):.3f}", "-"]]
+    for label, method, options in methods:
+        function = filter_function(method)
+        start = time.perf_counter()
+        denoised = function(noisy, **options)
+        elapsed = time.perf_counter() - start
+        panels.append((label, denoised))
+        rows.append([label, f"{metrics.peak_signal_noise_ratio(clean, denoised):.2f}",
+                     f"{metrics.structural_similarity(clean, denoised):.3f}",
+                     f"{1000 * elapsed:.1f}"])
+    if crc_available:
+        from crcx import crc_map
+        panels.append(("CRC map", crc_map(noisy)))
+    print(_table(["method", "PSNR dB", "SSIM", "time ms"], rows))
+
+    columns = 3
+    figure, axes = pyplot.subplots(math.ceil(len(panels) / columns), columns,
+                                   figsize=(4 * columns, 4.3 * math.ceil(len(panels) / columns)),
+                                   squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (label, image) in zip(axes.flat, panels):
+        if label == "CRC map":
+            axis.imshow(image, cmap="magma", vmin=0, vmax=1)
+        else:
+            axis.imshow(image, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(label)
+    if not crc_available:
+        axes.flat[len(panels)].text(0.5, 0.5, "CRC-MF not available\nin this build",
+                                    ha="center", va="center", fontsize=14)
+    figure.tight_layout()
+    figure.savefig(args.output, dpi=100)
+    pyplot.close(figure)
+    print(f"figure written to {args.output}")
+    return 0
+
+
+def _load_params(path):
+    with open(path) as handle:
+        saved = json.load(handle)
+    if not isinstance(saved, dict) or not isinstance(saved.get("parameters"), dict):
+        raise ValueError(f"--params: {path} is not a file written by crcx tune")
+    return saved
+
+
+def _denoise(parser, args):
+    saved = _load_params(args.params) if args.params else {"parameters": {}}
+    method = args.method or saved.get("method") or DEFAULT_METHOD
+    if saved.get("method", method) != method:
+        parser.error(f"--params: the parameters are for --method {saved['method']}")
+    options = {**saved["parameters"], **_filter_options(parser, args, method)}
+    if args.jobs < 1:
+        parser.error("--jobs: expected a positive integer")
+    result = denoise_collection(args.inputs, method, args.output_dir,
+                                overwrite=args.overwrite, jobs=args.jobs,
+                                progress=not args.no_progress, **options)
+    for failure in result.failures:
+        print(f"crcx: failed: {failure.input}: {failure.reason}", file=sys.stderr)
+    print(result.summary())
+    return 1 if result.failures else 0
+
+
+def _tune(parser, args):
+    method = args.method or DEFAULT_METHOD
+    options = _filter_options(parser, args, method, names=("mode", "cval", "n_threads"))
+    best, table = tune(args.inputs, method=method, progress=True, **options)
+    names = list(best)
+    print(_table(names + ["loss"], [[str(row[name]) for name in names] + [f"{row['loss']:.6g}"]
+                                    for row in table]))
+    print("best:", " ".join(f"{name}={value}" for name, value in best.items()))
+    if args.save:
+        with open(args.save, "w") as handle:
+            json.dump({"method": method, "parameters": best, "losses": table},
+                      handle, indent=2)
+            handle.write("\n")
+        print(f"saved to {args.save}")
+    return 0
+
+
+def _score(parser, args):
+    options = _filter_options(parser, args, "crc")
+    print(f"{collection_score(args.inputs, **options):.6f}")
+    return 0
+
+
+def _terminate(signum, frame):
+    # Unwind normally, so that a file being written is removed rather than left behind.
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    """Run the ``crcx`` command line; return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Examples
+    --------
+    >>> from crcx.cli import main
+    >>> main(["demo", "--output", "crcx-demo.png"])  # doctest: +SKIP
+    0
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    commands = {"demo": _demo, "denoise": _denoise, "tune": _tune, "score": _score}
+    try:
+        return commands[args.command](parser, args)
+    except (OSError, ModuleNotFoundError, NotImplementedError, TypeError, ValueError) as error:
+        print(f"crcx: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("crcx: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130

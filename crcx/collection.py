@@ -1,0 +1,477 @@
+"""Denoise and score collections of images: arrays or files, resumable, in parallel.
+
+Every image is filtered as a stack of 2-d planes: colour channels (a last axis of at
+most four) and leading axes (the pages of a TIFF stack, say) are filtered
+independently, over rows and columns.
+"""
+import glob
+import math
+import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+import crcx
+from crcx.io import (SUFFIXES, ImageReadError, _optional, partial_files, read_image,
+                     write_image)
+
+__all__ = ["METHODS", "CollectionResult", "Failure", "available_methods", "collection_score",
+           "denoise_collection", "denoise_image", "expand_inputs", "filter_function",
+           "load_images", "plan_files", "progress_bar"]
+
+# Method name -> crcx function, and how that function is told that axis 0 of a
+# (planes, rows, columns) stack holds independent planes.
+METHODS = {
+    "median": ("median", {"axes": (1, 2)}),
+    "crc": ("crc_median", {"channel_axis": 0}),
+}
+# A last axis this short holds channels (grey+alpha, RGB, RGBA), not columns.
+MAX_CHANNELS = 4
+# Options that the plane handling sets; a caller setting them would filter across planes.
+_PLANE_KEYWORDS = ("axes", "channel_axis")
+
+
+class Failure(NamedTuple):
+    """An input that could not be denoised, and why."""
+    input: str
+    reason: str
+
+
+@dataclass
+class CollectionResult:
+    """What :func:`denoise_collection` did.
+
+    Attributes
+    ----------
+    outputs : list
+        Denoised arrays in input order (array inputs), or the paths written by this
+        run (path inputs).
+    skipped : list of pathlib.Path
+        Outputs that already existed and were left alone.
+    failures : list of Failure
+        Inputs that could not be read or denoised, with the reason.
+    """
+    outputs: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+
+    def record(self, outcome):
+        """Add the outcome of one file: the path written, or a :class:`Failure`."""
+        (self.failures if isinstance(outcome, Failure) else self.outputs).append(outcome)
+
+    def summary(self):
+        """One line: ``"N written, M skipped (exist), F failed"``."""
+        return (f"{len(self.outputs)} written, {len(self.skipped)} skipped (exist), "
+                f"{len(self.failures)} failed")
+
+
+def filter_function(method):
+    """The crcx filter that `method` names.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`METHODS`.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError
+        Unknown method.
+    NotImplementedError
+        The method's filter is not part of this build of crcx.
+
+    Examples
+    --------
+    >>> from crcx.collection import filter_function
+    >>> filter_function("median").__name__
+    'median'
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    name = METHODS[method][0]
+    try:
+        return getattr(crcx, name)
+    except AttributeError:
+        raise NotImplementedError(
+            f"method: {method!r} needs crcx.{name}, which this build of crcx does not "
+            f"provide; available: {list(available_methods())}") from None
+
+
+def available_methods():
+    """The methods of :data:`METHODS` that this build of crcx provides.
+
+    Examples
+    --------
+    >>> from crcx.collection import available_methods
+    >>> "median" in available_methods()
+    True
+    """
+    return tuple(method for method, (name, _) in METHODS.items() if hasattr(crcx, name))
+
+
+def _as_planes(image):
+    """View `image` as (planes, rows, columns); return it and the inverse reshaping."""
+    if image.ndim < 2:
+        raise ValueError(f"image: expected at least 2 dimensions, got shape {image.shape}")
+    channels_last = image.ndim >= 3 and image.shape[-1] <= MAX_CHANNELS
+    moved = np.moveaxis(image, -1, 0) if channels_last else image
+    planes = moved.reshape((-1,) + moved.shape[-2:])
+
+    def restore(result):
+        result = result.reshape(moved.shape)
+        return np.ascontiguousarray(np.moveaxis(result, 0, -1) if channels_last else result)
+
+    return planes, restore
+
+
+def _check_options(options):
+    taken = [key for key in _PLANE_KEYWORDS if key in options]
+    if taken:
+        raise TypeError(f"{taken[0]}: not accepted here; every image is filtered plane by "
+                        "plane over its rows and columns")
+
+
+def denoise_image(image, method="crc", **filter_options):
+    """Denoise one image plane by plane with the filter `method` names.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(rows, columns)``, colour ``(rows, columns, channels)`` with at most four
+        channels, or a stack ``(..., rows, columns)`` such as TIFF pages.
+    method : {'crc', 'median'}, optional
+        ``'crc'`` is :func:`crcx.crc_median`, ``'median'`` is :func:`crcx.median`.
+    **filter_options
+        Passed to the filter (``size``, ``mode``, ``n_threads``, ...).
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as `image`.
+
+    Notes
+    -----
+    A last axis of at most four is taken for channels, so a stack of images four
+    pixels wide or less is filtered across its columns' neighbours the wrong way round;
+    call the filter itself for such data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.collection import denoise_image
+    >>> rgb = np.zeros((4, 4, 3), np.uint8); rgb[1, 1] = 255
+    >>> denoise_image(rgb, "median", size=3).max()
+    np.uint8(0)
+    """
+    _check_options(filter_options)
+    function = filter_function(method)
+    planes, restore = _as_planes(np.asarray(image))
+    return restore(function(planes, **METHODS[method][1], **filter_options))
+
+
+def _is_path(item):
+    return isinstance(item, (str, os.PathLike))
+
+
+def _as_list(images_or_paths, name):
+    if _is_path(images_or_paths) or isinstance(images_or_paths, np.ndarray):
+        return [images_or_paths]
+    try:
+        return list(images_or_paths)
+    except TypeError:
+        raise TypeError(f"{name}: expected an array, a path or a sequence of them, got "
+                        f"{type(images_or_paths).__name__}") from None
+
+
+def expand_inputs(paths):
+    """Files named by `paths`: files, directories (their image files) and glob patterns.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        In the order given, directories and globs sorted, each file once.
+    failures : list of Failure
+        Directories without images and patterns that match nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from crcx.collection import expand_inputs
+    >>> expand_inputs([tempfile.mkdtemp()])[0]
+    []
+    """
+    files, failures, seen = [], [], set()
+    for item in paths:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            # Hidden files include the partial files of an interrupted run.
+            found = sorted(entry for entry in Path(text).iterdir()
+                           if entry.suffix.lower() in SUFFIXES and entry.is_file()
+                           and not entry.name.startswith("."))
+            if not found:
+                failures.append(Failure(text, "the directory holds no PNG, JPEG or TIFF file"))
+        elif glob.has_magic(text):
+            found = [Path(match) for match in sorted(glob.glob(text)) if os.path.isfile(match)]
+            if not found:
+                failures.append(Failure(text, "no file matches the pattern"))
+        else:
+            found = [Path(text)]
+        for path in found:
+            key = os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
+    return files, failures
+
+
+def load_images(images_or_paths, name="images"):
+    """Arrays as given, or the images of files, directories and globs (read in full).
+
+    Raises
+    ------
+    ImageReadError
+        An input could not be found or read.
+    """
+    items = _as_list(images_or_paths, name)
+    if not all(_is_path(item) for item in items):
+        if any(_is_path(item) for item in items):
+            raise TypeError(f"{name}: expected arrays or paths, not a mix of both")
+        return [np.asarray(item) for item in items]
+    files, failures = expand_inputs(items)
+    if failures:
+        raise ImageReadError(*failures[0])
+    return [read_image(path) for path in files]
+
+
+def _denoise_file(source, target, method, options):
+    """Read, denoise and write one file; a Failure when the input is the problem."""
+    try:
+        image = read_image(source)
+    except ImageReadError as error:
+        return Failure(os.fspath(source), f"cannot read image: {error.reason}")
+    try:
+        return write_image(target, denoise_image(image, method, **options))
+    except (ValueError, TypeError) as error:  # this image's data, as the options were checked
+        return Failure(os.fspath(source), str(error))
+
+
+def _check_jobs(jobs):
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    return int(jobs)
+
+
+def _validate_filter(method, options):
+    """Fail fast on bad options, before any file is touched, on a tiny image."""
+    denoise_image(np.zeros((1, 8, 8), np.uint8), method, **options)
+
+
+def plan_files(paths, output_dir, overwrite=False):
+    """Decide what a run over `paths` writes: work to do, outputs kept, failures.
+
+    Output ``output_dir/<name>`` keeps the input's file name. Stale partial files of
+    earlier interrupted runs are removed for every target.
+
+    Returns
+    -------
+    tasks : list of (pathlib.Path, pathlib.Path)
+        (input, output) pairs to process.
+    skipped : list of pathlib.Path
+        Outputs that exist and are kept.
+    failures : list of Failure
+
+    Raises
+    ------
+    ValueError
+        An output would replace one of the inputs.
+    """
+    if output_dir is None:
+        raise ValueError("output_dir: required when the inputs are paths")
+    output_dir = Path(output_dir)
+    files, failures = expand_inputs(paths)
+    inputs = {os.path.realpath(path): path for path in files}
+    pairs, claimed = [], {}
+    for source in files:
+        target = output_dir / source.name
+        key = os.path.realpath(target)
+        if key in inputs:
+            raise ValueError(f"output_dir: writing {target} would replace the input "
+                             f"{inputs[key]}; choose another output directory")
+        if key in claimed:
+            failures.append(Failure(os.fspath(source),
+                                    f"output {target} is already written from {claimed[key]}"))
+        else:
+            claimed[key] = source
+            pairs.append((source, target))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in partial_files(output_dir, {target.name for _, target in pairs}):
+        stale.unlink(missing_ok=True)
+    tasks, skipped = [], []
+    for source, target in pairs:
+        if target.exists() and not overwrite:
+            skipped.append(target)
+        else:
+            tasks.append((source, target))
+    return tasks, skipped, failures
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def update(self, n=1):
+        pass
+
+
+def progress_bar(total, enabled, unit):
+    """A tqdm bar on stderr when `enabled` (tqdm is then required), else a silent one."""
+    if not enabled:
+        return _NoProgress()
+    return _optional("tqdm").tqdm(total=total, unit=unit)
+
+
+def _run_threads(tasks, method, options, jobs, progress):
+    """Run `tasks` on `jobs` threads; outcomes in task order."""
+    outcomes = [None] * len(tasks)
+    with progress_bar(len(tasks), progress, "image") as bar:
+        if jobs == 1:
+            for index, (source, target) in enumerate(tasks):
+                outcomes[index] = _denoise_file(source, target, method, options)
+                bar.update()
+            return outcomes
+        executor = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            futures = {executor.submit(_denoise_file, source, target, method, options): index
+                       for index, (source, target) in enumerate(tasks)}
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                bar.update()
+        finally:
+            # On an error or an interrupt, do not start the images still queued.
+            executor.shutdown(wait=True, cancel_futures=True)
+    return outcomes
+
+
+def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwrite=False,
+                       jobs=1, progress=False, **filter_options):
+    """Denoise a collection of images, in memory or file to file.
+
+    Arrays in, arrays out. Paths in (files, directories, glob patterns), files out:
+    each input is written to ``output_dir/<its name>`` in its own format, dtype and
+    shape. An output that exists is kept unless `overwrite` (so re-running an
+    interrupted run finishes the rest), an input is never replaced, and an input that
+    cannot be read or denoised is reported in the result and skipped.
+
+    Parameters
+    ----------
+    images_or_paths : array, path or sequence of arrays or of paths
+        The collection; see :func:`denoise_image` for the image shapes.
+    method : {'crc', 'median'}, optional
+        Filter: :func:`crcx.crc_median` or :func:`crcx.median`.
+    output_dir : str or os.PathLike, optional
+        Where to write; required for path inputs, not allowed for arrays.
+    overwrite : bool, optional
+        Replace outputs that already exist.
+    jobs : int, optional
+        Images denoised at once, on threads (the filters release the GIL). With more
+        than one, each filter call runs on one OpenMP thread unless `n_threads` is set.
+    progress : bool, optional
+        Show a tqdm progress bar on stderr.
+    **filter_options
+        Passed to the filter (``size``, ``window``, ``mode``, ``n_threads``, ...).
+
+    Returns
+    -------
+    CollectionResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments or filter options (checked before any file is touched), or an
+        output that would replace an input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.collection import denoise_collection
+    >>> images = [np.full((5, 5), 7, np.uint8), np.eye(6, dtype=np.uint16)]
+    >>> result = denoise_collection(images, method="median", size=3)
+    >>> [image.max() for image in result.outputs]
+    [np.uint8(7), np.uint16(1)]
+    """
+    items = _as_list(images_or_paths, "images_or_paths")
+    jobs = _check_jobs(jobs)
+    _check_options(filter_options)
+    if jobs > 1:
+        filter_options.setdefault("n_threads", 1)
+    if not all(_is_path(item) for item in items):
+        if any(_is_path(item) for item in items):
+            raise TypeError("images_or_paths: expected arrays or paths, not a mix of both")
+        if output_dir is not None:
+            raise ValueError("output_dir: only used with path inputs; arrays are returned")
+        filter_function(method)
+        with ThreadPoolExecutor(max_workers=jobs) as executor:
+            outputs = list(executor.map(
+                lambda image: denoise_image(image, method, **filter_options), items))
+        return CollectionResult(outputs=outputs)
+    _validate_filter(method, filter_options)
+    tasks, skipped, failures = plan_files(items, output_dir, overwrite)
+    result = CollectionResult(skipped=skipped, failures=failures)
+    for outcome in _run_threads(tasks, method, filter_options, jobs, progress):
+        result.record(outcome)
+    return result
+
+
+def collection_score(images, **options):
+    """The collection score ``d = log(sum_i mean_p CRC_i(p))``.
+
+    A diagnostic of how much coherent detail a median filter would erase across the
+    collection: each image's CRC map (:func:`crcx.crc_map`, plane by plane) is
+    averaged over its pixels, and the log of the sum over images is returned.
+
+    Parameters
+    ----------
+    images : array, path or sequence of arrays or of paths
+        The collection (files, directories and globs are read).
+    **options
+        Passed to :func:`crcx.crc_map` (``size``, ``window``, ``correlation``, ...).
+
+    Returns
+    -------
+    float
+        ``-inf`` when every map is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.collection import collection_score
+    >>> images = [np.random.default_rng(0).integers(0, 256, (32, 32), np.uint8)]
+    >>> bool(np.isfinite(collection_score(images, size=3)))
+    True
+    """
+    _check_options(options)
+    try:
+        crc_map = crcx.crc_map
+    except AttributeError:
+        raise NotImplementedError("collection_score needs crcx.crc_map, which this build "
+                                  "of crcx does not provide") from None
+    total = 0.0
+    for image in load_images(images):
+        planes, _ = _as_planes(image)
+        total += float(np.mean(crc_map(planes, channel_axis=0, **options)))
+    return math.log(total) if total > 0 else -math.inf

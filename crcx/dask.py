@@ -1,0 +1,228 @@
+"""The filters on dask arrays, and collections of files on a dask cluster.
+
+Results are identical to the in-memory filters for every border mode and any chunking.
+Blocks overlap by how far the filter reads past a pixel (its reach, before and after,
+per filtered axis) and are filtered by the in-memory function itself, so a block on the
+image's border meets the true border and applies the same rule there: this is exact
+for filters made of several local stages too (a later stage extends the earlier
+stage's output, not the input). A window longer than the axis gets the whole axis.
+``wrap`` is the exception, as it reads the far end of the axis: the array is first
+extended periodically by the reach, blocks are filtered, and the extension is cropped
+(a periodic image filtered by a shift-invariant filter stays periodic, so this is
+exact as well).
+"""
+import functools
+import inspect
+
+import numpy as np
+import dask
+import dask.array as da
+
+import crcx
+from crcx._arguments import (check_dtype, normalize_cval, normalize_geometry, normalize_mode,
+                             normalize_n_threads)
+from crcx._boundary import extended_indices
+from crcx.collection import (CollectionResult, _as_list, _check_options, _denoise_file,
+                             _validate_filter, filter_function, plan_files)
+
+__all__ = ["CRC_LAG_REACH", "CRC_STAGE_REACH", "FILTERS", "crc_median", "denoise_files",
+           "median"]
+
+# How far each CRC-MF stage reads past a pixel along a filtered axis, from its
+# parameter (ALGORITHM.md, "Stages"): the median, the adaptive-median impulse stage and
+# the correlation window, whose samples reach one lag further. Stages run one after
+# another, so the filter's reach is at most the sum.
+CRC_STAGE_REACH = {
+    "size": lambda size: int(np.max(size)) // 2,
+    "s_max": lambda s_max: int(s_max) // 2,
+    "window": lambda window: int(window) // 2,
+}
+CRC_LAG_REACH = 1
+
+
+def _along(axis, index):
+    return (slice(None),) * axis + (index,)
+
+
+def _extend(array, reach, mode):
+    """`array` extended past both ends of each axis in `reach` by the rule `mode`.
+
+    The index map is the compiled filter's own, so extensions longer than the axis
+    repeat exactly as the filter's do.
+    """
+    for axis, (before, after) in reach.items():
+        length = array.shape[axis]
+        index = extended_indices(length, before, after, mode)
+        pieces = [array[_along(axis, index[:before])], array,
+                  array[_along(axis, index[before + length:])]]
+        array = da.concatenate([piece for piece in pieces if piece.shape[axis]], axis=axis)
+    return array
+
+
+def _map_filter(array, function, reach, mode):
+    """Apply the in-memory `function` blockwise, exactly (see the module docstring)."""
+    periodic = mode == "wrap"
+    padded = _extend(array, reach, mode) if periodic else array
+    # Symmetric, so that a block on the border also holds the pixels that the border
+    # rule mirrors in (a window shifted by its origin reaches further on one side).
+    # Depth beyond the axis length is meaningless (and refused by dask): the whole axis.
+    depth = {axis: min(max(extents), padded.shape[axis]) for axis, extents in reach.items()}
+    result = padded.map_overlap(function, depth=depth, boundary="none", trim=True,
+                                dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype))
+    if not periodic:
+        return result
+    return result[tuple(slice(reach[axis][0], reach[axis][0] + length) if axis in reach
+                        else slice(None) for axis, length in enumerate(array.shape))]
+
+
+def _as_dask(array):
+    array = da.asarray(array)
+    check_dtype(array.dtype, "array")
+    return array
+
+
+def median(array, size=None, footprint=None, mode="reflect", cval=0.0, origin=0, *,
+           axes=None, n_threads=1):
+    """:func:`crcx.median` on a dask array, blockwise and lazily.
+
+    Parameters
+    ----------
+    array : dask.array.Array or array_like
+        The image; any chunking.
+    size, footprint, mode, cval, origin, axes
+        As in :func:`crcx.median`.
+    n_threads : int, optional
+        OpenMP threads per block; dask already runs blocks in parallel.
+
+    Returns
+    -------
+    dask.array.Array
+        Identical, once computed, to ``crcx.median(array.compute(), ...)``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, crcx, crcx.dask
+    >>> image = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
+    >>> lazy = crcx.dask.median(da.from_array(image, chunks=(16, 16)), 5, mode="wrap")
+    >>> bool((lazy.compute() == crcx.median(image, 5, mode="wrap")).all())
+    True
+    """
+    array = _as_dask(array)
+    canonical = normalize_mode(mode)
+    normalize_cval(cval)
+    normalize_n_threads(n_threads)
+    geometry = normalize_geometry(array.ndim, size, footprint, origin, axes)
+    reach = dict(zip(geometry.axes, geometry.extents()))
+    function = functools.partial(crcx.median, size=size, footprint=footprint, mode=mode,
+                                 cval=cval, origin=origin, axes=axes, n_threads=n_threads)
+    return _map_filter(array, function, reach, canonical)
+
+
+def _crc_reach(function, options):
+    """Per filtered axis, how far the CRC-MF `function` reads with `options`."""
+    defaults = {name: parameter.default for name, parameter
+                in inspect.signature(function).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    values = {**defaults, **options}
+    return CRC_LAG_REACH + sum(stage(values[name]) for name, stage in CRC_STAGE_REACH.items()
+                               if name in values)
+
+
+def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_threads=1,
+               **options):
+    """:func:`crcx.crc_median` on a dask array, blockwise and lazily.
+
+    Parameters
+    ----------
+    array : dask.array.Array or array_like
+        The image; any chunking (the channel axis may be chunked too).
+    size, mode, cval, channel_axis
+        As in :func:`crcx.crc_median`.
+    n_threads : int, optional
+        OpenMP threads per block; dask already runs blocks in parallel.
+    **options
+        The other parameters of :func:`crcx.crc_median` (``window``, ``correlation``...).
+
+    Returns
+    -------
+    dask.array.Array
+        Identical, once computed, to ``crcx.crc_median(array.compute(), ...)``.
+
+    Notes
+    -----
+    Blocks overlap by the sum of the reaches of the stages in :data:`CRC_STAGE_REACH`
+    plus :data:`CRC_LAG_REACH`, which must cover every local stage of the filter.
+    A statistic of the whole image (a noise level, say) cannot be computed blockwise:
+    the filter must take it as an option, estimated once, for blocks to agree.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, crcx, crcx.dask
+    >>> image = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
+    >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)))
+    >>> bool((lazy.compute() == crcx.crc_median(image)).all())
+    True
+    """
+    array = _as_dask(array)
+    canonical = normalize_mode(mode)
+    normalize_cval(cval)
+    normalize_n_threads(n_threads)
+    if channel_axis is not None and not -array.ndim <= channel_axis < array.ndim:
+        raise ValueError(f"channel_axis: {channel_axis} is out of range for "
+                         f"{array.ndim}-d input")
+    channels = None if channel_axis is None else channel_axis % array.ndim
+    crc = filter_function("crc")
+    extent = _crc_reach(crc, {"size": size, **options})
+    reach = {axis: (extent, extent) for axis in range(array.ndim) if axis != channels}
+    function = functools.partial(crc, size=size, mode=mode, cval=cval,
+                                 channel_axis=channel_axis, n_threads=n_threads, **options)
+    return _map_filter(array, function, reach, canonical)
+
+
+# Method name (as in crcx.collection.METHODS) -> the dask counterpart of its filter.
+FILTERS = {"median": median, "crc": crc_median}
+
+
+def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=False,
+                  **filter_options):
+    """:func:`crcx.collection.denoise_collection` over files, one task per file on dask.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Files, directories and glob patterns.
+    output_dir : str or os.PathLike
+        Where each output ``output_dir/<input name>`` is written.
+    client : dask.distributed.Client, optional
+        Cluster to run on; default dask's current scheduler (the default client, if
+        one exists).
+    method, overwrite, **filter_options
+        As in :func:`crcx.collection.denoise_collection`; each task runs its filter on
+        one OpenMP thread unless `n_threads` is given.
+
+    Returns
+    -------
+    CollectionResult
+        The same as the serial run's.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from crcx.io import write_image
+    >>> from crcx.dask import denoise_files
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_image(os.path.join(folder, "a.png"), np.eye(8, dtype=np.uint8))
+    >>> denoise_files(folder, os.path.join(folder, "out"), method="median").summary()
+    '1 written, 0 skipped (exist), 0 failed'
+    """
+    paths = _as_list(paths, "paths")
+    _check_options(filter_options)
+    filter_options.setdefault("n_threads", 1)
+    _validate_filter(method, filter_options)
+    tasks, skipped, failures = plan_files(paths, output_dir, overwrite)
+    work = [dask.delayed(_denoise_file, pure=False)(source, target, method, filter_options)
+            for source, target in tasks]
+    result = CollectionResult(skipped=skipped, failures=failures)
+    for outcome in dask.compute(*work, scheduler=client):
+        result.record(outcome)
+    return result

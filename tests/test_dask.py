@@ -1,0 +1,149 @@
+"""crcx.dask: blockwise filters equal the in-memory ones; file collections on a cluster."""
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import crcx.dask
+from crcx.collection import available_methods, denoise_collection, filter_function
+from crcx.io import partial_files, read_image, write_image
+
+RNG = np.random.default_rng(5)
+MODES = ["reflect", "mirror", "nearest", "wrap", "constant"]
+CHUNKINGS = [(5, 7), (3, 31), (23, 2)]
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    # The scheduler does not change the values; the synchronous one skips thread start-up.
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _image(shape, dtype=np.uint8):
+    return RNG.integers(0, 256, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("method", available_methods())
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
+    image = _image((23, 31))
+    expected = filter_function(method)(image, size=3, mode=mode, n_threads=1)
+    lazy = crcx.dask.FILTERS[method](da.from_array(image, chunks=chunks), size=3, mode=mode)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def _staged_filter(image, size=5, *, s_max=7, window=5, mode="reflect", cval=0.0,
+                   channel_axis=None, n_threads=None):
+    """A stand-in with CRC-MF's structure: local stages of the reaches CRC_STAGE_REACH
+    and CRC_LAG_REACH name, each reading the previous stage's output."""
+    axes = [axis for axis in range(image.ndim)
+            if channel_axis is None or axis != channel_axis % image.ndim]
+    for stage in (size, s_max, window, 2 * crcx.dask.CRC_LAG_REACH + 1):
+        image = crcx.median(image, stage, mode=mode, cval=cval, axes=axes, n_threads=n_threads)
+    return image
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape, chunks, kwargs", [
+    ((23, 31), (6, 5), {}),
+    ((23, 31), (23, 4), {"size": 3, "window": 7}),
+    ((9, 12, 3), (4, 5, 2), {"channel_axis": -1, "cval": 3}),
+    ((3, 9, 12), (1, 4, 5), {"channel_axis": 0, "s_max": 11}),
+])
+def test_crc_wrapper_is_exact_for_a_filter_of_several_stages(monkeypatch, mode, shape, chunks,
+                                                             kwargs):
+    monkeypatch.setattr(crcx, "crc_median", _staged_filter, raising=False)
+    image = _image(shape)
+    expected = _staged_filter(image, mode=mode, n_threads=1, **kwargs)
+    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode, **kwargs)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+GEOMETRIES = [
+    {"size": (7, 3)},
+    {"size": 5, "origin": (2, -1)},
+    {"size": 4, "origin": -2},
+    {"footprint": np.eye(4, dtype=bool)},
+    {"size": 9},                      # reaches past a 6-pixel axis, several times periodic
+    {"size": 3, "cval": 0.5},         # a border value the dtype cannot hold
+    {"size": (1, 15)},
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: repr(sorted(g)))
+def test_median_geometries_on_small_and_uneven_chunks(mode, geometry):
+    for shape, chunks in [((23, 31), (4, 6)), ((6, 5), (2, 3))]:
+        image = _image(shape)
+        expected = crcx.median(image, mode=mode, n_threads=1, **geometry)
+        lazy = crcx.dask.median(da.from_array(image, chunks=chunks), mode=mode, **geometry)
+        np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_median_on_a_volume_with_batch_axes_and_floats(mode):
+    volume = RNG.normal(size=(4, 9, 10, 3)).astype(np.float32)
+    for kwargs in [{"size": 3, "axes": (1, 2)}, {"size": (3, 3, 5), "axes": (0, 1, 2)}]:
+        expected = crcx.median(volume, mode=mode, cval=-1.5, n_threads=1, **kwargs)
+        lazy = crcx.dask.median(da.from_array(volume, chunks=(3, 4, 3, 2)), mode=mode,
+                                cval=-1.5, **kwargs)
+        np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_threaded_scheduler_and_numpy_input():
+    image = _image((40, 30), np.uint16)
+    with dask.config.set(scheduler="threads"):
+        lazy = crcx.dask.median(image, 5, mode="mirror")
+        np.testing.assert_array_equal(lazy.compute(), crcx.median(image, 5, mode="mirror"))
+    assert lazy.dtype == np.uint16 and lazy.shape == image.shape
+
+
+@pytest.mark.parametrize("dtype, kwargs, error, message", [
+    (np.uint8, {"mode": "edge"}, ValueError, "mode"),
+    (np.uint8, {"size": 0}, ValueError, "size"),
+    (np.uint8, {"cval": "zero"}, TypeError, "cval"),
+    (np.uint8, {"n_threads": 0}, ValueError, "n_threads"),
+    (np.uint8, {"axes": (0, 5)}, ValueError, "axes"),
+    (np.complex64, {}, TypeError, "array: complex"),
+])
+def test_median_rejects_bad_arguments_before_computing(dtype, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        crcx.dask.median(da.zeros((8, 8), dtype=dtype, chunks=4), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def test_denoise_files_on_a_cluster_equals_the_serial_run(tmp_path, client):
+    source = tmp_path / "in"
+    source.mkdir()
+    for index in range(4):
+        write_image(source / f"g{index}.png", _image((16, 20)))
+    write_image(source / "rgb.png", _image((16, 20, 3)))
+    write_image(source / "stack.tif", _image((3, 16, 20), np.uint16))
+    (source / "corrupt.tif").write_bytes(b"II*\x00" + bytes(40))
+    serial = denoise_collection(source, "median", tmp_path / "serial", size=3)
+    distributed = crcx.dask.denoise_files(source, tmp_path / "cluster", client,
+                                          method="median", size=3)
+    assert serial.summary() == distributed.summary() == "6 written, 0 skipped (exist), 1 failed"
+    assert [p.name for p in distributed.outputs] == [p.name for p in serial.outputs]
+    assert distributed.failures == serial.failures
+    for path in serial.outputs:
+        np.testing.assert_array_equal(read_image(tmp_path / "cluster" / path.name),
+                                      read_image(path))
+    assert partial_files(tmp_path / "cluster") == []
+    again = crcx.dask.denoise_files(source, tmp_path / "cluster", client, method="median",
+                                    size=3)
+    assert again.summary() == "0 written, 6 skipped (exist), 1 failed"
+
+
+def test_crc_wrapper_rejects_a_channel_axis_out_of_range():
+    with pytest.raises(ValueError, match="channel_axis"):
+        crcx.dask.crc_median(da.zeros((8, 8, 3), dtype=np.uint8, chunks=4), channel_axis=3)

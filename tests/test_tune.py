@@ -1,0 +1,117 @@
+"""crcx.tune: the J-invariant loss and the parameter search."""
+import inspect
+import itertools
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import crcx
+from crcx.collection import METHODS, available_methods, filter_function
+from crcx.io import write_image
+from crcx.tune import DEFAULT_GRIDS, self_supervised_loss, tune
+
+RNG = np.random.default_rng(11)
+
+
+def _noisy(shape=(20, 23), sigma=20.0):
+    return np.clip(100 + RNG.normal(0, sigma, shape), 0, 255).astype(np.uint8)
+
+
+def _loss_by_definition(image, denoise, stride=4):
+    """Batson & Royer's loss written out with scipy: hide, fill, denoise, score."""
+    noisy = image.astype(np.float64)
+    cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4.0
+    fill = ndi.convolve(noisy, cross, mode="mirror")
+    if image.dtype.kind in "iu":
+        fill = np.rint(fill)
+    total = 0.0
+    for row, column in itertools.product(range(stride), repeat=2):
+        mask = np.zeros(image.shape, bool)
+        mask[row::stride, column::stride] = True
+        masked = np.where(mask, fill, noisy).astype(image.dtype)
+        total += np.mean((denoise(masked)[mask].astype(np.float64) - noisy[mask]) ** 2)
+    return total
+
+
+@pytest.mark.parametrize("method", available_methods())
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("size", [3, 5])
+def test_loss_matches_the_definition(method, dtype, size):
+    image = _noisy().astype(dtype)
+    function = filter_function(method)
+    expected = _loss_by_definition(image, lambda x: function(x, size=size, n_threads=1))
+    loss = self_supervised_loss([image], method, size=size, n_threads=1)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_of_the_identity_is_the_interpolation_error(monkeypatch):
+    monkeypatch.setitem(METHODS, "identity", ("identity_filter", {"axes": (1, 2)}))
+    monkeypatch.setattr(crcx, "identity_filter", lambda image, axes: image.copy(),
+                        raising=False)
+    image = _noisy((13, 9))
+    assert self_supervised_loss([image], "identity", stride=3) == pytest.approx(
+        _loss_by_definition(image, lambda x: x, stride=3), rel=1e-12)
+
+
+def test_loss_sums_over_images_and_averages_over_channels():
+    a, b = _noisy(), _noisy((17, 17))
+    def loss(images):
+        return self_supervised_loss(images, "median", n_threads=1)
+
+    assert loss([a, b]) == pytest.approx(loss([a]) + loss([b]))
+    rgb = np.stack([_noisy() for _ in range(3)], axis=-1)
+    assert loss([rgb]) == pytest.approx(np.mean([loss([rgb[..., c]]) for c in range(3)]))
+
+
+def test_tune_prefers_a_larger_median_on_strong_gaussian_noise():
+    best, table = tune([_noisy((32, 32)), _noisy((24, 40))], {"size": (1, 3, 5)}, "median",
+                       n_threads=1)
+    assert best == {"size": 5}
+    assert [row["size"] for row in table] == [1, 3, 5]
+    assert table[0]["loss"] > table[1]["loss"] > table[2]["loss"]
+
+
+def test_tune_prefers_no_filter_on_a_clean_textured_image():
+    checker = (np.indices((24, 24)).sum(axis=0) % 2 * 200).astype(np.uint8)
+    stripes = np.add.outer(np.arange(24) % 3, np.zeros(24, int)).astype(np.uint8) * 90
+    best, table = tune([stripes, checker], {"size": (1, 3)}, "median", n_threads=1)
+    assert best == {"size": 1}
+
+
+def test_default_grid_and_table_layout():
+    best, table = tune([_noisy()], method="median", n_threads=1)
+    assert [row["size"] for row in table] == list(DEFAULT_GRIDS["median"]["size"])
+    assert best["size"] == min(table, key=lambda row: row["loss"])["size"]
+    assert set(best) == {"size"}
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_default_grids_name_parameters_of_the_filter(method):
+    parameters = inspect.signature(filter_function(method)).parameters
+    assert set(DEFAULT_GRIDS[method]) <= set(parameters)
+
+
+def test_tune_reads_files_like_arrays(tmp_path):
+    images = [_noisy(), _noisy((16, 16))]
+    for index, image in enumerate(images):
+        write_image(tmp_path / f"{index}.png", image)
+    grid = {"size": (3, 5)}
+    assert (tune(tmp_path, grid, "median", n_threads=1)
+            == tune(images, grid, "median", n_threads=1))
+
+
+@pytest.mark.parametrize("grid, options, error, message", [
+    ([("size", (3, 5))], {}, TypeError, "grid: expected a mapping"),
+    ({"size": ()}, {}, ValueError, "grid: no candidate value for 'size'"),
+    ({"size": 3}, {}, TypeError, "must be a sequence"),
+    ({"mode": "reflect"}, {}, TypeError, "must be a sequence"),
+    ({"size": (3,)}, {"size": 5}, TypeError, "also passed as a fixed option"),
+    ({"size": (3,)}, {"stride": 1}, ValueError, "stride"),
+    ({"size": (3,)}, {"method": "mean"}, ValueError, "method"),
+    ({"size": (3,)}, {"axes": (0, 1)}, TypeError, "axes: not accepted"),
+])
+def test_bad_arguments_name_the_argument(grid, options, error, message):
+    options.setdefault("method", "median")
+    with pytest.raises(error, match=message):
+        tune([_noisy()], grid, **options)

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "median": "crcx.filters",
+    "rank_filter": "crcx.filters",
 }
 
 __all__ = sorted(_PUBLIC)

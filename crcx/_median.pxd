@@ -43,7 +43,7 @@ cdef struct Plan:
     const int32_t* column_program
     Py_ssize_t column_program_length
     bint presort
-    bint box                    # the footprint is a full box
+    bint generated              # a box whose median has compiled straight-line code
     # ALGORITHM_RANKED: output tile shape and the coarse histogram bin's log2 size
     # (a tile's input region holds at most 2 ** (2 * rank_shift) values).
     Py_ssize_t tile_z, tile_y, tile_x

@@ -165,7 +165,7 @@ cdef void _network_line(key_t** rows, const Plan* plan, Py_ssize_t width,
     """
     cdef Py_ssize_t x0, e, j, count
     cdef const key_t* source
-    if plan.box and crcx_box_median(rows, sorted_rows, row_length, width, result,
+    if plan.generated and crcx_box_median(rows, sorted_rows, row_length, width, result,
                                     <int>plan.n_rows, <int>plan.fx):
         return
     if plan.presort:
@@ -489,7 +489,7 @@ def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_b
     c_plan.column_program = _program_data(column_program)
     c_plan.column_program_length = column_program.shape[0]
     c_plan.presort = plan.presort
-    c_plan.box = plan.box
+    c_plan.generated = plan.generated
     c_plan.tile_z, c_plan.tile_y, c_plan.tile_x = plan.tile
     c_plan.rank_shift = plan.rank_shift
     _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)

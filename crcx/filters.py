@@ -1,4 +1,5 @@
 """Public filters: validate and dispatch in Python, loop in the compiled kernels."""
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
 
-__all__ = ["median"]
+__all__ = ["median", "rank_filter"]
 
 # Algorithm codes of _median.pxd.
 NETWORK, HISTOGRAM, SELECT, RANKED = 0, 1, 2, 3
@@ -52,7 +53,7 @@ class KernelPlan:
     program: np.ndarray
     column_program: np.ndarray
     presort: bool
-    box: bool
+    generated: bool
     tile: tuple
     rank_shift: int
 
@@ -101,7 +102,8 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
     count = len(elements)
     key_size = dtype.itemsize
     box = bool(footprint.all())
-    generated = box and (len(rows), footprint.shape[2]) in GENERATED_BOXES
+    generated = (box and rank == count // 2
+                 and (len(rows), footprint.shape[2]) in GENERATED_BOXES)
     if generated or count <= NETWORK_MAX_ELEMENTS[key_size]:
         algorithm = NETWORK
     elif key_size <= 2:
@@ -135,7 +137,7 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         run_stop=np.array([r[2] for r in runs], intp),
         zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
         encoding=_encoding(dtype), algorithm=algorithm,
-        program=program, column_program=column_program, presort=presort, box=box,
+        program=program, column_program=column_program, presort=presort, generated=generated,
         tile=tile, rank_shift=rank_shift)
 
 
@@ -196,11 +198,39 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
            [0, 0, 0],
            [0, 0, 0]], dtype=uint8)
     """
+    return _filter(image, None, size, footprint, output, mode, cval, origin, axes, n_threads)
+
+
+def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+                cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Rank filter with the semantics of :func:`scipy.ndimage.rank_filter`.
+
+    Parameters are those of :func:`median`, plus `rank`: which element of the
+    sorted window to take (negative counts from the largest, as in scipy).
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> crcx.rank_filter(np.arange(5), -1, size=3)
+    array([1, 2, 3, 4, 4])
+    """
+    rank = operator.index(rank)
+    return _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads)
+
+
+def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads):
+    """Validate, plan and run one rank filter (the median when `rank` is None)."""
     image = as_image(image)
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
+    if rank is None:
+        rank = geometry.rank
+    elif not -geometry.count <= rank < geometry.count:
+        raise ArgumentError(f"rank: {rank} is not within the footprint's "
+                            f"{geometry.count} elements")
+    rank %= geometry.count
     result = prepare_output(output, image)
     if len(geometry.axes) > MAX_FILTERED_AXES:
         raise ArgumentError(
@@ -216,7 +246,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
     src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
-    plan = _plan(footprint3, extents, src.shape[-3:], mode, geometry.rank, image.dtype)
+    plan = _plan(footprint3, extents, src.shape[-3:], mode, rank, image.dtype)
     cval_bits = np.array(cval_in_dtype(cval, image.dtype)).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:

@@ -1,0 +1,66 @@
+"""The shipped .pxd files let other Cython code cimport crcx's nogil kernels."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import crcx
+
+USER_MODULE = """
+# cython: language_level=3
+from libc.stdint cimport uint8_t, uint16_t
+from crcx._keys cimport encode, decode, ENCODING_SIGNED, ENCODING_FLOAT
+from crcx._median cimport Plan, ALGORITHM_SELECT, scratch_bytes, filter_lines
+from crcx._openmp cimport effective_n_threads
+
+def signed_roundtrip(uint16_t bits):
+    cdef uint16_t key
+    with nogil:
+        key = encode(bits, ENCODING_SIGNED)
+    return key, decode(key, ENCODING_SIGNED)
+
+def select_scratch(Py_ssize_t width):
+    cdef Plan plan
+    cdef Py_ssize_t size
+    plan.fz = plan.fy = plan.fx = 1
+    plan.n_rows = plan.n_elements = 1
+    plan.algorithm = ALGORITHM_SELECT
+    with nogil:
+        size = scratch_bytes(&plan, width, 1)
+    return size
+
+def kernel_address():
+    return <size_t>&filter_lines[uint8_t]
+
+def threads():
+    return effective_n_threads(1)
+"""
+
+SETUP = """
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+setup(ext_modules=cythonize(
+    [Extension("user", ["user.pyx"], include_dirs=[np.get_include()], language="c++")],
+    include_path=[{package_parent!r}]))
+"""
+
+
+def test_kernels_cimport_from_the_installed_package(tmp_path):
+    package_parent = str(Path(crcx.__file__).resolve().parent.parent)
+    (tmp_path / "user.pyx").write_text(textwrap.dedent(USER_MODULE))
+    (tmp_path / "setup.py").write_text(SETUP.format(package_parent=package_parent))
+    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    probe = textwrap.dedent("""
+        import user
+        key, back = user.signed_roundtrip(0x8001)
+        print(key, back, user.select_scratch(100) > 100, user.kernel_address() != 0,
+              user.threads())
+    """)
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # int16 bits 0x8001 (-32767) flip their sign bit: key 1, decoded back to 0x8001.
+    assert run.stdout.split() == ["1", str(0x8001), "True", "True", "1"]

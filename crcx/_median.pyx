@@ -274,8 +274,11 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                               if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
     cdef key_t* ring = <key_t*>(fine + n_bins)
     cdef key_t* work = ring + slots * row_length
-    cdef key_t* result = work + _work_keys(plan, width)
+    cdef key_t* scratch_result = work + _work_keys(plan, width)
+    cdef key_t* result
     cdef key_t* out
+    # Keys that are the values themselves, stored contiguously, go straight to dst.
+    cdef bint direct = out_stride == 1 and plan.encoding == ENCODING_UNSIGNED
 
     for slot in range(slots):
         tags[slot] = -1
@@ -303,6 +306,8 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                     _extend_line(<const key_t*>NULL, stride, plan, width, rows[j], cval_key)
                 else:
                     _extend_line(&src[b, zz, yy, 0], stride, plan, width, rows[j], cval_key)
+        out = &dst[b, z, y, 0]
+        result = out if direct else scratch_result
         if plan.algorithm == ALGORITHM_NETWORK:
             _network_line(rows, plan, width, row_length, work,
                           work + plan.n_elements * LANES, result)
@@ -311,10 +316,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         elif key_t is uint8_t or key_t is uint16_t:
             _histogram_line(rows, plan, width, fine, fine + n_fine, result,
                             4 * sizeof(key_t))
-        out = &dst[b, z, y, 0]
-        if out_stride == 1 and plan.encoding == ENCODING_UNSIGNED:
-            memcpy(out, result, width * sizeof(key_t))
-        else:
+        if not direct:
             decode_run(result, width, out, out_stride, plan.encoding)
 
 

@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "median": "crcx.filters",
     "rank_filter": "crcx.filters",
+    "crc_median": "crcx.crc",
+    "crc_map": "crcx.crc",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -153,9 +153,9 @@ def _box_function(rows, columns):
         rows if presort else 1, columns if presort else rows * columns,
         rows * columns // 2, presort)
     name = f"crcx_box_median_{rows}x{columns}"
-    lines = [f"template <typename T>",
+    lines = ["template <typename T>",
              f"static void {name}(T* const* rows, T* sorted, Py_ssize_t length,",
-             f"        Py_ssize_t width, T* __restrict__ out) {{"]
+             "        Py_ssize_t width, T* __restrict__ out) {"]
     if presort:
         # Sort each column of the whole line once; `fx` outputs then share it.
         lines += [f"    T* __restrict__ s{j} = sorted + {j} * length;" for j in range(rows)]

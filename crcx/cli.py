@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from crcx.collection import (METHODS, available_methods, collection_score, denoise_collection,
+import crcx
+from crcx.collection import (METHODS, collection_score, denoise_collection,
                              filter_function)
 from crcx.io import _optional
 from crcx.tune import tune
@@ -122,13 +123,8 @@ def _demo(parser, args):
     pyplot = _optional("matplotlib.pyplot", "demo")
     metrics = _optional("skimage.metrics", "demo")
     clean, noisy = _noisy_camera(args.noise)
-    methods = [("median 3x3", "median", {"size": 3}), ("median 5x5", "median", {"size": 5})]
-    crc_available = "crc" in available_methods()
-    if crc_available:
-        methods.append(("CRC-MF", "crc", {}))
-    else:
-        print("CRC-MF: not available in this build of crcx (crcx.crc_median is missing); "
-              "showing the medians only")
+    methods = [("median 3x3", "median", {"size": 3}), ("median 5x5", "median", {"size": 5}),
+               ("CRC-MF", "crc", {})]
     panels = [("clean", clean), (f"noisy ({args.noise})", noisy)]
     rows = [["noisy", f"{metrics.peak_signal_noise_ratio(clean, noisy):.2f}",
              f"{metrics.structural_similarity(clean, noisy):.3f}", "-"]]
@@ -141,9 +137,7 @@ def _demo(parser, args):
         rows.append([label, f"{metrics.peak_signal_noise_ratio(clean, denoised):.2f}",
                      f"{metrics.structural_similarity(clean, denoised):.3f}",
                      f"{1000 * elapsed:.1f}"])
-    if crc_available:
-        from crcx import crc_map
-        panels.append(("CRC map", crc_map(noisy)))
+    panels.append(("CRC map", crcx.crc_map(noisy)))
     print(_table(["method", "PSNR dB", "SSIM", "time ms"], rows))
 
     columns = 3
@@ -158,9 +152,6 @@ def _demo(parser, args):
         else:
             axis.imshow(image, cmap="gray", vmin=0, vmax=255)
         axis.set_title(label)
-    if not crc_available:
-        axes.flat[len(panels)].text(0.5, 0.5, "CRC-MF not available\nin this build",
-                                    ha="center", va="center", fontsize=14)
     figure.tight_layout()
     figure.savefig(args.output, dpi=100)
     pyplot.close(figure)

@@ -19,7 +19,7 @@ import crcx
 from crcx.io import (SUFFIXES, ImageReadError, _optional, partial_files, read_image,
                      write_image)
 
-__all__ = ["METHODS", "CollectionResult", "Failure", "available_methods", "collection_score",
+__all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
            "denoise_collection", "denoise_image", "expand_inputs", "filter_function",
            "load_images", "plan_files", "progress_bar"]
 
@@ -85,8 +85,6 @@ def filter_function(method):
     ------
     ValueError
         Unknown method.
-    NotImplementedError
-        The method's filter is not part of this build of crcx.
 
     Examples
     --------
@@ -96,25 +94,7 @@ def filter_function(method):
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
-    name = METHODS[method][0]
-    try:
-        return getattr(crcx, name)
-    except AttributeError:
-        raise NotImplementedError(
-            f"method: {method!r} needs crcx.{name}, which this build of crcx does not "
-            f"provide; available: {list(available_methods())}") from None
-
-
-def available_methods():
-    """The methods of :data:`METHODS` that this build of crcx provides.
-
-    Examples
-    --------
-    >>> from crcx.collection import available_methods
-    >>> "median" in available_methods()
-    True
-    """
-    return tuple(method for method, (name, _) in METHODS.items() if hasattr(crcx, name))
+    return getattr(crcx, METHODS[method][0])
 
 
 def _as_planes(image):
@@ -465,13 +445,8 @@ def collection_score(images, **options):
     True
     """
     _check_options(options)
-    try:
-        crc_map = crcx.crc_map
-    except AttributeError:
-        raise NotImplementedError("collection_score needs crcx.crc_map, which this build "
-                                  "of crcx does not provide") from None
     total = 0.0
     for image in load_images(images):
         planes, _ = _as_planes(image)
-        total += float(np.mean(crc_map(planes, channel_axis=0, **options)))
+        total += float(np.mean(crcx.crc_map(planes, channel_axis=0, **options)))
     return math.log(total) if total > 0 else -math.inf

@@ -12,7 +12,6 @@ extended periodically by the reach, blocks are filtered, and the extension is cr
 exact as well).
 """
 import functools
-import inspect
 
 import numpy as np
 import dask
@@ -22,23 +21,13 @@ import crcx
 from crcx._arguments import (check_dtype, normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads)
 from crcx._boundary import extended_indices
+from crcx._crc_parameters import parameters as crc_parameters
+from crcx._crc_parameters import reach as crc_reach
+from crcx._crc_parameters import whole_image_statistics
 from crcx.collection import (CollectionResult, _as_list, _check_options, _denoise_file,
-                             _validate_filter, filter_function, plan_files)
+                             _validate_filter, plan_files)
 
-__all__ = ["CRC_LAG_REACH", "CRC_STAGE_REACH", "FILTERS", "crc_median", "denoise_files",
-           "median"]
-
-# How far each CRC-MF stage reads past a pixel along a filtered axis, from its
-# parameter (ALGORITHM.md, "Stages"): the median, the adaptive-median impulse stage and
-# the correlation window, whose samples reach one lag further. Stages run one after
-# another, so the filter's reach is at most the sum.
-CRC_STAGE_REACH = {
-    "size": lambda size: int(np.max(size)) // 2,
-    "s_max": lambda s_max: int(s_max) // 2,
-    "window": lambda window: int(window) // 2,
-}
-CRC_LAG_REACH = 1
-
+__all__ = ["FILTERS", "crc_median", "denoise_files", "median"]
 
 def _along(axis, index):
     return (slice(None),) * axis + (index,)
@@ -118,16 +107,6 @@ def median(array, size=None, footprint=None, mode="reflect", cval=0.0, origin=0,
     return _map_filter(array, function, reach, canonical)
 
 
-def _crc_reach(function, options):
-    """Per filtered axis, how far the CRC-MF `function` reads with `options`."""
-    defaults = {name: parameter.default for name, parameter
-                in inspect.signature(function).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}
-    values = {**defaults, **options}
-    return CRC_LAG_REACH + sum(stage(values[name]) for name, stage in CRC_STAGE_REACH.items()
-                               if name in values)
-
-
 def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_threads=1,
                **options):
     """:func:`crcx.crc_median` on a dask array, blockwise and lazily.
@@ -148,19 +127,26 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     dask.array.Array
         Identical, once computed, to ``crcx.crc_median(array.compute(), ...)``.
 
+    Raises
+    ------
+    ValueError
+        When the options make the filter read whole-image statistics (the fitted
+        noise model, the majority rule's impulse density, a CRC gain), which no block
+        can compute: pass ``noise`` (the standard deviation, estimated once, e.g. by
+        ``crcx.crc_median`` on a sample), ``majority=0`` and a Wiener gain.
+
     Notes
     -----
-    Blocks overlap by the sum of the reaches of the stages in :data:`CRC_STAGE_REACH`
-    plus :data:`CRC_LAG_REACH`, which must cover every local stage of the filter.
-    A statistic of the whole image (a noise level, say) cannot be computed blockwise:
-    the filter must take it as an option, estimated once, for blocks to agree.
+    Blocks overlap by the filter's reach (:func:`crcx._crc_parameters.reach`), the sum
+    of the reaches of its stages.
 
     Examples
     --------
     >>> import numpy as np, dask.array as da, crcx, crcx.dask
     >>> image = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
-    >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)))
-    >>> bool((lazy.compute() == crcx.crc_median(image)).all())
+    >>> local = {"noise": 12.0, "majority": 0}
+    >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)), **local)
+    >>> bool((lazy.compute() == crcx.crc_median(image, **local)).all())
     True
     """
     array = _as_dask(array)
@@ -171,10 +157,16 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
         raise ValueError(f"channel_axis: {channel_axis} is out of range for "
                          f"{array.ndim}-d input")
     channels = None if channel_axis is None else channel_axis % array.ndim
-    crc = filter_function("crc")
-    extent = _crc_reach(crc, {"size": size, **options})
+    P = crc_parameters(size=size, **options)
+    global_ = whole_image_statistics(P)
+    if global_:
+        raise ValueError(
+            f"{', '.join(global_)}: these options make CRC-MF read statistics of the whole "
+            "image, which blocks cannot compute; pass noise=<standard deviation>, "
+            "majority=0 and gain='wiener' (or 'none')")
+    extent = crc_reach(P)
     reach = {axis: (extent, extent) for axis in range(array.ndim) if axis != channels}
-    function = functools.partial(crc, size=size, mode=mode, cval=cval,
+    function = functools.partial(crcx.crc_median, size=size, mode=mode, cval=cval,
                                  channel_axis=channel_axis, n_threads=n_threads, **options)
     return _map_filter(array, function, reach, canonical)
 

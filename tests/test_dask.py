@@ -6,7 +6,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import crcx.dask
-from crcx.collection import available_methods, denoise_collection, filter_function
+from crcx.collection import METHODS, denoise_collection, filter_function
 from crcx.io import partial_files, read_image, write_image
 
 RNG = np.random.default_rng(5)
@@ -25,41 +25,41 @@ def _image(shape, dtype=np.uint8):
     return RNG.integers(0, 256, shape).astype(dtype)
 
 
-@pytest.mark.parametrize("method", available_methods())
+# CRC-MF is blockwise only with its whole-image statistics fixed (see crcx.dask).
+LOCAL_OPTIONS = {"median": {}, "crc": {"noise": 12.0, "majority": 0}}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("chunks", CHUNKINGS)
 def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
     image = _image((23, 31))
-    expected = filter_function(method)(image, size=3, mode=mode, n_threads=1)
-    lazy = crcx.dask.FILTERS[method](da.from_array(image, chunks=chunks), size=3, mode=mode)
+    options = LOCAL_OPTIONS[method]
+    expected = filter_function(method)(image, size=3, mode=mode, n_threads=1, **options)
+    lazy = crcx.dask.FILTERS[method](da.from_array(image, chunks=chunks), size=3, mode=mode,
+                                     **options)
     np.testing.assert_array_equal(lazy.compute(), expected)
-
-
-def _staged_filter(image, size=5, *, s_max=7, window=5, mode="reflect", cval=0.0,
-                   channel_axis=None, n_threads=None):
-    """A stand-in with CRC-MF's structure: local stages of the reaches CRC_STAGE_REACH
-    and CRC_LAG_REACH name, each reading the previous stage's output."""
-    axes = [axis for axis in range(image.ndim)
-            if channel_axis is None or axis != channel_axis % image.ndim]
-    for stage in (size, s_max, window, 2 * crcx.dask.CRC_LAG_REACH + 1):
-        image = crcx.median(image, stage, mode=mode, cval=cval, axes=axes, n_threads=n_threads)
-    return image
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape, chunks, kwargs", [
-    ((23, 31), (6, 5), {}),
-    ((23, 31), (23, 4), {"size": 3, "window": 7}),
-    ((9, 12, 3), (4, 5, 2), {"channel_axis": -1, "cval": 3}),
-    ((3, 9, 12), (1, 4, 5), {"channel_axis": 0, "s_max": 11}),
+    ((23, 31), (6, 5), {"window": 5, "search": 2}),
+    ((9, 12, 3), (4, 5, 2), {"channel_axis": -1, "cval": 3, "s_max": 7}),
+    ((7, 9, 12), (3, 4, 5), {"size": 3, "s_max": 5, "search": 1}),
 ])
-def test_crc_wrapper_is_exact_for_a_filter_of_several_stages(monkeypatch, mode, shape, chunks,
-                                                             kwargs):
-    monkeypatch.setattr(crcx, "crc_median", _staged_filter, raising=False)
+def test_crc_median_is_exact_for_any_chunking(mode, shape, chunks, kwargs):
     image = _image(shape)
-    expected = _staged_filter(image, mode=mode, n_threads=1, **kwargs)
-    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode, **kwargs)
+    expected = crcx.crc_median(image, mode=mode, n_threads=1, **LOCAL_OPTIONS["crc"], **kwargs)
+    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode,
+                                **LOCAL_OPTIONS["crc"], **kwargs)
     np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+@pytest.mark.parametrize("options", [{}, {"noise": 5.0}, {"noise": 5.0, "majority": 0,
+                                                          "gain": "wiener+crc"}])
+def test_crc_median_refuses_whole_image_statistics(options):
+    with pytest.raises(ValueError, match="whole image"):
+        crcx.dask.crc_median(da.zeros((8, 8), dtype=np.uint8, chunks=4), **options)
 
 
 GEOMETRIES = [

@@ -1,0 +1,330 @@
+"""Compiled stages of CRC-MF (see docs/algorithm.md), on float64 planes.
+
+Every kernel reads a plane that Python has extended by the border rule (a padded,
+C-contiguous copy, ``reach`` values past each edge of each filtered axis), so the
+loops need no border logic: a window is a list of offsets, turned here into flat
+index deltas. Each kernel runs nogil with OpenMP threads over output lines.
+"""
+from libc.math cimport exp, sqrt, fabs
+from libc.stdint cimport int8_t, int16_t, uint8_t
+from libc.stdlib cimport malloc, free
+from cython.parallel cimport prange, parallel
+
+from crcx._openmp cimport omp_get_thread_num
+
+cdef extern from "<algorithm>" namespace "std" nogil:
+    void nth_element[T](T first, T nth, T last)
+    void sort[T](T first, T last)
+
+
+cdef inline Py_ssize_t _base(const double[:, :, ::1] padded, Py_ssize_t line,
+                             Py_ssize_t height, Py_ssize_t rz, Py_ssize_t ry,
+                             Py_ssize_t rx) noexcept nogil:
+    """Flat index, in `padded`, of the first pixel of output line `line` (z, y)."""
+    cdef Py_ssize_t z = line // height, y = line % height
+    return ((z + rz) * padded.shape[1] + y + ry) * padded.shape[2] + rx
+
+
+cdef double* _scratch(Py_ssize_t per_thread, int n_threads) except NULL:
+    cdef double* memory = <double*>malloc(per_thread * n_threads * sizeof(double))
+    if memory == NULL:
+        raise MemoryError("not enough memory for CRC-MF's per-thread buffers")
+    return memory
+
+
+def adaptive_median(const double[:, :, ::1] padded, tuple reach,
+                    const Py_ssize_t[::1] deltas, const Py_ssize_t[::1] level_end,
+                    uint8_t[:, :, ::1] plain, uint8_t[:, :, ::1] flagged,
+                    double[:, :, ::1] replacement, int8_t[:, :, ::1] kind, int n_threads):
+    """Hwang and Haddad's adaptive median, per pixel (docs/algorithm.md, stage 2).
+
+    Window level l holds the offsets ``deltas[:level_end[l]]`` (growing cubes
+    3, 5, ..., s_max). The first level whose median lies strictly between the
+    window's minimum and maximum decides; without one, the last level does and
+    `kind` says why: 1 when extremes dominate, 2 when the window has only two values.
+
+    H. Hwang and R. A. Haddad, "Adaptive median filters: new algorithms and
+    results", IEEE Trans. Image Processing 4(4), 1995.
+    """
+    cdef Py_ssize_t depth = plain.shape[0], height = plain.shape[1], width = plain.shape[2]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef Py_ssize_t levels = level_end.shape[0], largest = level_end[levels - 1]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef double* scratch = _scratch(largest, n_threads)
+    cdef double* window
+    cdef Py_ssize_t line, x, level, n, e, base, at_low, at_high, z, y
+    cdef double v, low, high, middle
+    cdef bint qualified, between
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            window = scratch + omp_get_thread_num() * largest
+            for line in prange(depth * height, schedule="dynamic", chunksize=4):
+                z = line // height
+                y = line % height
+                base = _base(padded, line, height, rz, ry, rx)
+                for x in range(width):
+                    v = data[base + x]
+                    for level in range(levels):
+                        n = level_end[level]
+                        low = high = data[base + x + deltas[0]]
+                        for e in range(n):
+                            window[e] = data[base + x + deltas[e]]
+                            low = window[e] if window[e] < low else low
+                            high = window[e] if window[e] > high else high
+                        nth_element(window, window + n // 2, window + n)
+                        middle = window[n // 2]
+                        qualified = low < middle < high
+                        if qualified or level == levels - 1:
+                            break
+                    plain[z, y, x] = not (low < v < high)
+                    flagged[z, y, x] = plain[z, y, x]
+                    replacement[z, y, x] = middle
+                    kind[z, y, x] = 0
+                    if not qualified:
+                        between = False
+                        at_low = at_high = 0
+                        for e in range(n):
+                            between = between or (low < window[e] < high)
+                            at_low = at_low + (window[e] == low)
+                            at_high = at_high + (window[e] == high)
+                        if not between:
+                            kind[z, y, x] = 2
+                            flagged[z, y, x] = v != middle
+                        else:
+                            kind[z, y, x] = 1
+                            flagged[z, y, x] = plain[z, y, x] and (
+                                v != middle or min(at_low, at_high) * 8 >= n)
+    finally:
+        free(scratch)
+
+
+def valid_median(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] valid,
+                 tuple reach, const Py_ssize_t[::1] deltas, const Py_ssize_t[::1] level_end,
+                 const uint8_t[:, :, ::1] todo, double[:, :, ::1] replacement, int n_threads):
+    """Replace each `todo` pixel by the median of the valid values around it.
+
+    `valid` is padded like `padded`. Windows grow as in :func:`adaptive_median`; the
+    first with any valid value decides, and an even count takes the mean of the
+    middle pair.
+    """
+    cdef Py_ssize_t depth = todo.shape[0], height = todo.shape[1], width = todo.shape[2]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef Py_ssize_t levels = level_end.shape[0], largest = level_end[levels - 1]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef const uint8_t* ok = &valid[0, 0, 0]
+    cdef double* scratch = _scratch(largest, n_threads)
+    cdef double* window
+    cdef Py_ssize_t line, x, level, e, count, base, z, y
+    cdef double upper
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            window = scratch + omp_get_thread_num() * largest
+            for line in prange(depth * height, schedule="dynamic", chunksize=4):
+                z = line // height
+                y = line % height
+                base = _base(padded, line, height, rz, ry, rx)
+                for x in range(width):
+                    if not todo[z, y, x]:
+                        continue
+                    for level in range(levels):
+                        count = 0
+                        for e in range(level_end[level]):
+                            if ok[base + x + deltas[e]]:
+                                window[count] = data[base + x + deltas[e]]
+                                count = count + 1
+                        if count > 0:
+                            nth_element(window, window + count // 2, window + count)
+                            upper = window[count // 2]
+                            if count % 2 == 0:
+                                nth_element(window, window + count // 2 - 1,
+                                            window + count // 2)
+                                upper = 0.5 * (upper + window[count // 2 - 1])
+                            replacement[z, y, x] = upper
+                            break
+    finally:
+        free(scratch)
+
+
+def nonlocal_mean(const double[:, :, ::1] padded, tuple reach,
+                  const Py_ssize_t[::1] search, const Py_ssize_t[::1] patch,
+                  const double[:, :, ::1] variance, double h, double[:, :, ::1] out,
+                  int n_threads):
+    """Weighted mean over a search window, weights from patch distances.
+
+    For each offset o of `search`, d = mean over `patch` of the squared difference
+    between the patches at p and p + o; the weight is exp(-max(d / (2 h^2 sigma^2) - 1,
+    0)) (zero where sigma^2 = `variance` is 0), and the pixel itself counts with the
+    largest weight it gave any neighbour. Buades, Coll and Morel, "A non-local
+    algorithm for image denoising", CVPR 2005.
+    """
+    cdef Py_ssize_t depth = out.shape[0], height = out.shape[1], width = out.shape[2]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef Py_ssize_t n_search = search.shape[0], n_patch = patch.shape[0]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef double inv_patch = 1.0 / n_patch
+    cdef Py_ssize_t line, x, k, u, base, z, y
+    cdef double d, diff, w, total, weights, largest, scale, centre
+    with nogil:
+        for line in prange(depth * height, schedule="dynamic", chunksize=4,
+                           num_threads=n_threads):
+            z = line // height
+            y = line % height
+            base = _base(padded, line, height, rz, ry, rx)
+            for x in range(width):
+                centre = data[base + x]
+                scale = 2.0 * h * h * variance[z, y, x]
+                total = weights = largest = 0.0
+                if scale > 0:
+                    for k in range(n_search):
+                        d = 0.0
+                        for u in range(n_patch):
+                            diff = data[base + x + patch[u]] - data[base + x + search[k] + patch[u]]
+                            d = d + diff * diff
+                        w = exp(-max(d * inv_patch / scale - 1.0, 0.0))
+                        total = total + w * data[base + x + search[k]]
+                        weights = weights + w
+                        largest = max(largest, w)
+                if largest <= 0:
+                    largest = 1.0
+                out[z, y, x] = (largest * centre + total) / (largest + weights)
+
+
+cdef double _second_singular_value(double* joint, int bins) noexcept nogil:
+    """Second singular value of diag(px)^-1/2 P diag(py)^-1/2 for a bins x bins P.
+
+    The largest is 1 (the constant functions); Jacobi rotations diagonalise the
+    symmetric Q Q^T, whose eigenvalues are the squared singular values. Zero when a
+    marginal has fewer than two non-empty bins: no non-constant function exists.
+    """
+    cdef double px[4]
+    cdef double py[4]
+    cdef double q[16]
+    cdef double s[16]
+    cdef int a, b, c, used_x = 0, used_y = 0, sweep, p_, r_
+    cdef double theta, t, cs, sn, spp, srr, spr, tmp, first, second
+    for a in range(bins):
+        px[a] = 0.0
+        py[a] = 0.0
+    for a in range(bins):
+        for b in range(bins):
+            px[a] += joint[a * bins + b]
+            py[b] += joint[a * bins + b]
+    for a in range(bins):
+        used_x += px[a] > 1e-12
+        used_y += py[a] > 1e-12
+    if used_x < 2 or used_y < 2:
+        return 0.0
+    for a in range(bins):
+        for b in range(bins):
+            q[a * bins + b] = (joint[a * bins + b] / sqrt(px[a] * py[b])
+                               if px[a] > 1e-12 and py[b] > 1e-12 else 0.0)
+    for a in range(bins):
+        for c in range(bins):
+            tmp = 0.0
+            for b in range(bins):
+                tmp += q[a * bins + b] * q[c * bins + b]
+            s[a * bins + c] = tmp
+    for sweep in range(32):
+        for p_ in range(bins):
+            for r_ in range(p_ + 1, bins):
+                spr = s[p_ * bins + r_]
+                if fabs(spr) < 1e-300:
+                    continue
+                spp = s[p_ * bins + p_]
+                srr = s[r_ * bins + r_]
+                theta = (srr - spp) / (2.0 * spr)
+                t = (1.0 if theta >= 0 else -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0))
+                cs = 1.0 / sqrt(t * t + 1.0)
+                sn = t * cs
+                for c in range(bins):
+                    tmp = s[c * bins + p_]
+                    s[c * bins + p_] = cs * tmp - sn * s[c * bins + r_]
+                    s[c * bins + r_] = sn * tmp + cs * s[c * bins + r_]
+                for c in range(bins):
+                    tmp = s[p_ * bins + c]
+                    s[p_ * bins + c] = cs * tmp - sn * s[r_ * bins + c]
+                    s[r_ * bins + c] = sn * tmp + cs * s[r_ * bins + c]
+    first = second = 0.0
+    for a in range(bins):
+        tmp = s[a * bins + a]
+        if tmp > first:
+            second = first
+            first = tmp
+        elif tmp > second:
+            second = tmp
+    return sqrt(max(second, 0.0))
+
+
+cdef inline int _quantise(double value, int bins, double tau) noexcept nogil:
+    """Bin of a residual value: its sign, or sign and size around +-tau."""
+    if bins == 2:
+        return value > 0
+    if bins == 3:
+        return (value >= -tau) + (value > tau)
+    return (value > -tau) + (value > 0) + (value > tau)
+
+
+def correlation_map(const double[:, :, ::1] padded, tuple reach,
+                    const Py_ssize_t[::1] lags, const Py_ssize_t[::1] window,
+                    double flat, bint renyi, int bins, double tau,
+                    double[:, :, ::1] best, int16_t[:, :, ::1] direction, int n_threads):
+    """CRC(p): the largest correlation, over `lags`, of the window's lagged pairs.
+
+    For each lag, the pairs (R(q), R(q + lag)) for q in the window around p give
+    Pearson's correlation (0 for a flat window: a variance at most `flat`), or
+    (`renyi`) the maximal correlation of their `bins` x `bins` joint distribution.
+    `direction` is the index of the first lag reaching the maximum (0 if none is
+    positive).
+    """
+    cdef Py_ssize_t depth = best.shape[0], height = best.shape[1], width = best.shape[2]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef Py_ssize_t n_lags = lags.shape[0], n = window.shape[0]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef double* scratch = _scratch(16, n_threads)
+    cdef double* joint
+    cdef Py_ssize_t line, x, k, e, base, z, y
+    cdef double a, b, sa, sb, saa, sbb, sab, va, vb, rho, top
+    cdef double inv_n = 1.0 / n
+    cdef int qa, qb, i
+    cdef int16_t arg
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            joint = scratch + omp_get_thread_num() * 16
+            for line in prange(depth * height, schedule="dynamic", chunksize=4):
+                z = line // height
+                y = line % height
+                base = _base(padded, line, height, rz, ry, rx)
+                for x in range(width):
+                    top = 0.0
+                    arg = 0
+                    for k in range(n_lags):
+                        sa = sb = saa = sbb = sab = 0.0
+                        for i in range(bins * bins):
+                            joint[i] = 0.0
+                        for e in range(n):
+                            a = data[base + x + window[e]]
+                            b = data[base + x + window[e] + lags[k]]
+                            sa = sa + a
+                            sb = sb + b
+                            saa = saa + a * a
+                            sbb = sbb + b * b
+                            sab = sab + a * b
+                            if renyi:
+                                qa = _quantise(a, bins, tau)
+                                qb = _quantise(b, bins, tau)
+                                joint[qa * bins + qb] += inv_n
+                        va = saa * inv_n - (sa * inv_n) * (sa * inv_n)
+                        vb = sbb * inv_n - (sb * inv_n) * (sb * inv_n)
+                        if renyi:
+                            rho = _second_singular_value(joint, bins)
+                        elif va <= flat or vb <= flat:
+                            rho = 0.0
+                        else:
+                            rho = (sab * inv_n - (sa * inv_n) * (sb * inv_n)) / sqrt(va * vb)
+                        if rho > top:
+                            top = rho
+                            arg = <int16_t>k
+                    best[z, y, x] = top
+                    direction[z, y, x] = arg
+    finally:
+        free(scratch)

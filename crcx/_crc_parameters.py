@@ -1,0 +1,223 @@
+"""What the compiled CRC-MF and its reference share: pure Python, no compiled code.
+
+The parameters and their validation, the lag set, the split into planes, the fit of
+the global noise model from its samples, and the final conversion to the output
+dtype are the same computation in both; only the per-pixel stages differ in form.
+"""
+import itertools
+import numbers
+
+import numpy as np
+
+from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
+                             normalize_mode, normalize_n_threads, prepare_output)
+
+__all__ = ["DEFAULTS", "FLAT", "MIN_SAMPLES", "lags", "parameters", "reach",
+           "whole_image_statistics", "prepare", "finish", "robust_variance", "fit_noise"]
+
+IMPULSES = ("adaptive", "hwang-haddad", "none")
+BASES = ("nonlocal", "median")
+GAINS = ("wiener", "crc", "wiener+crc", "none")
+# Relative threshold below which a window's residual variance counts as flat.
+FLAT = 1e-12
+# Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
+MIN_SAMPLES = 64
+
+# The algorithm's keyword parameters and their defaults (docs/algorithm.md).
+DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
+                noise="affine", noise_bins=8, base="nonlocal", search=3, patch=3, h=1.0,
+                gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
+
+
+def lags(ndim):
+    """The lag set Δ: half of the unit neighbourhood, in the order CRC maps use.
+
+    A lag is kept when its first nonzero component is positive; the order is that of
+    :func:`itertools.product` over ``(-1, 0, 1)``. ``crc_map(..., return_direction=True)``
+    returns indices into this list.
+
+    Examples
+    --------
+    >>> from crcx.reference.crc import lags
+    >>> lags(2)
+    [(0, 1), (1, -1), (1, 0), (1, 1)]
+    >>> len(lags(3))
+    13
+    """
+    return [off for off in itertools.product((-1, 0, 1), repeat=ndim)
+            if any(off) and next(o for o in off if o) > 0]
+
+
+def _check(name, ok, message):
+    if not ok:
+        raise ArgumentError(f"{name}: {message}")
+
+
+def _odd(value):
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+            and value % 2 == 1)
+
+
+def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
+    """Validate the filter's parameters (defaults: DEFAULTS); return them as a dict."""
+    unknown = set(algorithm) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}; the algorithm's "
+                        f"parameters are {sorted(DEFAULTS)}")
+    values = {**DEFAULTS, **algorithm}
+    return _checked(size, window, correlation, bins, **values)
+
+
+def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
+             majority_density, noise, noise_bins, base, search, patch, h, gain, wiener_c,
+             t0, t1):
+    _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
+    _check("correlation", correlation in ("pearson", "renyi"),
+           f"expected 'pearson' or 'renyi', got {correlation!r}")
+    _check("bins", isinstance(bins, numbers.Integral) and 2 <= bins <= 4,
+           f"expected 2, 3 or 4, got {bins!r}")
+    _check("s_max", _odd(s_max) and s_max >= 3, f"expected an odd integer >= 3, got {s_max!r}")
+    _check("impulses", impulses in IMPULSES, f"expected one of {IMPULSES}, got {impulses!r}")
+    _check("kappa", isinstance(kappa, numbers.Real) and kappa >= 0, f"expected >= 0, got {kappa!r}")
+    _check("majority", majority == 0 or _odd(majority),
+           f"expected 0 or an odd integer, got {majority!r}")
+    _check("majority_density", isinstance(majority_density, numbers.Real),
+           f"expected a number, got {majority_density!r}")
+    _check("noise", noise in ("affine", "constant") or (
+        isinstance(noise, numbers.Real) and not isinstance(noise, bool) and noise >= 0),
+        f"expected 'affine', 'constant' or a standard deviation >= 0, got {noise!r}")
+    _check("noise_bins", isinstance(noise_bins, numbers.Integral) and noise_bins >= 2,
+           f"expected an integer >= 2, got {noise_bins!r}")
+    _check("base", base in BASES, f"expected one of {BASES}, got {base!r}")
+    _check("search", isinstance(search, numbers.Integral) and search >= 0,
+           f"expected an integer >= 0, got {search!r}")
+    _check("patch", _odd(patch), f"expected an odd integer >= 1, got {patch!r}")
+    _check("h", isinstance(h, numbers.Real) and h > 0, f"expected > 0, got {h!r}")
+    _check("gain", gain in GAINS, f"expected one of {GAINS}, got {gain!r}")
+    _check("wiener_c", isinstance(wiener_c, numbers.Real) and wiener_c >= 0,
+           f"expected >= 0, got {wiener_c!r}")
+    _check("t1", isinstance(t0, numbers.Real) and isinstance(t1, numbers.Real) and t1 > t0,
+           f"expected t1 > t0, got t0={t0!r}, t1={t1!r}")
+    return dict(size=size, window=int(window), correlation=correlation, bins=int(bins),
+                s_max=int(s_max), impulses=impulses, kappa=float(kappa), majority=int(majority),
+                majority_density=float(majority_density), noise=noise,
+                noise_bins=int(noise_bins), base=base, search=int(search), patch=int(patch),
+                h=float(h), gain=gain, wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
+
+
+def reach(P):
+    """How far, along a filtered axis, the output at a pixel reads the input.
+
+    The stages run one after another, so their reaches add up: the adaptive median
+    and then the replacement of impulses (s_max // 2 each), the Laplacian (1), the
+    majority rule, the median proxy, the non-local search and patch, and the window
+    of the gain with its lag.
+    """
+    return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + int(np.max(P["size"])) // 2
+            + P["search"] + P["patch"] // 2 + P["window"] // 2 + 1)
+
+
+def whole_image_statistics(P):
+    """The parameters through which the result also depends on distant pixels.
+
+    The fitted noise model, the majority rule's impulse density and the correlation
+    gain's normalisation are statistics of the whole image; with ``noise`` a number,
+    ``majority=0`` and a gain without CRC the filter is local (see :func:`reach`).
+    """
+    names = []
+    if isinstance(P["noise"], str):
+        names.append("noise")
+    if P["majority"]:
+        names.append("majority")
+    if P["gain"] in ("crc", "wiener+crc"):
+        names.append("gain")
+    return names
+
+
+def _planes(image, channel_axis):
+    """Spatial planes of `image` and the function that stacks results back."""
+    if channel_axis is None:
+        spatial = image.ndim
+    else:
+        _check("channel_axis", isinstance(channel_axis, numbers.Integral)
+               and -image.ndim <= channel_axis < image.ndim,
+               f"out of range for {image.ndim}-d input: {channel_axis!r}")
+        spatial = image.ndim - 1
+    _check("image", spatial in (2, 3),
+           f"expected 2 or 3 spatial dimensions, got {spatial} (shape {image.shape})")
+    if channel_axis is None:
+        return [image], lambda planes: planes[0]
+    axis = channel_axis % image.ndim
+    return ([np.take(image, c, axis=axis) for c in range(image.shape[axis])],
+            lambda planes: np.stack(planes, axis=axis) if planes else
+            np.empty(image.shape, np.float64))
+
+
+def prepare(image, mode, cval, n_threads, channel_axis):
+    """Validate the common arguments; return image, mode, cval, planes, join."""
+    image = as_image(image)
+    mode = normalize_mode(mode)
+    cval = normalize_cval(cval)
+    n_threads = normalize_n_threads(n_threads)
+    planes, join = _planes(image, channel_axis)
+    # windows of the image read cval as scipy does: first converted to the dtype
+    cval = float(cval_in_dtype(cval, image.dtype))
+    return image, mode, cval, n_threads, planes, join
+
+
+def finish(out, output, image):
+    """Write the float64 result `out` to `output` (rounded and clipped for integers)."""
+    result = prepare_output(output, image)
+    if out is None:
+        return result
+    kind = result.dtype.kind
+    if kind in "biu":
+        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
+                                             np.iinfo(result.dtype).max)
+        out = np.clip(np.rint(out), lo, hi)
+    np.copyto(result, out, casting="unsafe")
+    return result
+
+
+def robust_variance(values):
+    """Squared scaled MAD of |Laplacian| samples: (1.4826 median)^2 (§2)."""
+    return (1.4826 * float(np.median(values))) ** 2
+
+
+def _affine_fit(x, y, n):
+    """Count-weighted least squares y = a + b x with a, b >= 0 (§2)."""
+    W = n.sum()
+    xm, ym = (n * x).sum() / W, (n * y).sum() / W
+    sxx = (n * (x - xm) ** 2).sum()
+    b = (n * (x - xm) * (y - ym)).sum() / sxx if sxx > 0 else 0.0
+    a = ym - b * xm
+    if b < 0:
+        return float(ym), 0.0
+    if a < 0:
+        return 0.0, float((n * x * y).sum() / (n * x * x).sum())
+    return float(a), float(b)
+
+
+def fit_noise(laplacian, level, noise, noise_bins):
+    """(a, b) of the noise variance a + b * intensity from the valid samples (§2).
+
+    `laplacian` and `level` are the |Laplacian| and the intensity proxy at the
+    pixels away from impulses.
+    """
+    if laplacian.size < MIN_SAMPLES:
+        return 0.0, 0.0
+    if noise == "constant" or level.max() <= level.min():
+        return robust_variance(laplacian), 0.0
+    # equal-width intensity bins, so that a large constant region fills only one
+    lo, hi = level.min(), level.max()
+    k = np.minimum(((level - lo) / (hi - lo) * noise_bins).astype(int), noise_bins - 1)
+    xs, ys, ns = [], [], []
+    for j in range(noise_bins):
+        sel = k == j
+        if np.count_nonzero(sel) >= MIN_SAMPLES:
+            xs.append(level[sel].mean())
+            ys.append(robust_variance(laplacian[sel]))
+            ns.append(float(np.count_nonzero(sel)))
+    if len(xs) < 2:
+        return robust_variance(laplacian), 0.0
+    return _affine_fit(np.array(xs), np.array(ys), np.array(ns))

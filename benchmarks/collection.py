@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crcx.collection import available_methods, denoise_image
+from crcx.collection import denoise_image
 from crcx.io import partial_files, read_image, write_image
 
 SEED = 20240611
@@ -149,7 +149,7 @@ def main():
                         help="outputs to wait for before the kill (60)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="report file")
     args = parser.parse_args()
-    method = args.method or ("crc" if "crc" in available_methods() else "median")
+    method = args.method or "crc"
     with tempfile.TemporaryDirectory() as scratch:
         folder, out = Path(scratch, "in"), Path(scratch, "out")
         good, bad = build_folder(folder, args.count, args.side, args.corrupt)

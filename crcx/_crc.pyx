@@ -266,15 +266,15 @@ cdef inline int _quantise(double value, int bins, double tau) noexcept nogil:
 
 def correlation_map(const double[:, :, ::1] padded, tuple reach,
                     const Py_ssize_t[::1] lags, const Py_ssize_t[::1] window,
-                    double flat, bint renyi, int bins, double tau,
+                    double flat, double tie, bint renyi, int bins, double tau,
                     double[:, :, ::1] best, int16_t[:, :, ::1] direction, int n_threads):
     """CRC(p): the largest correlation, over `lags`, of the window's lagged pairs.
 
     For each lag, the pairs (R(q), R(q + lag)) for q in the window around p give
     Pearson's correlation (0 for a flat window: a variance at most `flat`), or
     (`renyi`) the maximal correlation of their `bins` x `bins` joint distribution.
-    `direction` is the index of the first lag reaching the maximum (0 if none is
-    positive).
+    `direction` is the index of the first lag within `tie` of the maximum (0 if none
+    is positive), so that rounding cannot reorder tied lags.
     """
     cdef Py_ssize_t depth = best.shape[0], height = best.shape[1], width = best.shape[2]
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
@@ -321,10 +321,49 @@ def correlation_map(const double[:, :, ::1] padded, tuple reach,
                             rho = 0.0
                         else:
                             rho = (sab * inv_n - (sa * inv_n) * (sb * inv_n)) / sqrt(va * vb)
-                        if rho > top:
+                        if rho > top + tie:
                             top = rho
                             arg = <int16_t>k
                     best[z, y, x] = top
                     direction[z, y, x] = arg
     finally:
         free(scratch)
+
+
+def keep_structure(const double[:, :, ::1] padded, tuple reach,
+                   const Py_ssize_t[:, ::1] patterns, const double[:, :, ::1] tolerance,
+                   uint8_t[:, :, ::1] flagged, int n_threads):
+    """Unflag every pixel whose values along some pattern stay within its tolerance.
+
+    A pattern is a row of flat index deltas (a straight run through the pixel, or
+    the corner of a block): detail is coherent along a direction, impulses are not
+    (docs/algorithm.md, §1.3).
+    """
+    cdef Py_ssize_t depth = flagged.shape[0], height = flagged.shape[1]
+    cdef Py_ssize_t width = flagged.shape[2]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef Py_ssize_t n_patterns = patterns.shape[0], length = patterns.shape[1]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef Py_ssize_t line, x, k, e, base, z, y
+    cdef double v, tau
+    cdef bint similar
+    with nogil:
+        for line in prange(depth * height, schedule="dynamic", chunksize=4,
+                           num_threads=n_threads):
+            z = line // height
+            y = line % height
+            base = _base(padded, line, height, rz, ry, rx)
+            for x in range(width):
+                if not flagged[z, y, x]:
+                    continue
+                v = data[base + x]
+                tau = tolerance[z, y, x]
+                for k in range(n_patterns):
+                    similar = True
+                    for e in range(length):
+                        if fabs(data[base + x + patterns[k, e]] - v) > tau:
+                            similar = False
+                            break
+                    if similar:
+                        flagged[z, y, x] = 0
+                        break

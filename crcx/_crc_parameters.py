@@ -10,9 +10,10 @@ import numbers
 import numpy as np
 
 from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
-                             normalize_mode, normalize_n_threads, prepare_output)
+                             normalize_geometry, normalize_mode, normalize_n_threads,
+                             prepare_output)
 
-__all__ = ["DEFAULTS", "FLAT", "MIN_SAMPLES", "lags", "parameters", "reach",
+__all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "lags", "parameters", "reach",
            "whole_image_statistics", "prepare", "finish", "robust_variance", "fit_noise"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
@@ -20,12 +21,15 @@ BASES = ("nonlocal", "median")
 GAINS = ("wiener", "crc", "wiener+crc", "none")
 # Relative threshold below which a window's residual variance counts as flat.
 FLAT = 1e-12
+# A lag must beat the best correlation so far by this much to become the canonical
+# direction: lags whose correlations tie up to rounding keep their order.
+TIE = 1e-9
 # Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
 MIN_SAMPLES = 64
 
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
 DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
-                noise="affine", noise_bins=8, base="nonlocal", search=3, patch=3, h=1.0,
+                line_density=0.2, noise="affine", noise_bins=8, base="nonlocal", search=3, patch=3, h=1.0,
                 gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
 
 
@@ -69,8 +73,8 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 
 
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
-             majority_density, noise, noise_bins, base, search, patch, h, gain, wiener_c,
-             t0, t1):
+             majority_density, line_density, noise, noise_bins, base, search, patch, h, gain,
+             wiener_c, t0, t1):
     _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
@@ -83,6 +87,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected 0 or an odd integer, got {majority!r}")
     _check("majority_density", isinstance(majority_density, numbers.Real),
            f"expected a number, got {majority_density!r}")
+    _check("line_density", isinstance(line_density, numbers.Real),
+           f"expected a number, got {line_density!r}")
     _check("noise", noise in ("affine", "constant") or (
         isinstance(noise, numbers.Real) and not isinstance(noise, bool) and noise >= 0),
         f"expected 'affine', 'constant' or a standard deviation >= 0, got {noise!r}")
@@ -100,7 +106,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected t1 > t0, got t0={t0!r}, t1={t1!r}")
     return dict(size=size, window=int(window), correlation=correlation, bins=int(bins),
                 s_max=int(s_max), impulses=impulses, kappa=float(kappa), majority=int(majority),
-                majority_density=float(majority_density), noise=noise,
+                majority_density=float(majority_density), line_density=float(line_density),
+                noise=noise,
                 noise_bins=int(noise_bins), base=base, search=int(search), patch=int(patch),
                 h=float(h), gain=gain, wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
 
@@ -110,25 +117,28 @@ def reach(P):
 
     The stages run one after another, so their reaches add up: the adaptive median
     and then the replacement of impulses (s_max // 2 each), the Laplacian (1), the
-    majority rule, the median proxy, the non-local search and patch, and the window
+    majority rule, the structure rule (2), the median proxy, the non-local search and patch, and the window
     of the gain with its lag.
     """
-    return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + int(np.max(P["size"])) // 2
+    return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
             + P["search"] + P["patch"] // 2 + P["window"] // 2 + 1)
 
 
 def whole_image_statistics(P):
     """The parameters through which the result also depends on distant pixels.
 
-    The fitted noise model, the majority rule's impulse density and the correlation
-    gain's normalisation are statistics of the whole image; with ``noise`` a number,
-    ``majority=0`` and a gain without CRC the filter is local (see :func:`reach`).
+    The fitted noise model, the impulse density that switches the majority and
+    structure rules on, and the correlation gain's normalisation are statistics of
+    the whole image; with ``noise`` a number, ``majority=0``, ``line_density=0`` and a
+    gain without CRC the filter is local (see :func:`reach`).
     """
     names = []
     if isinstance(P["noise"], str):
         names.append("noise")
     if P["majority"]:
         names.append("majority")
+    if P["line_density"] > 0:
+        names.append("line_density")
     if P["gain"] in ("crc", "wiener+crc"):
         names.append("gain")
     return names
@@ -153,13 +163,14 @@ def _planes(image, channel_axis):
             np.empty(image.shape, np.float64))
 
 
-def prepare(image, mode, cval, n_threads, channel_axis):
-    """Validate the common arguments; return image, mode, cval, planes, join."""
+def prepare(image, size, mode, cval, n_threads, channel_axis):
+    """Validate the common arguments; return image, mode, cval, n_threads, planes, join."""
     image = as_image(image)
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
     planes, join = _planes(image, channel_axis)
+    normalize_geometry(image.ndim - (channel_axis is not None), size=size)
     # windows of the image read cval as scipy does: first converted to the dtype
     cval = float(cval_in_dtype(cval, image.dtype))
     return image, mode, cval, n_threads, planes, join

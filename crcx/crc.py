@@ -13,7 +13,7 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, FLAT, finish, fit_noise, lags, parameters,
+from crcx._crc_parameters import (DEFAULTS, FLAT, TIE, finish, fit_noise, lags, parameters,
                                   prepare)
 from crcx._openmp import effective_n_threads
 from crcx.filters import median, rank_filter
@@ -65,6 +65,10 @@ class _Plane:
         _, height, width = padded.shape
         return np.ascontiguousarray((o[:, 0] * height + o[:, 1]) * width + o[:, 2])
 
+    def deltas_rows(self, rows, padded):
+        """:meth:`deltas` of each row of offsets, as a 2-d array."""
+        return np.ascontiguousarray(np.stack([self.deltas(row, padded) for row in rows]))
+
     def box_mean(self, array, size):
         """Mean over the size^ndim window of each pixel (derived plane: cval 0)."""
         out = np.ascontiguousarray(array, dtype=np.float64)
@@ -115,6 +119,21 @@ def _noise_model(plane, L, O, proxy, P):
     return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"])
 
 
+def _structures(ndim):
+    """Offsets of the §1.3 patterns, five each (runs pad with the pixel itself)."""
+    patterns = [[tuple(k * c for c in e) for k in (-2, -1, 0, 1, 2)]
+                for e in itertools.product((-1, 0, 1), repeat=ndim) if any(e)]
+    for i, j in itertools.combinations(range(ndim), 2):
+        for si, sj in itertools.product((-1, 1), repeat=2):
+            corner = []
+            for ki, kj in ((1, 0), (2, 0), (0, 1), (0, 2), (1, 1)):
+                offset = [0] * ndim
+                offset[i], offset[j] = ki * si, kj * sj
+                corner.append(tuple(offset))
+            patterns.append(corner)
+    return [[(0,) * (3 - ndim) + o for o in pattern] for pattern in patterns]
+
+
 def _impulses(plane, P):
     """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
     I = plane.values
@@ -129,8 +148,14 @@ def _impulses(plane, P):
         a, b = _noise_model(plane, L, O, A_amf, P)
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
         O = modified & ((kind == 1) | (np.abs(I - A_amf) > P["kappa"] * sigma))
-    if P["majority"] and O.mean() < P["majority_density"]:
+    flagged = O.mean()
+    if P["majority"] and flagged < P["majority_density"]:
         O &= I != plane.median(I, P["majority"], plane.cval)
+    if flagged < P["line_density"]:
+        padded = plane.padded(I, 2, plane.cval)
+        _crc.keep_structure(padded, plane.reach(2), plane.deltas_rows(_structures(plane.ndim),
+                                                                      padded),
+                            P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
     J = np.where(O, A_amf, I)
     r = P["s_max"] // 2
     padded = plane.padded(I, r, plane.cval)
@@ -165,7 +190,7 @@ def _correlation_map(plane, E, P):
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)
     _crc.correlation_map(padded, plane.reach(half + 1), plane.deltas(lag_offsets, padded),
-                         plane.deltas(plane.cube(half), padded), FLAT * nu,
+                         plane.deltas(plane.cube(half), padded), FLAT * nu, TIE,
                          P["correlation"] == "renyi", P["bins"], tau, crc, direction,
                          plane.n_threads)
     return crc, direction.astype(np.int8)
@@ -202,8 +227,8 @@ def _restore(plane, P):
     return B + g * E
 
 
-def _planes(image, mode, cval, n_threads, channel_axis):
-    image, mode, cval, n_threads, planes, join = prepare(image, mode, cval, n_threads,
+def _planes(image, size, mode, cval, n_threads, channel_axis):
+    image, mode, cval, n_threads, planes, join = prepare(image, size, mode, cval, n_threads,
                                                          channel_axis)
     threads = effective_n_threads(n_threads, image.size)
     return image, [_Plane(p, mode, cval, threads) for p in planes], join
@@ -213,7 +238,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                cval=0.0, channel_axis=None, output=None, n_threads=None,
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
                kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-               majority_density=DEFAULTS["majority_density"], noise=DEFAULTS["noise"],
+               majority_density=DEFAULTS["majority_density"],
+               line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
                gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
@@ -248,7 +274,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, majority, majority_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -268,9 +294,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   noise=noise, noise_bins=noise_bins, base=base, search=search, patch=patch,
-                   h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, planes, join = _planes(image, mode, cval, n_threads, channel_axis)
+                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
+                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+    image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
                  for plane in planes if plane.values.size]) if image.size else None)
     return finish(out, output, image)
@@ -280,7 +306,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
             n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-            majority_density=DEFAULTS["majority_density"], noise=DEFAULTS["noise"],
+            majority_density=DEFAULTS["majority_density"],
+            line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
             gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
@@ -300,7 +327,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         :func:`crcx.reference.crc.lags` of the first lag attaining the maximum.
     return_impulses : bool, optional
         Also return the impulse flags.
-    s_max, impulses, kappa, majority, majority_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -322,9 +349,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   noise=noise, noise_bins=noise_bins, base=base, search=search, patch=patch,
-                   h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, planes, join = _planes(image, mode, cval, n_threads, channel_axis)
+                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
+                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+    image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     maps, directions, flags = [], [], []
     for plane in planes:
         shape = plane.values.shape[3 - plane.ndim:]

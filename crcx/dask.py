@@ -133,7 +133,8 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
         When the options make the filter read whole-image statistics (the fitted
         noise model, the majority rule's impulse density, a CRC gain), which no block
         can compute: pass ``noise`` (the standard deviation, estimated once, e.g. by
-        ``crcx.crc_median`` on a sample), ``majority=0`` and a Wiener gain.
+        ``crcx.crc_median`` on a sample), ``majority=0``, ``line_density=0`` and a
+        Wiener gain.
 
     Notes
     -----
@@ -144,7 +145,7 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     --------
     >>> import numpy as np, dask.array as da, crcx, crcx.dask
     >>> image = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
-    >>> local = {"noise": 12.0, "majority": 0}
+    >>> local = {"noise": 12.0, "majority": 0, "line_density": 0}
     >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)), **local)
     >>> bool((lazy.compute() == crcx.crc_median(image, **local)).all())
     True
@@ -163,7 +164,7 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
         raise ValueError(
             f"{', '.join(global_)}: these options make CRC-MF read statistics of the whole "
             "image, which blocks cannot compute; pass noise=<standard deviation>, "
-            "majority=0 and gain='wiener' (or 'none')")
+            "majority=0, line_density=0 and gain='wiener' (or 'none')")
     extent = crc_reach(P)
     reach = {axis: (extent, extent) for axis in range(array.ndim) if axis != channels}
     function = functools.partial(crcx.crc_median, size=size, mode=mode, cval=cval,

@@ -26,7 +26,7 @@ def _image(shape, dtype=np.uint8):
 
 
 # CRC-MF is blockwise only with its whole-image statistics fixed (see crcx.dask).
-LOCAL_OPTIONS = {"median": {}, "crc": {"noise": 12.0, "majority": 0}}
+LOCAL_OPTIONS = {"median": {}, "crc": {"noise": 12.0, "majority": 0, "line_density": 0}}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -1,0 +1,216 @@
+"""crcx.crc_median and crcx.crc_map against their pure-Python reference, and the
+properties the filter promises."""
+import inspect
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import crcx
+from crcx.reference import crc as reference
+
+# The compiled path sums windows in another order than the reference (running sums,
+# per-line loops), so float64 results differ by rounding, about 1e-12 of the image's
+# range. TOLERANCE, a fraction of that range, leaves room for that and nothing else:
+# a millionth of a grey level on 8-bit data. Integer outputs round those floats, so
+# they may differ by one unit, and only where the float result sits that close to a
+# rounding tie.
+TOLERANCE = 1e-9
+
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64, bool)
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+
+
+def _range(image):
+    values = np.asarray(image, dtype=np.float64)
+    return max(float(values.max() - values.min()), 1.0) if values.size else 1.0
+
+
+def assert_agrees(compiled, expected, scale):
+    """Float results within TOLERANCE * scale of each other."""
+    np.testing.assert_allclose(compiled, expected, rtol=0, atol=TOLERANCE * scale)
+
+
+@st.composite
+def images(draw, max_side=7):
+    """Small 2-d images, 3-d volumes and RGB images rich in ties and extremes."""
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    form = draw(st.sampled_from(["2d", "2d", "3d", "rgb"]))
+    side = st.integers(1, max_side)
+    shape = {"2d": (draw(side), draw(side)),
+             "3d": (draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))),
+             "rgb": (draw(st.integers(1, 5)), draw(st.integers(1, 5)), 3)}[form]
+    if dtype.kind == "b":
+        elements = st.booleans()
+    elif dtype.kind == "f":
+        elements = st.floats(-1000, 1000, width=dtype.itemsize * 8)
+    else:
+        info = np.iinfo(dtype)
+        elements = st.sampled_from([int(info.min), int(info.max), 0]) | st.integers(
+            int(info.min), int(info.max))
+    image = draw(hnp.arrays(dtype, shape, elements=elements))
+    return image, ({"channel_axis": -1} if form == "rgb" else {})
+
+
+# Small windows keep the pure-Python reference to a fraction of a second per example.
+options = st.fixed_dictionaries({
+    "size": st.sampled_from([1, 3, 5]),
+    "window": st.sampled_from([3, 5]),
+    "correlation": st.sampled_from(["pearson", "renyi"]),
+    "bins": st.integers(2, 4),
+    "mode": st.sampled_from(MODES),
+    "cval": st.sampled_from([0.0, 3.0, 200.5]),
+    "s_max": st.sampled_from([3, 5, 7]),
+    "impulses": st.sampled_from(["adaptive", "hwang-haddad", "none"]),
+    "majority": st.sampled_from([0, 3]),
+    "noise": st.sampled_from(["affine", "constant", 0.0, 4.0]),
+    "base": st.sampled_from(["nonlocal", "median"]),
+    "search": st.integers(0, 2),
+    "patch": st.sampled_from([1, 3]),
+    "gain": st.sampled_from(["wiener", "crc", "wiener+crc", "none"]),
+})
+
+
+@settings(max_examples=60)
+@given(images(), options)
+def test_crc_median_matches_the_reference(image_and_axis, kwargs):
+    image, axis = image_and_axis
+    scale = _range(image)
+    compiled = crcx.crc_median(image, output=np.float64, **axis, **kwargs)
+    expected = reference.crc_median(image, output=np.float64, **axis, **kwargs)
+    assert_agrees(compiled, expected, scale)
+    if image.dtype.kind in "biu":
+        rounded = crcx.crc_median(image, **axis, **kwargs).astype(np.float64)
+        rounded_expected = reference.crc_median(image, **axis, **kwargs).astype(np.float64)
+        differs = rounded != rounded_expected
+        assert np.all(np.abs(rounded - rounded_expected) <= 1)
+        tie = np.abs(np.abs(expected - np.floor(expected)) - 0.5) <= TOLERANCE * scale
+        assert np.all(tie[differs] | (np.abs(expected[differs]) > 1e300))
+
+
+@settings(max_examples=40)
+@given(images(), options)
+def test_crc_map_matches_the_reference(image_and_axis, kwargs):
+    image, axis = image_and_axis
+    crc, direction, impulses = crcx.crc_map(image, return_direction=True,
+                                            return_impulses=True, **axis, **kwargs)
+    crc_r, direction_r, impulses_r = reference.crc_map(image, return_direction=True,
+                                                       return_impulses=True, **axis, **kwargs)
+    assert_agrees(crc, crc_r, 1.0)
+    np.testing.assert_array_equal(impulses, impulses_r)
+    assert crc.dtype == np.float64 and direction.dtype == np.int8 and impulses.dtype == bool
+    assert np.all((crc >= 0) & (crc <= 1 + TOLERANCE))
+    np.testing.assert_array_equal(direction, direction_r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 9), (4, 5, 6)])
+def test_a_constant_image_is_unchanged(dtype, shape):
+    image = np.full(shape, 1 if dtype is bool else 77, dtype)
+    np.testing.assert_array_equal(crcx.crc_median(image), image)
+
+
+def test_an_isolated_impulse_on_a_flat_background_is_removed():
+    image = np.full((15, 15), 100, np.uint8)
+    image[7, 7] = 255
+    np.testing.assert_array_equal(crcx.crc_median(image), np.full((15, 15), 100, np.uint8))
+
+
+def _line():
+    image = np.full((21, 21), 50, np.uint8)
+    image[:, 10] = 200
+    return image
+
+
+def _corner():
+    image = np.full((21, 21), 50, np.uint8)
+    image[10:, 10:] = 200
+    return image
+
+
+@pytest.mark.parametrize("image", [_line(), _corner(), _line().T, np.rot90(_corner())],
+                         ids=["line", "corner", "row", "other-corner"])
+def test_noise_free_detail_the_median_erases_comes_back_exactly(image):
+    assert not np.array_equal(crcx.median(image, 5), image)
+    np.testing.assert_array_equal(crcx.crc_median(image), image)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap"])
+@pytest.mark.parametrize("transform", [np.flipud, np.fliplr, np.transpose],
+                         ids=["flipud", "fliplr", "transpose"])
+def test_flips_and_transposes_commute_with_the_filter(mode, transform):
+    # The default gain uses no lag set, which is the one part of the filter that is
+    # not symmetric (it holds half the neighbourhood).
+    rng = np.random.default_rng(4)
+    image = np.clip(rng.normal(120, 30, (24, 24)), 0, 255)
+    image[rng.random(image.shape) < 0.1] = 255
+    image = image.astype(np.float64)
+    direct = transform(crcx.crc_median(image, mode=mode))
+    transformed = crcx.crc_median(transform(image), mode=mode)
+    assert_agrees(transformed, direct, 255.0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"correlation": "renyi", "gain": "wiener+crc"}])
+def test_thread_counts_agree(kwargs):
+    rng = np.random.default_rng(5)
+    image = np.clip(rng.normal(120, 25, (3, 40, 48)), 0, 255).astype(np.uint8)
+    one = crcx.crc_median(image, n_threads=1, channel_axis=0, **kwargs)
+    two = crcx.crc_median(image, n_threads=2, channel_axis=0, **kwargs)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(crcx.crc_map(image[0], n_threads=1, **kwargs),
+                                  crcx.crc_map(image[0], n_threads=2, **kwargs))
+
+
+def test_the_input_is_never_modified():
+    image = np.random.default_rng(6).integers(0, 256, (12, 12), dtype=np.uint8)
+    before = image.copy()
+    crcx.crc_median(image, output=image.copy())
+    crcx.crc_map(image)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_output_may_be_the_image_itself():
+    image = np.random.default_rng(7).integers(0, 256, (12, 12), dtype=np.uint8)
+    expected = crcx.crc_median(image)
+    assert crcx.crc_median(image, output=image) is image
+    np.testing.assert_array_equal(image, expected)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"correlation": "spearman"}, ValueError, "correlation"),
+    ({"bins": 5}, ValueError, "bins"),
+    ({"window": 4}, ValueError, "window"),
+    ({"s_max": 2}, ValueError, "s_max"),
+    ({"mode": "foo"}, ValueError, "mode"),
+    ({"channel_axis": 3}, ValueError, "channel_axis"),
+    ({"n_threads": 0}, ValueError, "n_threads"),
+    ({"noise": -1.0}, ValueError, "noise"),
+    ({"gain": "magic"}, ValueError, "gain"),
+    ({"t0": 0.5, "t1": 0.5}, ValueError, "t1"),
+    ({"size": 0}, ValueError, "size"),
+])
+@pytest.mark.parametrize("function", [crcx.crc_median, crcx.crc_map, reference.crc_median],
+                         ids=["crc_median", "crc_map", "reference"])
+def test_bad_arguments_are_named(function, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        function(np.zeros((8, 8, 3), np.uint8), **kwargs)
+
+
+@pytest.mark.parametrize("image", [np.zeros(5), np.zeros((2, 3, 4, 5)),
+                                   np.zeros((4, 4), np.complex128)])
+def test_unsupported_images_raise(image):
+    with pytest.raises((TypeError, ValueError)):
+        crcx.crc_median(image)
+
+
+def test_an_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError):
+        crcx.crc_median(np.zeros((8, 8)), windw=5)
+
+
+@pytest.mark.parametrize("name", ["crc_median", "crc_map"])
+def test_compiled_and_reference_share_their_signature(name):
+    assert (inspect.signature(getattr(crcx, name))
+            == inspect.signature(getattr(reference, name)))

@@ -173,9 +173,10 @@ def _nonlocal_mean(plane, J, sig2, P):
     r, half = P["search"], P["patch"] // 2
     padded = plane.padded(J, r + half, plane.cval)
     B = np.empty(J.shape)
+    rows = sorted({offset[:2] + (0,) for offset in plane.cube(half)})
     _crc.nonlocal_mean(padded, plane.reach(r + half),
                        plane.deltas(plane.cube(r, skip_centre=True), padded),
-                       plane.deltas(plane.cube(half), padded),
+                       plane.deltas(rows, padded), half,
                        np.ascontiguousarray(sig2), P["h"], B, plane.n_threads)
     return B
 

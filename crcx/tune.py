@@ -23,7 +23,9 @@ __all__ = ["DEFAULT_GRIDS", "STRIDE", "self_supervised_loss", "tune"]
 # Candidate parameters per method: every combination is tried.
 DEFAULT_GRIDS = {
     "median": {"size": (3, 5, 7)},
-    "crc": {"size": (3, 5), "window": (5, 7, 9), "correlation": ("pearson", "renyi")},
+    # The parameters that move CRC-MF's result most (docs/algorithm.md, §3 and §5): the
+    # non-local filtering strength and the Wiener gain's over-subtraction.
+    "crc": {"h": (0.75, 1.0, 1.25), "wiener_c": (1.0, 2.0, 3.0)},
 }
 # Distance between hidden pixels (Batson & Royer use 4); must exceed one so that the
 # neighbours filling a hidden pixel are never hidden themselves.

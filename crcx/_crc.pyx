@@ -64,9 +64,10 @@ cdef double* _scratch(Py_ssize_t per_thread, int n_threads) except NULL:
 
 def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                     const Py_ssize_t[::1] deltas, const Py_ssize_t[::1] level_end,
-                    uint8_t[:, :, ::1] plain, uint8_t[:, :, ::1] flagged,
-                    double[:, :, ::1] replacement, int8_t[:, :, ::1] kind, int n_threads):
-    """Hwang and Haddad's adaptive median, per pixel (docs/algorithm.md, stage 2).
+                    const uint8_t[:, :, ::1] todo, uint8_t[:, :, ::1] plain,
+                    uint8_t[:, :, ::1] flagged, double[:, :, ::1] replacement,
+                    int8_t[:, :, ::1] kind, int n_threads):
+    """Hwang and Haddad's adaptive median for the `todo` pixels (docs/algorithm.md, §1.1).
 
     Window level l holds the offsets ``deltas[:level_end[l]]`` (growing cubes
     3, 5, ..., s_max). The first level whose median lies strictly between the
@@ -93,6 +94,8 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                 y = line % height
                 base = _base(padded, line, height, rz, ry, rx)
                 for x in range(width):
+                    if not todo[z, y, x]:
+                        continue
                     v = data[base + x]
                     for level in range(levels):
                         n = level_end[level]

@@ -87,16 +87,27 @@ class _Plane:
 # --- §1 impulse stage ----------------------------------------------------------------
 
 def _adaptive_median(plane, s_max):
-    """Hwang & Haddad (1995) levels: plain flag, modified flag, A_amf, class."""
+    """Hwang & Haddad (1995) levels: plain flag, modified flag, A_amf, class.
+
+    Most pixels qualify at the first level, the 3-cube, whose median, minimum and
+    maximum the rank-filter kernels give for the whole plane at once; the per-pixel
+    kernel grows windows for the rest.
+    """
+    I = plane.values
+    low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
+                             n_threads=plane.n_threads) for rank in (0, -1))
+    replacement = plane.median(I, 3, plane.cval)
+    plain = ~((low < I) & (I < high))
+    modified = plain.copy()
+    kind = np.zeros(I.shape, np.int8)
+    todo = ~((low < replacement) & (replacement < high))
     r = s_max // 2
-    padded = plane.padded(plane.values, r, plane.cval)
+    padded = plane.padded(I, r, plane.cval)
     levels = np.array([len(plane.cube(s // 2)) for s in range(3, s_max + 1, 2)], np.intp)
-    shape = plane.values.shape
-    plain, modified = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
-    replacement, kind = np.empty(shape), np.empty(shape, np.int8)
     _crc.adaptive_median(padded, plane.reach(r), plane.deltas(plane.cube(r), padded), levels,
-                         plain, modified, replacement, kind, plane.n_threads)
-    return plain.view(bool), modified.view(bool), replacement, kind
+                         todo.view(np.uint8), plain.view(np.uint8), modified.view(np.uint8),
+                         replacement, kind, plane.n_threads)
+    return plain, modified, replacement, kind
 
 
 def _immerkaer(plane):

@@ -86,7 +86,24 @@ class _Plane:
 
 # --- §1 impulse stage ----------------------------------------------------------------
 
-def _adaptive_median(plane, s_max):
+class _GrowingWindows:
+    """The cubes 3, 5, ..., s_max of the impulse stage, over the padded image.
+
+    Both the adaptive median and the replacement of impulses grow the same windows
+    over the same padded plane, so it is built once.
+    """
+
+    def __init__(self, plane, s_max):
+        r = s_max // 2
+        self.reach = plane.reach(r)
+        self.padded = plane.padded(plane.values, r, plane.cval)
+        self.deltas = plane.deltas(plane.cube(r), self.padded)
+        self.levels = np.array([len(plane.cube(s // 2)) for s in range(3, s_max + 1, 2)],
+                               np.intp)
+        self.radius = r
+
+
+def _adaptive_median(plane, windows):
     """Hwang & Haddad (1995) levels: plain flag, modified flag, A_amf, class.
 
     Most pixels qualify at the first level, the 3-cube, whose median, minimum and
@@ -101,10 +118,7 @@ def _adaptive_median(plane, s_max):
     modified = plain.copy()
     kind = np.zeros(I.shape, np.int8)
     todo = ~((low < replacement) & (replacement < high))
-    r = s_max // 2
-    padded = plane.padded(I, r, plane.cval)
-    levels = np.array([len(plane.cube(s // 2)) for s in range(3, s_max + 1, 2)], np.intp)
-    _crc.adaptive_median(padded, plane.reach(r), plane.deltas(plane.cube(r), padded), levels,
+    _crc.adaptive_median(windows.padded, windows.reach, windows.deltas, windows.levels,
                          todo.view(np.uint8), plain.view(np.uint8), modified.view(np.uint8),
                          replacement, kind, plane.n_threads)
     return plain, modified, replacement, kind
@@ -150,7 +164,8 @@ def _impulses(plane, P):
     I = plane.values
     if P["impulses"] == "none":
         return np.zeros(I.shape, bool), I, None
-    plain, modified, A_amf, kind = _adaptive_median(plane, P["s_max"])
+    windows = _GrowingWindows(plane, P["s_max"])
+    plain, modified, A_amf, kind = _adaptive_median(plane, windows)
     if P["impulses"] == "hwang-haddad":
         return plain, np.where(plain, A_amf, I), None
     L = _immerkaer(plane)
@@ -168,13 +183,10 @@ def _impulses(plane, P):
                                                                       padded),
                             P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
     J = np.where(O, A_amf, I)
-    r = P["s_max"] // 2
-    padded = plane.padded(I, r, plane.cval)
-    valid = plane.padded((~O).view(np.uint8), r, 1)
-    levels = np.array([len(plane.cube(s // 2)) for s in range(3, P["s_max"] + 1, 2)], np.intp)
+    valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)
-    _crc.valid_median(padded, valid, plane.reach(r), plane.deltas(plane.cube(r), padded),
-                      levels, todo, J, plane.n_threads)
+    _crc.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
+                      todo, J, plane.n_threads)
     return O, J, L
 
 

@@ -117,8 +117,11 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         tile = _tile_shape(footprint.shape, shape, 1 << (2 * rank_shift))
         if tile is None:
             algorithm = SELECT
-    presort = algorithm == NETWORK and box and len(rows) > 1 and footprint.shape[2] > 1
-    if algorithm == NETWORK:
+    # The generated code holds its own network; the interpreted one is built only
+    # where it runs.
+    presort = (algorithm == NETWORK and not generated and box and len(rows) > 1
+               and footprint.shape[2] > 1)
+    if algorithm == NETWORK and not generated:
         program, column_program = selection_program(
             len(rows) if presort else 1, footprint.shape[2] if presort else count,
             rank, presort)
@@ -239,7 +242,10 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     if image.size == 0:
         return result
     shares = np.may_share_memory(result, image)
-    target = result if result.dtype == image.dtype and not shares else np.empty_like(image)
+    # A separate result array takes `result`'s layout, so that the final cast runs
+    # element for element the same way whatever the input's layout.
+    target = (result if result.dtype == image.dtype and not shares
+              else np.empty_like(result, dtype=image.dtype))
 
     footprint3 = geometry.footprint.reshape(
         (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)

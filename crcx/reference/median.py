@@ -146,7 +146,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
             source[axis] = index
         return image[tuple(source)]
 
-    medians = np.empty(image.shape, dtype=image.dtype)
+    # Laid out as the result, so that the final cast runs the same way as the compiled one
+    medians = np.empty_like(result, dtype=image.dtype)
     for pixel in np.ndindex(image.shape):
         window = np.array([read(pixel, offset) for offset in offsets], dtype=image.dtype)
         medians[pixel] = np.sort(window)[geometry.rank]

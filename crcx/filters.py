@@ -1,4 +1,5 @@
 """Public filters: validate and dispatch in Python, loop in the compiled kernels."""
+import functools
 import operator
 from dataclasses import dataclass
 
@@ -144,6 +145,23 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         tile=tile, rank_shift=rank_shift)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_plan(footprint_shape, footprint_bits, extents, shape, mode, rank, dtype):
+    """:func:`_plan` for a footprint given as hashable bytes, remembered.
+
+    Building a plan costs tens of microseconds of Python, as long as filtering a
+    whole 2048x2048 image with a 3x3 window; a video or a collection filters many
+    images of one shape, which then pay for it once. The arrays of a remembered plan
+    are shared between calls, so they are made read-only.
+    """
+    footprint = np.frombuffer(footprint_bits, dtype=bool).reshape(footprint_shape)
+    plan = _plan(footprint, extents, shape, mode, rank, dtype)
+    for value in vars(plan).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return plan
+
+
 def _lines_view(array, axes):
     """View `array` as (batches, z, y, x) keys, the filtered `axes` last."""
     batch = [a for a in range(array.ndim) if a not in axes]
@@ -252,7 +270,8 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
     src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
-    plan = _plan(footprint3, extents, src.shape[-3:], mode, rank, image.dtype)
+    plan = _cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
+                        mode, rank, image.dtype)
     cval_bits = np.array(cval_in_dtype(cval, image.dtype)).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:

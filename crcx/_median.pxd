@@ -44,6 +44,7 @@ cdef struct Plan:
     Py_ssize_t column_program_length
     bint presort
     bint generated              # a box whose median has compiled straight-line code
+    bint band                   # a generated 2-d box: lines computed in bands
     # ALGORITHM_RANKED: output tile shape and the coarse histogram bin's log2 size
     # (a tile's input region holds at most 2 ** (2 * rank_shift) values).
     Py_ssize_t tile_z, tile_y, tile_x

@@ -29,6 +29,13 @@ DEF LANES = 64
 cdef extern from "_box_networks.h":
     int crcx_box_median[T](T** rows, T* sorted_rows, Py_ssize_t length, Py_ssize_t width,
                            T* out, int n_rows, int n_columns) noexcept nogil
+    # Median values (decoded) of n_out consecutive output lines of a 2-d box from the
+    # keys of its n_out + n_rows - 1 input lines (returns 0 for a box or width it does
+    # not have).
+    int crcx_box_median_band[T](T** lines, T** outs, int n_out, Py_ssize_t width,
+                                int n_rows, int n_columns, int encoding) noexcept nogil
+    # Output lines per banded call.
+    const int CRCX_BAND_LINES
 
 # The compare-exchange steps over one block of lanes. Written in C++ for what Cython
 # cannot say: the two wires never alias (__restrict__) and the block has a fixed
@@ -69,6 +76,15 @@ cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept 
     return width + plan.fx - 1 + LANES
 
 
+cdef inline Py_ssize_t _ring_lines(const Plan* plan) noexcept nogil:
+    # Lines of the ring per z offset: the window's, plus the rest of a band.
+    return plan.fy + (CRCX_BAND_LINES - 1 if plan.band else 0)
+
+
+cdef inline Py_ssize_t _result_lines(const Plan* plan) noexcept nogil:
+    return CRCX_BAND_LINES if plan.band else 1
+
+
 cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
     # Fine bins (one per key) followed by coarse bins (one per high half of a key).
     if key_size > 2:
@@ -85,11 +101,13 @@ cdef inline Py_ssize_t _work_keys(const Plan* plan, Py_ssize_t width) noexcept n
 cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
                               Py_ssize_t key_size) noexcept nogil:
     """Bytes of scratch one thread needs (a multiple of 64, for alignment)."""
-    cdef Py_ssize_t slots = plan.fz * plan.fy
+    cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
     cdef Py_ssize_t total = slots * sizeof(Py_ssize_t) + plan.n_rows * sizeof(void*)
+    total += (3 * CRCX_BAND_LINES + plan.fy) * sizeof(void*)
     if plan.algorithm == ALGORITHM_HISTOGRAM:
         total += _histogram_bins(key_size) * sizeof(uint32_t)
-    total += (slots * _row_length(plan, width) + _work_keys(plan, width) + width) * key_size
+    total += (slots * _row_length(plan, width) + _work_keys(plan, width)
+              + _result_lines(plan) * width) * key_size
     return (total + 63) // 64 * 64
 
 
@@ -256,27 +274,59 @@ cdef void _select_line(key_t** rows, const Plan* plan, Py_ssize_t width,
         result[x] = window[plan.rank]
 
 
+cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
+                              key_t cval_key, Py_ssize_t* tags, key_t* ring,
+                              Py_ssize_t row_length, Py_ssize_t b, Py_ssize_t dz,
+                              Py_ssize_t ez, Py_ssize_t ey) noexcept nogil:
+    """The ring's copy of extended input line (b, ez, ey), extended if not there yet.
+
+    Slots are per (dz, extended y modulo the ring's lines): sliding y by one keeps
+    every line that the next window still needs in place.
+    """
+    cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
+    cdef Py_ssize_t ring_lines = _ring_lines(plan)
+    cdef Py_ssize_t slot = dz * ring_lines + ey % ring_lines
+    cdef Py_ssize_t tag = (b * (depth + plan.fz) + ez) * (height + plan.fy) + ey
+    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t zz, yy
+    cdef key_t* line = ring + slot * row_length
+    if tags[slot] != tag:
+        tags[slot] = tag
+        zz = plan.zmap[ez]
+        yy = plan.ymap[ey]
+        if zz < 0 or yy < 0:
+            _extend_line(<const key_t*>NULL, stride, plan, width, line, cval_key)
+        else:
+            _extend_line(&src[b, zz, yy, 0], stride, plan, width, line, cval_key)
+    return line
+
+
 cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil:
-    """Filter output lines ``first_line .. stop_line - 1`` (lines ordered b, z, y)."""
+    """Filter output lines ``first_line .. stop_line - 1`` (lines ordered b, z, y).
+
+    With `plan.band` (a 2-d box), up to CRCX_BAND_LINES consecutive lines of one
+    plane are computed together from their input lines.
+    """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t row_length = _row_length(plan, width)
-    cdef Py_ssize_t slots = plan.fz * plan.fy
-    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
-    cdef Py_ssize_t line, b, z, y, j, x, slot, tag, zz, yy, ez, ey
+    cdef Py_ssize_t line, b, z, y, i, j, slot, n_out
+    cdef bint done
     cdef Py_ssize_t* tags = <Py_ssize_t*>scratch
     cdef key_t** rows = <key_t**>(tags + slots)
-    cdef uint32_t* fine = <uint32_t*>(rows + plan.n_rows)
+    cdef key_t** band_lines = rows + plan.n_rows
+    cdef key_t** outs = band_lines + CRCX_BAND_LINES + plan.fy
+    cdef key_t** band_outs = outs + CRCX_BAND_LINES
+    cdef uint32_t* fine = <uint32_t*>(band_outs + CRCX_BAND_LINES)
     cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (8 * sizeof(key_t))
     cdef Py_ssize_t n_bins = (_histogram_bins(sizeof(key_t))
                               if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
     cdef key_t* ring = <key_t*>(fine + n_bins)
     cdef key_t* work = ring + slots * row_length
     cdef key_t* scratch_result = work + _work_keys(plan, width)
-    cdef key_t* result
-    cdef key_t* out
     # Keys that are the values themselves, stored contiguously, go straight to dst.
     cdef bint direct = out_stride == 1 and plan.encoding == ENCODING_UNSIGNED
 
@@ -286,38 +336,45 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     # so that no uninitialised memory is ever read.
     memset(ring, 0, slots * row_length * sizeof(key_t))
     memset(fine, 0, n_bins * sizeof(uint32_t))
-    for line in range(first_line, stop_line):
+    line = first_line
+    while line < stop_line:
         y = line % height
         z = (line // height) % depth
         b = line // (height * depth)
-        for j in range(plan.n_rows):
-            ez = z + plan.row_dz[j]
-            ey = y + plan.row_dy[j]
-            # Slots are per (dz, extended y mod fy): sliding y by one keeps every line
-            # that the next window still needs in place.
-            slot = plan.row_dz[j] * plan.fy + ey % plan.fy
-            tag = (b * (depth + plan.fz) + ez) * (height + plan.fy) + ey
-            rows[j] = ring + slot * row_length
-            if tags[slot] != tag:
-                tags[slot] = tag
-                zz = plan.zmap[ez]
-                yy = plan.ymap[ey]
-                if zz < 0 or yy < 0:
-                    _extend_line(<const key_t*>NULL, stride, plan, width, rows[j], cval_key)
-                else:
-                    _extend_line(&src[b, zz, yy, 0], stride, plan, width, rows[j], cval_key)
-        out = &dst[b, z, y, 0]
-        result = out if direct else scratch_result
-        if plan.algorithm == ALGORITHM_NETWORK:
-            _network_line(rows, plan, width, row_length, work,
-                          work + plan.n_elements * LANES, result)
-        elif plan.algorithm == ALGORITHM_SELECT:
-            _select_line(rows, plan, width, work, result)
-        elif key_t is uint8_t or key_t is uint16_t:
-            _histogram_line(rows, plan, width, fine, fine + n_fine, result,
-                            4 * sizeof(key_t))
-        if not direct:
-            decode_run(result, width, out, out_stride, plan.encoding)
+        n_out = min(CRCX_BAND_LINES, stop_line - line, height - y) if plan.band else 1
+        for i in range(n_out):
+            outs[i] = &dst[b, z, y + i, 0] if direct else scratch_result + i * width
+        done = False
+        if plan.band:
+            for i in range(n_out + plan.fy - 1):
+                band_lines[i] = _ring_line(src, plan, cval_key, tags, ring, row_length,
+                                           b, 0, z, y + i)
+            # The banded kernels decode as they store: straight to contiguous dst.
+            if out_stride == 1:
+                for i in range(n_out):
+                    band_outs[i] = &dst[b, z, y + i, 0]
+                done = crcx_box_median_band(band_lines, band_outs, <int>n_out, width,
+                                            <int>plan.fy, <int>plan.fx, plan.encoding)
+            if not done:
+                for i in range(n_out):
+                    _network_line(band_lines + i, plan, width, row_length, work,
+                                  work + plan.n_elements * LANES, outs[i])
+        else:
+            for j in range(plan.n_rows):
+                rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
+                                     plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j])
+            if plan.algorithm == ALGORITHM_NETWORK:
+                _network_line(rows, plan, width, row_length, work,
+                              work + plan.n_elements * LANES, outs[0])
+            elif plan.algorithm == ALGORITHM_SELECT:
+                _select_line(rows, plan, width, work, outs[0])
+            elif key_t is uint8_t or key_t is uint16_t:
+                _histogram_line(rows, plan, width, fine, fine + n_fine, outs[0],
+                                4 * sizeof(key_t))
+        if not direct and not done:
+            for i in range(n_out):
+                decode_run(outs[i], width, &dst[b, z, y + i, 0], out_stride, plan.encoding)
+        line += n_out
 
 
 cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
@@ -492,6 +549,7 @@ def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_b
     c_plan.column_program_length = column_program.shape[0]
     c_plan.presort = plan.presort
     c_plan.generated = plan.generated
+    c_plan.band = plan.band
     c_plan.tile_z, c_plan.tile_y, c_plan.tile_x = plan.tile
     c_plan.rank_shift = plan.rank_shift
     _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)

@@ -29,8 +29,16 @@ __all__ = ["CE", "MIN", "MAX", "GENERATED_BOXES", "box_median_source", "merge_ex
 # Operation codes shared with the kernels in _median.pyx.
 CE, MIN, MAX = 0, 1, 2
 
-# Largest number of sorted-column 0-1 inputs enumerated to prove redundancy.
+# Largest number of sorted-column 0-1 inputs enumerated to prove redundancy: when a
+# plan is made (an interpreted network), and when setup.py generates the compiled
+# ones (up to the 7x7 box: 8 ** 7 inputs, about 2 s once at build time).
 _MAX_PROOF_INPUTS = 1 << 17
+_MAX_BUILD_PROOF_INPUTS = 1 << 21
+
+# Output lines one banded kernel call computes (see _band_function): enough to share
+# each input line's sorted values between the window's lines, few enough that the
+# band's input lines stay in the L1 cache (measured with 8 and 32: 8 is faster).
+BAND_LINES = 8
 
 
 def merge_exchange_pairs(n):
@@ -79,6 +87,11 @@ def _drop_redundant(pairs, inputs):
     return kept
 
 
+def _cost(program):
+    """Vector operations of a program: a compare-exchange is a min and a max."""
+    return sum(2 if op == CE else 1 for op, _, _ in program)
+
+
 def _prune_to_output(pairs, output):
     """Keep the operations that `output` depends on, as (op, i, j) triples."""
     needed = {output}
@@ -94,7 +107,7 @@ def _prune_to_output(pairs, output):
 
 
 @functools.lru_cache(maxsize=64)
-def selection_program(rows, columns, rank, presort):
+def selection_program(rows, columns, rank, presort, proof_limit=_MAX_PROOF_INPUTS):
     """Program selecting the `rank`-th smallest of ``rows * columns`` values.
 
     Wires are numbered ``row * columns + column``. With `presort`, the returned
@@ -109,6 +122,9 @@ def selection_program(rows, columns, rank, presort):
         Which order statistic to select (the median is ``rows * columns // 2``).
     presort : bool
         Whether the kernel sorts columns first and shares them between outputs.
+    proof_limit : int, optional
+        Most 0-1 inputs enumerated to prove which operations sorted columns make
+        redundant; beyond it the program ignores that the columns are sorted.
 
     Returns
     -------
@@ -125,13 +141,21 @@ def selection_program(rows, columns, rank, presort):
     (3, True)
     """
     n = rows * columns
-    pairs = merge_exchange_pairs(n)
+    candidates = [merge_exchange_pairs(n)]
     column_pairs = []
     if presort:
         column_pairs = merge_exchange_pairs(rows)
-        if (rows + 1) ** columns <= _MAX_PROOF_INPUTS:
-            pairs = _drop_redundant(pairs, _sorted_column_inputs(rows, columns))
-    program = _prune_to_output(pairs, rank)
+        if (rows + 1) ** columns <= proof_limit:
+            inputs = _sorted_column_inputs(rows, columns)
+            # Sorting each row of the sorted columns as well (the columns stay sorted,
+            # as in shear sort) leaves fewer candidates for the median, which pays off
+            # for square windows: 3x3 needs 14 operations instead of 22, as few as
+            # Paeth's 3x3 median (Graphics Gems, 1990).
+            row_pairs = [(r * columns + i, r * columns + j) for r in range(rows)
+                         for i, j in merge_exchange_pairs(columns)]
+            candidates = [_drop_redundant(pairs, inputs)
+                          for pairs in (candidates[0], row_pairs + candidates[0])]
+    program = min((_prune_to_output(pairs, rank) for pairs in candidates), key=_cost)
     column_program = [(CE, i, j) for i, j in column_pairs]
     return (np.array(program, dtype=np.int32).reshape(-1, 3),
             np.array(column_program, dtype=np.int32).reshape(-1, 3))
@@ -149,12 +173,18 @@ def _statement(op, i, j, prefix):
             MAX: f"CRCX_MAX({a}, {b})"}[op]
 
 
-def _box_function(rows, columns):
-    """C++ source of the straight-line median of one box shape."""
+def _box_programs(rows, columns):
+    """The line kernel's programs for one box: (presort, program, column_program)."""
     presort = rows > columns > 1
     program, column_program = selection_program(
         rows if presort else 1, columns if presort else rows * columns,
         rows * columns // 2, presort)
+    return presort, program, column_program
+
+
+def _box_function(rows, columns):
+    """C++ source of the straight-line median of one box shape, line by line."""
+    presort, program, column_program = _box_programs(rows, columns)
     name = f"crcx_box_median_{rows}x{columns}"
     lines = ["template <typename T>",
              f"static void {name}(T* const* rows, T* sorted, Py_ssize_t length,",
@@ -181,19 +211,82 @@ def _box_function(rows, columns):
     return "\n".join(lines)
 
 
+def _band_program(rows, columns):
+    """The banded kernel's median program for one box, or None where it saves nothing.
+
+    Each input line's `columns` values at an output are sorted once and kept in
+    registers while the kernel walks down the band, so that the `rows` outputs whose
+    windows hold that line share the sort; the program then selects the median from
+    `rows` sorted groups. Wire ``i * rows + j`` is the i-th smallest of line j.
+    """
+    if rows < 2 or columns < 2:
+        return None
+    program, _ = selection_program(columns, rows, rows * columns // 2, True,
+                                   _MAX_BUILD_PROOF_INPUTS)
+    line_sort = 2 * len(merge_exchange_pairs(columns))
+    band_cost = _cost(program) + line_sort * (BAND_LINES + rows - 1) / BAND_LINES
+    presort, line_program, column_program = _box_programs(rows, columns)
+    line_cost = _cost(line_program) + _cost(column_program)
+    return program if band_cost < line_cost else None
+
+
+def _band_function(rows, columns, program):
+    """C++ source of the banded median of one box shape (see _band_program)."""
+    name = f"crcx_box_band_{rows}x{columns}"
+    slots = [[f"s{j}_{i}" for i in range(columns)] for j in range(rows)]
+
+    def load(line, j):
+        # Load the line's values at x .. x + columns - 1 into slot j, sorted.
+        code = [f"memcpy(&{slots[j][dx]}, {line} + x + {dx}, sizeof(V));"
+                for dx in range(columns)]
+        code += [_statement(CE, a, b, f"s{j}_") + ";"
+                 for a, b in merge_exchange_pairs(columns)]
+        return code
+
+    used = sorted({wire for _, i, j in program for wire in (i, j)})
+    lines = ["template <typename T>",
+             f"static void {name}(T* const* lines, T* const* outs, int n_out,",
+             "        Py_ssize_t width, int encoding) {",
+             "    typedef typename crcx_vector<T>::type V;",
+             "    const Py_ssize_t lanes = sizeof(V) / sizeof(T);",
+             "    for (Py_ssize_t x0 = 0; x0 < width; x0 += lanes) {",
+             "        // The last block overlaps the one before instead of running short.",
+             "        const Py_ssize_t x = x0 < width - lanes ? x0 : width - lanes;",
+             "        V " + ", ".join(v for slot in slots for v in slot) + ";"]
+    for j in range(rows - 1):
+        lines += ["        " + c for c in load(f"lines[{j}]", j + 1)]
+    lines += ["        for (int y = 0; y < n_out; ++y) {"]
+    lines += [f"            {slots[j][i]} = {slots[j + 1][i]};"
+              for j in range(rows - 1) for i in range(columns)]
+    lines += ["            " + c for c in load(f"lines[y + {rows - 1}]", rows - 1)]
+    lines += [f"            V w{e} = {slots[e % rows][e // rows]};" for e in used]
+    lines += [f"            {_statement(op, i, j, 'w')};" for op, i, j in program]
+    lines += [f"            V median = crcx_decode<V, T>(w{rows * columns // 2}, encoding);",
+              "            memcpy(outs[y] + x, &median, sizeof(V));",
+              "        }", "    }", "}"]
+    return "\n".join(lines)
+
+
 def box_median_source():
     """C++ header with a straight-line median for every box in GENERATED_BOXES.
 
     Every wire is a local variable, so the compiler keeps the window in vector
     registers and vectorises across the line; an interpreted network would instead
-    store and reload each wire at every step. Written by setup.py at build time.
+    store and reload each wire at every step. Boxes where sharing sorted lines down
+    a band saves work also get a banded kernel on 64-byte vectors (GCC/Clang vector
+    extensions; other compilers use the line kernels). Written by setup.py at build
+    time.
     """
+    bands = {box: _band_program(*box) for box in GENERATED_BOXES}
+    bands = {box: program for box, program in bands.items() if program is not None}
     parts = [
         "// Generated by crcx/_selection_network.py at build time; do not edit.",
         "#include <Python.h>",
-        "#define CRCX_CE(a, b) { T t_ = a < b ? a : b; b = a < b ? b : a; a = t_; }",
+        "#include <cstring>",
+        "#define CRCX_CE(a, b) { auto t_ = a < b ? a : b; b = a < b ? b : a; a = t_; }",
         "#define CRCX_MIN(a, b) { a = a < b ? a : b; }",
         "#define CRCX_MAX(a, b) { b = a < b ? b : a; }",
+        f"#define CRCX_BAND_LINES {BAND_LINES}",
     ]
     parts += [_box_function(rows, columns) for rows, columns in GENERATED_BOXES]
     cases = [f"        case {rows * 16 + columns}: crcx_box_median_{rows}x{columns}"
@@ -204,4 +297,34 @@ def box_median_source():
               "        Py_ssize_t width, T* out, int n_rows, int n_columns) {",
               "    switch (n_rows * 16 + n_columns) {", *cases,
               "        default: return 0;", "    }", "}"]
+    parts += ["#if defined(__GNUC__)",
+              "template <typename T> struct crcx_vector {",
+              "    typedef T type __attribute__((vector_size(64)));", "};",
+              "// The values of keys (crcx/_keys.pxd; encoding 1: signed, 2: float), decoded",
+              "// as they are stored rather than in another pass over the line.",
+              "template <typename V, typename T>",
+              "static inline V crcx_decode(V key, int encoding) {",
+              "    const T sign = (T)((T)1 << (8 * sizeof(T) - 1));",
+              "    if (encoding == 1) return key ^ sign;",
+              "    if (encoding == 2) return (key & sign) != 0 ? key ^ sign : ~key;",
+              "    return key;", "}"]
+    parts += [_band_function(rows, columns, program) for (rows, columns), program in bands.items()]
+    band_cases = [f"        case {rows * 16 + columns}: crcx_box_band_{rows}x{columns}"
+                  f"(lines, outs, n_out, width, encoding); return 1;"
+                  for rows, columns in bands]
+    parts += ["#endif",
+              "// Median values of `n_out` output lines from the keys of the band's",
+              "// n_out + n_rows - 1 input lines; 0 (nothing done) for a box without a",
+              "// banded kernel, or for lines shorter than one vector.",
+              "template <typename T>",
+              "static inline int crcx_box_median_band(T* const* lines, T* const* outs,",
+              "        int n_out, Py_ssize_t width, int n_rows, int n_columns, int encoding) {",
+              "#if defined(__GNUC__)",
+              "    if (width * (Py_ssize_t)sizeof(T) < 64) return 0;",
+              "    switch (n_rows * 16 + n_columns) {", *band_cases,
+              "        default: return 0;", "    }",
+              "#else",
+              "    return 0;",
+              "#endif",
+              "}"]
     return "\n".join(parts) + "\n"

@@ -55,6 +55,7 @@ class KernelPlan:
     column_program: np.ndarray
     presort: bool
     generated: bool
+    band: bool
     tile: tuple
     rank_shift: int
 
@@ -142,6 +143,7 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
         zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
         encoding=_encoding(dtype), algorithm=algorithm,
         program=program, column_program=column_program, presort=presort, generated=generated,
+        band=generated and footprint.shape[0] == 1 and len(rows) > 1,
         tile=tile, rank_shift=rank_shift)
 
 

@@ -29,11 +29,11 @@ DEF LANES = 64
 cdef extern from "_box_networks.h":
     int crcx_box_median[T](T** rows, T* sorted_rows, Py_ssize_t length, Py_ssize_t width,
                            T* out, int n_rows, int n_columns) noexcept nogil
-    # Median values (decoded) of n_out consecutive output lines of a 2-d box from the
-    # keys of its n_out + n_rows - 1 input lines (returns 0 for a box or width it does
-    # not have).
-    int crcx_box_median_band[T](T** lines, T** outs, int n_out, Py_ssize_t width,
-                                int n_rows, int n_columns, int encoding) noexcept nogil
+    int crcx_box_band_available(Py_ssize_t width_bytes, int n_rows,
+                                int n_columns) noexcept nogil
+    void crcx_box_median_band[T](T** lines, T** direct, Py_ssize_t x_before, T** outs,
+                                 int n_out, Py_ssize_t width, int n_rows, int n_columns,
+                                 int encoding) noexcept nogil
     # Output lines per banded call.
     const int CRCX_BAND_LINES
 
@@ -81,10 +81,6 @@ cdef inline Py_ssize_t _ring_lines(const Plan* plan) noexcept nogil:
     return plan.fy + (CRCX_BAND_LINES - 1 if plan.band else 0)
 
 
-cdef inline Py_ssize_t _result_lines(const Plan* plan) noexcept nogil:
-    return CRCX_BAND_LINES if plan.band else 1
-
-
 cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
     # Fine bins (one per key) followed by coarse bins (one per high half of a key).
     if key_size > 2:
@@ -103,33 +99,59 @@ cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
     """Bytes of scratch one thread needs (a multiple of 64, for alignment)."""
     cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
     cdef Py_ssize_t total = slots * sizeof(Py_ssize_t) + plan.n_rows * sizeof(void*)
-    total += (3 * CRCX_BAND_LINES + plan.fy) * sizeof(void*)
+    total += (3 * CRCX_BAND_LINES + 2 * plan.fy) * sizeof(void*)
     if plan.algorithm == ALGORITHM_HISTOGRAM:
         total += _histogram_bins(key_size) * sizeof(uint32_t)
-    total += (slots * _row_length(plan, width) + _work_keys(plan, width)
-              + _result_lines(plan) * width) * key_size
+    total += (slots * _row_length(plan, width) + _work_keys(plan, width) + width) * key_size
     return (total + 63) // 64 * 64
 
 
+cdef inline void _extend_span(const key_t* line, Py_ssize_t stride, const Plan* plan,
+                              Py_ssize_t width, key_t* out, key_t cval_key,
+                              Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Write extended positions ``start .. stop - 1`` of one input line's encoded copy.
+
+    `line` NULL is a line of `cval`. Positions over the line itself are copied in one
+    run (a memcpy where keys are the values), the border ones one by one.
+    """
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t inner_start = max(start, plan.x_before)
+    cdef Py_ssize_t inner_stop = min(stop, plan.x_before + width)
+    if line == NULL or inner_start >= inner_stop:
+        inner_start = inner_stop = stop
+    for i in range(start, inner_start):
+        j = plan.xmap[i]
+        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 and line != NULL else cval_key
+    if inner_start < inner_stop:
+        line += (inner_start - plan.x_before) * stride
+        if stride == 1 and plan.encoding == ENCODING_UNSIGNED:
+            memcpy(out + inner_start, line, (inner_stop - inner_start) * sizeof(key_t))
+        else:
+            encode_run(line, stride, inner_stop - inner_start, out + inner_start, plan.encoding)
+        line -= (inner_start - plan.x_before) * stride
+    for i in range(inner_stop, stop):
+        j = plan.xmap[i]
+        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 and line != NULL else cval_key
+
+
 cdef inline void _extend_line(const key_t* line, Py_ssize_t stride, const Plan* plan,
-                              Py_ssize_t width, key_t* out, key_t cval_key) noexcept nogil:
-    """Write the x-extended, encoded copy of one input line (NULL: a cval line)."""
-    cdef Py_ssize_t i, j, length = width + plan.fx - 1
-    cdef key_t* inner = out + plan.x_before
-    if line == NULL:
-        for i in range(length):
-            out[i] = cval_key
-        return
-    for i in range(plan.x_before):
-        j = plan.xmap[i]
-        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 else cval_key
-    if stride == 1 and plan.encoding == ENCODING_UNSIGNED:
-        memcpy(inner, line, width * sizeof(key_t))
+                              Py_ssize_t width, key_t* out, key_t cval_key,
+                              bint edges_only) noexcept nogil:
+    """Write the x-extended, encoded copy of one input line (NULL: a cval line).
+
+    With `edges_only`, just the positions that a banded kernel reads from the copy
+    rather than from the line itself (see crcx_box_median_band).
+    """
+    cdef Py_ssize_t length = width + plan.fx - 1
+    # A vector block reads the copy where its window leaves the line.
+    cdef Py_ssize_t block = 64 // sizeof(key_t) + plan.fx
+    cdef Py_ssize_t left = min(plan.x_before + block, length)
+    cdef Py_ssize_t right = max(0, plan.x_before + width - block + 1)
+    if edges_only and left < right:
+        _extend_span(line, stride, plan, width, out, cval_key, 0, left)
+        _extend_span(line, stride, plan, width, out, cval_key, right, length)
     else:
-        encode_run(line, stride, width, inner, plan.encoding)
-    for i in range(plan.x_before + width, length):
-        j = plan.xmap[i]
-        out[i] = encode(line[j * stride], plan.encoding) if j >= 0 else cval_key
+        _extend_span(line, stride, plan, width, out, cval_key, 0, length)
 
 
 cdef inline void _run_program(key_t* lanes, Py_ssize_t lane_stride, const int32_t* program,
@@ -277,27 +299,29 @@ cdef void _select_line(key_t** rows, const Plan* plan, Py_ssize_t width,
 cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
                               key_t cval_key, Py_ssize_t* tags, key_t* ring,
                               Py_ssize_t row_length, Py_ssize_t b, Py_ssize_t dz,
-                              Py_ssize_t ez, Py_ssize_t ey) noexcept nogil:
+                              Py_ssize_t ez, Py_ssize_t ey, key_t** direct) noexcept nogil:
     """The ring's copy of extended input line (b, ez, ey), extended if not there yet.
 
     Slots are per (dz, extended y modulo the ring's lines): sliding y by one keeps
-    every line that the next window still needs in place.
+    every line that the next window still needs in place. A banded kernel passes
+    `direct`: where the line's keys are its values, stored contiguously, it gets the
+    line itself there and the copy holds only the edges.
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t ring_lines = _ring_lines(plan)
     cdef Py_ssize_t slot = dz * ring_lines + ey % ring_lines
     cdef Py_ssize_t tag = (b * (depth + plan.fz) + ez) * (height + plan.fy) + ey
     cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
-    cdef Py_ssize_t zz, yy
+    cdef Py_ssize_t zz = plan.zmap[ez], yy = plan.ymap[ey]
+    cdef const key_t* source = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
     cdef key_t* line = ring + slot * row_length
+    cdef bint edges_only = (direct != NULL and source != NULL and stride == 1
+                            and plan.encoding == ENCODING_UNSIGNED)
+    if direct != NULL:
+        direct[0] = <key_t*>source if edges_only else NULL
     if tags[slot] != tag:
         tags[slot] = tag
-        zz = plan.zmap[ez]
-        yy = plan.ymap[ey]
-        if zz < 0 or yy < 0:
-            _extend_line(<const key_t*>NULL, stride, plan, width, line, cval_key)
-        else:
-            _extend_line(&src[b, zz, yy, 0], stride, plan, width, line, cval_key)
+        _extend_line(source, stride, plan, width, line, cval_key, edges_only)
     return line
 
 
@@ -306,20 +330,19 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil:
     """Filter output lines ``first_line .. stop_line - 1`` (lines ordered b, z, y).
 
-    With `plan.band` (a 2-d box), up to CRCX_BAND_LINES consecutive lines of one
-    plane are computed together from their input lines.
+    With `plan.band` (a 2-d box with a banded kernel), up to CRCX_BAND_LINES
+    consecutive lines of one plane are computed together from their input lines.
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t row_length = _row_length(plan, width)
     cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t line, b, z, y, i, j, slot, n_out
-    cdef bint done
     cdef Py_ssize_t* tags = <Py_ssize_t*>scratch
     cdef key_t** rows = <key_t**>(tags + slots)
     cdef key_t** band_lines = rows + plan.n_rows
-    cdef key_t** outs = band_lines + CRCX_BAND_LINES + plan.fy
-    cdef key_t** band_outs = outs + CRCX_BAND_LINES
+    cdef key_t** band_direct = band_lines + CRCX_BAND_LINES + plan.fy
+    cdef key_t** band_outs = band_direct + CRCX_BAND_LINES + plan.fy
     cdef uint32_t* fine = <uint32_t*>(band_outs + CRCX_BAND_LINES)
     cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (8 * sizeof(key_t))
     cdef Py_ssize_t n_bins = (_histogram_bins(sizeof(key_t))
@@ -327,8 +350,13 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef key_t* ring = <key_t*>(fine + n_bins)
     cdef key_t* work = ring + slots * row_length
     cdef key_t* scratch_result = work + _work_keys(plan, width)
+    cdef key_t* result
+    cdef key_t* out
     # Keys that are the values themselves, stored contiguously, go straight to dst.
     cdef bint direct = out_stride == 1 and plan.encoding == ENCODING_UNSIGNED
+    # The banded kernels decode as they store, so they need only a contiguous dst.
+    cdef bint banded = (plan.band and out_stride == 1 and crcx_box_band_available(
+        width * sizeof(key_t), <int>plan.fy, <int>plan.fx))
 
     for slot in range(slots):
         tags[slot] = -1
@@ -341,40 +369,33 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         y = line % height
         z = (line // height) % depth
         b = line // (height * depth)
-        n_out = min(CRCX_BAND_LINES, stop_line - line, height - y) if plan.band else 1
-        for i in range(n_out):
-            outs[i] = &dst[b, z, y + i, 0] if direct else scratch_result + i * width
-        done = False
-        if plan.band:
+        if banded:
+            n_out = min(CRCX_BAND_LINES, stop_line - line, height - y)
             for i in range(n_out + plan.fy - 1):
                 band_lines[i] = _ring_line(src, plan, cval_key, tags, ring, row_length,
-                                           b, 0, z, y + i)
-            # The banded kernels decode as they store: straight to contiguous dst.
-            if out_stride == 1:
-                for i in range(n_out):
-                    band_outs[i] = &dst[b, z, y + i, 0]
-                done = crcx_box_median_band(band_lines, band_outs, <int>n_out, width,
-                                            <int>plan.fy, <int>plan.fx, plan.encoding)
-            if not done:
-                for i in range(n_out):
-                    _network_line(band_lines + i, plan, width, row_length, work,
-                                  work + plan.n_elements * LANES, outs[i])
-        else:
-            for j in range(plan.n_rows):
-                rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
-                                     plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j])
-            if plan.algorithm == ALGORITHM_NETWORK:
-                _network_line(rows, plan, width, row_length, work,
-                              work + plan.n_elements * LANES, outs[0])
-            elif plan.algorithm == ALGORITHM_SELECT:
-                _select_line(rows, plan, width, work, outs[0])
-            elif key_t is uint8_t or key_t is uint16_t:
-                _histogram_line(rows, plan, width, fine, fine + n_fine, outs[0],
-                                4 * sizeof(key_t))
-        if not direct and not done:
+                                           b, 0, z, y + i, band_direct + i)
             for i in range(n_out):
-                decode_run(outs[i], width, &dst[b, z, y + i, 0], out_stride, plan.encoding)
-        line += n_out
+                band_outs[i] = &dst[b, z, y + i, 0]
+            crcx_box_median_band(band_lines, band_direct, plan.x_before, band_outs,
+                                 <int>n_out, width, <int>plan.fy, <int>plan.fx, plan.encoding)
+            line += n_out
+            continue
+        for j in range(plan.n_rows):
+            rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
+                                 plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j], NULL)
+        out = &dst[b, z, y, 0]
+        result = out if direct else scratch_result
+        if plan.algorithm == ALGORITHM_NETWORK:
+            _network_line(rows, plan, width, row_length, work,
+                          work + plan.n_elements * LANES, result)
+        elif plan.algorithm == ALGORITHM_SELECT:
+            _select_line(rows, plan, width, work, result)
+        elif key_t is uint8_t or key_t is uint16_t:
+            _histogram_line(rows, plan, width, fine, fine + n_fine, result,
+                            4 * sizeof(key_t))
+        if not direct:
+            decode_run(result, width, out, out_stride, plan.encoding)
+        line += 1
 
 
 cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,

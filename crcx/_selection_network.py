@@ -236,29 +236,34 @@ def _band_function(rows, columns, program):
     slots = [[f"s{j}_{i}" for i in range(columns)] for j in range(rows)]
 
     def load(line, j):
-        # Load the line's values at x .. x + columns - 1 into slot j, sorted.
-        code = [f"memcpy(&{slots[j][dx]}, {line} + x + {dx}, sizeof(V));"
-                for dx in range(columns)]
+        # Load the line's values at x .. x + columns - 1 into slot j, sorted: from the
+        # image itself inside it, from the extended copy near the edges.
+        code = [f"p = direct[{line}] && inside ? direct[{line}] + (x - x_before)"
+                f" : lines[{line}] + x;"]
+        code += [f"memcpy(&{slots[j][dx]}, p + {dx}, sizeof(V));" for dx in range(columns)]
         code += [_statement(CE, a, b, f"s{j}_") + ";"
                  for a, b in merge_exchange_pairs(columns)]
         return code
 
     used = sorted({wire for _, i, j in program for wire in (i, j)})
     lines = ["template <typename T>",
-             f"static void {name}(T* const* lines, T* const* outs, int n_out,",
-             "        Py_ssize_t width, int encoding) {",
+             f"static void {name}(T* const* lines, T* const* direct, Py_ssize_t x_before,",
+             "        T* const* outs, int n_out, Py_ssize_t width, int encoding) {",
              "    typedef typename crcx_vector<T>::type V;",
              "    const Py_ssize_t lanes = sizeof(V) / sizeof(T);",
+             "    const T* p;",
              "    for (Py_ssize_t x0 = 0; x0 < width; x0 += lanes) {",
              "        // The last block overlaps the one before instead of running short.",
              "        const Py_ssize_t x = x0 < width - lanes ? x0 : width - lanes;",
+             "        const bool inside = x >= x_before",
+             f"            && x + lanes + {columns - 1} <= x_before + width;",
              "        V " + ", ".join(v for slot in slots for v in slot) + ";"]
     for j in range(rows - 1):
-        lines += ["        " + c for c in load(f"lines[{j}]", j + 1)]
+        lines += ["        " + c for c in load(str(j), j + 1)]
     lines += ["        for (int y = 0; y < n_out; ++y) {"]
     lines += [f"            {slots[j][i]} = {slots[j + 1][i]};"
               for j in range(rows - 1) for i in range(columns)]
-    lines += ["            " + c for c in load(f"lines[y + {rows - 1}]", rows - 1)]
+    lines += ["            " + c for c in load(f"y + {rows - 1}", rows - 1)]
     lines += [f"            V w{e} = {slots[e % rows][e // rows]};" for e in used]
     lines += [f"            {_statement(op, i, j, 'w')};" for op, i, j in program]
     lines += [f"            V median = crcx_decode<V, T>(w{rows * columns // 2}, encoding);",
@@ -310,21 +315,31 @@ def box_median_source():
               "    return key;", "}"]
     parts += [_band_function(rows, columns, program) for (rows, columns), program in bands.items()]
     band_cases = [f"        case {rows * 16 + columns}: crcx_box_band_{rows}x{columns}"
-                  f"(lines, outs, n_out, width, encoding); return 1;"
+                  f"(lines, direct, x_before, outs, n_out, width, encoding); return;"
                   for rows, columns in bands]
+    available = [f"        case {rows * 16 + columns}:" for rows, columns in bands]
     parts += ["#endif",
-              "// Median values of `n_out` output lines from the keys of the band's",
-              "// n_out + n_rows - 1 input lines; 0 (nothing done) for a box without a",
-              "// banded kernel, or for lines shorter than one vector.",
-              "template <typename T>",
-              "static inline int crcx_box_median_band(T* const* lines, T* const* outs,",
-              "        int n_out, Py_ssize_t width, int n_rows, int n_columns, int encoding) {",
+              "// Whether crcx_box_median_band has a kernel for this box and line width.",
+              "static inline int crcx_box_band_available(Py_ssize_t width_bytes, int n_rows,",
+              "        int n_columns) {",
               "#if defined(__GNUC__)",
-              "    if (width * (Py_ssize_t)sizeof(T) < 64) return 0;",
-              "    switch (n_rows * 16 + n_columns) {", *band_cases,
-              "        default: return 0;", "    }",
+              "    if (width_bytes < 64) return 0;",
+              "    switch (n_rows * 16 + n_columns) {", *available,
+              "            return 1;", "        default: return 0;", "    }",
               "#else",
               "    return 0;",
+              "#endif",
+              "}",
+              "// Median values of `n_out` output lines from the keys of the band's",
+              "// n_out + n_rows - 1 input lines: `lines` are their extended copies, read",
+              "// near the edges; `direct` the lines themselves (extended x_before is their",
+              "// first value), read elsewhere where not NULL.",
+              "template <typename T>",
+              "static inline void crcx_box_median_band(T* const* lines, T* const* direct,",
+              "        Py_ssize_t x_before, T* const* outs, int n_out, Py_ssize_t width,",
+              "        int n_rows, int n_columns, int encoding) {",
+              "#if defined(__GNUC__)",
+              "    switch (n_rows * 16 + n_columns) {", *band_cases, "    }",
               "#endif",
               "}"]
     return "\n".join(parts) + "\n"

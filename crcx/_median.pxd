@@ -12,6 +12,7 @@ cdef enum Algorithm:
     ALGORITHM_HISTOGRAM = 1   # sliding two-level histogram: 8- and 16-bit keys
     ALGORITHM_SELECT = 2      # introselect per pixel: any window
     ALGORITHM_RANKED = 3      # sliding histogram on the ranks of a tile: wide keys
+    ALGORITHM_RANKED_BOX = 4  # bit sets of the ranks of a tile: wide keys, 2-d boxes
 
 cdef struct Plan:
     # The window: `n_rows` distinct footprint lines at (row_dz, row_dy) and
@@ -45,8 +46,10 @@ cdef struct Plan:
     bint presort
     bint generated              # a box whose median has compiled straight-line code
     bint band                   # a generated 2-d box: lines computed in bands
-    # ALGORITHM_RANKED: output tile shape and the coarse histogram bin's log2 size
-    # (a tile's input region holds at most 2 ** (2 * rank_shift) values).
+    # ALGORITHM_RANKED and ALGORITHM_RANKED_BOX: output tile shape; for RANKED the
+    # coarse histogram bin's log2 size (a tile's input region holds at most
+    # 2 ** (2 * rank_shift) values). RANKED_BOX tiles are (1, y, x) with at most
+    # 64 * RANK_WORDS (4096) values in their region.
     Py_ssize_t tile_z, tile_y, tile_x
     int rank_shift
 
@@ -58,6 +61,10 @@ cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexce
 cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil
+
+cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                           const Plan* plan, key_t cval_key, char* scratch,
+                           Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil
 
 cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,

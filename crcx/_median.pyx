@@ -1,9 +1,13 @@
-"""Compiled rank (median) filter: one driver, three line algorithms.
+"""Compiled rank (median) filter: a line driver with three line algorithms, and a
+tile driver for wide keys.
 
 Each output line (fixed batch, z, y) reads the footprint's input lines, extended along
 x by the border rule into a per-thread ring of line buffers (an input line is extended
 once and reused while the window slides down), then one of the line algorithms
-computes every output pixel of the line from those buffers.
+computes every output pixel of the line from those buffers. Wide (32/64-bit) keys in
+large windows go by tiles instead: a tile's input region is sorted once and its ranks
+feed a histogram (filter_tiles) or, for 2-d boxes, per-column bit sets
+(filter_box_tiles).
 """
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp.utility cimport pair
@@ -18,17 +22,20 @@ from crcx._openmp cimport omp_get_thread_num
 
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
-    void sort[T](T first, T last)
 
 # Pixels one network pass computes: 64 lanes fill an AVX-512 register of bytes, and
 # 64 * 49 eight-byte lanes (7x7 window) still fit in a 32 KiB L1 cache.
 DEF LANES = 64
+# Bits per radix sort pass: 2048 buckets, whose counts stay in L1 beside a tile.
+DEF RADIX_BITS = 11
 
 # Straight-line medians of the common box windows, generated at build time from
-# crcx/_selection_network.py (returns 0 for a shape it does not have).
+# crcx/_selection_network.py (returns 0 for a shape it does not have); a box may need
+# crcx_box_scratch values of scratch after the sorted rows.
 cdef extern from "_box_networks.h":
     int crcx_box_median[T](T** rows, T* sorted_rows, Py_ssize_t length, Py_ssize_t width,
                            T* out, int n_rows, int n_columns) noexcept nogil
+    Py_ssize_t crcx_box_scratch(int n_rows, int n_columns) noexcept nogil
     int crcx_box_band_available(Py_ssize_t width_bytes, int n_rows,
                                 int n_columns) noexcept nogil
     void crcx_box_median_band[T](T** lines, T** direct, Py_ssize_t x_before, T** outs,
@@ -63,6 +70,115 @@ cdef extern from *:
     void crcx_lanes_min[T](T* lo, const T* hi) noexcept nogil
     void crcx_lanes_max[T](const T* lo, T* hi) noexcept nogil
 
+# The bit-set histogram of ALGORITHM_RANKED_BOX (see filter_box_tiles): a tile's ranks
+# are bits of RANK_WORDS 64-bit words, and a column's `prefix[w]` counts its set bits
+# in words below w. A window's prefix counts are a value (crcx_prefix), held in two
+# vector registers with AVX-512: kept in memory, each step of the slide would wait on
+# the previous step's store.
+cdef extern from *:
+    """
+    #if defined(__BMI2__) || defined(__AVX512BW__)
+    #include <immintrin.h>
+    #endif
+    #define CRCX_RANK_WORDS 64
+    // 16-bit lanes throughout: word indices and counts stay below 2 ** 16.
+    static const uint16_t crcx_word_index[CRCX_RANK_WORDS] = {
+         0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15,
+        16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+        32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    // Rank `leaving` (none if negative) leaves a column and `entering` joins it.
+    static inline void crcx_column_move(uint64_t* __restrict__ bits,
+                                        uint16_t* __restrict__ prefix,
+                                        int entering, int leaving) {
+        uint16_t in_word = (uint16_t)(entering >> 6), out_word = CRCX_RANK_WORDS;
+        bits[in_word] ^= (uint64_t)1 << (entering & 63);
+        if (leaving >= 0) {
+            out_word = (uint16_t)(leaving >> 6);
+            bits[out_word] ^= (uint64_t)1 << (leaving & 63);
+        }
+        for (int w = 0; w < CRCX_RANK_WORDS; ++w)
+            prefix[w] = (uint16_t)(prefix[w] + (crcx_word_index[w] > in_word)
+                                   - (crcx_word_index[w] > out_word));
+    }
+    #if defined(__AVX512BW__)
+    struct crcx_prefix { __m512i low, high; };
+    static inline crcx_prefix crcx_prefix_zero(void) {
+        return crcx_prefix{_mm512_setzero_si512(), _mm512_setzero_si512()};
+    }
+    // window + entering - leaving, each a column's prefix counts.
+    static inline crcx_prefix crcx_prefix_slide(crcx_prefix window,
+                                                const uint16_t* entering,
+                                                const uint16_t* leaving) {
+        __m512i low = _mm512_sub_epi16(_mm512_loadu_si512((const void*)entering),
+                                       _mm512_loadu_si512((const void*)leaving));
+        __m512i high = _mm512_sub_epi16(_mm512_loadu_si512((const void*)(entering + 32)),
+                                        _mm512_loadu_si512((const void*)(leaving + 32)));
+        return crcx_prefix{_mm512_add_epi16(window.low, low),
+                           _mm512_add_epi16(window.high, high)};
+    }
+    // The word holding the window's element of rank `rank`: the last word with at
+    // most `rank` set bits below it (counts are non-decreasing, the first is 0);
+    // `below` gets that word's count.
+    static inline int crcx_prefix_word(crcx_prefix window, int rank, int* below) {
+        __m512i limit = _mm512_set1_epi16((short)rank);
+        int w = __builtin_popcount(_mm512_cmple_epu16_mask(window.low, limit))
+            + __builtin_popcount(_mm512_cmple_epu16_mask(window.high, limit)) - 1;
+        __m512i at = _mm512_permutex2var_epi16(window.low, _mm512_set1_epi16((short)w),
+                                               window.high);
+        *below = (uint16_t)_mm512_cvtsi512_si32(at);
+        return w;
+    }
+    #else
+    struct crcx_prefix { uint16_t count[CRCX_RANK_WORDS]; };
+    static inline crcx_prefix crcx_prefix_zero(void) {
+        return crcx_prefix{};
+    }
+    static inline crcx_prefix crcx_prefix_slide(crcx_prefix window,
+                                                const uint16_t* entering,
+                                                const uint16_t* leaving) {
+        for (int w = 0; w < CRCX_RANK_WORDS; ++w)
+            window.count[w] = (uint16_t)(window.count[w] + entering[w] - leaving[w]);
+        return window;
+    }
+    static inline int crcx_prefix_word(const crcx_prefix& window, int rank, int* below) {
+        int count = 0;
+        for (int w = 0; w < CRCX_RANK_WORDS; ++w)
+            count += window.count[w] <= rank;
+        *below = window.count[count - 1];
+        return count - 1;
+    }
+    #endif
+    // Position of the set bit of `word` with `n` set bits below it.
+    static inline int crcx_select_bit(uint64_t word, int n) {
+    #if defined(__BMI2__)
+        return __builtin_ctzll(_pdep_u64((uint64_t)1 << n, word));
+    #else
+        for (int i = 0; i < n; ++i)
+            word &= word - 1;
+        return __builtin_ctzll(word);
+    #endif
+    }
+    """
+    const int RANK_WORDS "CRCX_RANK_WORDS"
+    ctypedef struct crcx_prefix:
+        pass
+    void crcx_column_move(uint64_t* bits, uint16_t* prefix, int entering,
+                          int leaving) noexcept nogil
+    crcx_prefix crcx_prefix_zero() noexcept nogil
+    crcx_prefix crcx_prefix_slide(crcx_prefix window, const uint16_t* entering,
+                                  const uint16_t* leaving) noexcept nogil
+    int crcx_prefix_word(crcx_prefix window, int rank, int* below) noexcept nogil
+    int crcx_select_bit(uint64_t word, int n) noexcept nogil
+
+cdef extern from *:
+    """
+    #define crcx_lowest_bit(x) __builtin_ctzll((unsigned long long)(x))
+    #define crcx_bit_length(x) (64 - __builtin_clzll((unsigned long long)(x)))
+    """
+    int _lowest_bit "crcx_lowest_bit"(uint64_t x) noexcept nogil
+    int _bit_length "crcx_bit_length"(uint64_t x) noexcept nogil
+
 cdef enum:
     OP_CE = 0
     OP_MIN = 1
@@ -90,7 +206,8 @@ cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
 
 cdef inline Py_ssize_t _work_keys(const Plan* plan, Py_ssize_t width) noexcept nogil:
     if plan.algorithm == ALGORITHM_NETWORK:
-        return plan.n_elements * LANES + plan.n_rows * _row_length(plan, width)
+        return (plan.n_elements * LANES + plan.n_rows * _row_length(plan, width)
+                + crcx_box_scratch(<int>plan.n_rows, <int>plan.fx))
     return plan.n_elements
 
 
@@ -398,6 +515,106 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         line += 1
 
 
+ctypedef pair[key_t, uint32_t] item_t
+
+
+cdef void _rank_region(const key_t* keys, Py_ssize_t n, item_t* items, item_t* spare,
+                       uint32_t* counts, uint16_t* ranks, key_t* sorted_keys) noexcept nogil:
+    """Sort the `n` (<= 2 ** 16) `keys` into `sorted_keys` and give each its rank.
+
+    LSD radix sort (Knuth, TAOCP vol. 3, 5.2.5), stable, so equal keys get distinct
+    ranks in index order. Only the bits in which the keys differ are sorted on, in
+    the fewest passes of at most RADIX_BITS: smooth data spares whole passes.
+    """
+    cdef key_t first_key = keys[0], differ = 0, key
+    cdef int low, high, n_passes, digit_bits, shift, p
+    cdef Py_ssize_t i, position, total, count, n_buckets, mask
+    cdef uint32_t* offsets
+    cdef item_t* swap
+    for i in range(n):
+        differ |= keys[i] ^ first_key
+    if differ == 0:
+        for i in range(n):
+            ranks[i] = <uint16_t>i
+            sorted_keys[i] = first_key
+        return
+    low = _lowest_bit(differ)
+    high = _bit_length(differ)
+    n_passes = (high - low + RADIX_BITS - 1) // RADIX_BITS
+    digit_bits = (high - low + n_passes - 1) // n_passes
+    n_buckets = (<Py_ssize_t>1) << digit_bits
+    mask = n_buckets - 1
+    memset(counts, 0, n_passes * n_buckets * sizeof(uint32_t))
+    for i in range(n):
+        key = keys[i]
+        for p in range(n_passes):
+            counts[p * n_buckets + <Py_ssize_t>((key >> (low + p * digit_bits)) & mask)] += 1
+        items[i].first = key
+        items[i].second = <uint32_t>i
+    for p in range(n_passes):
+        offsets = counts + p * n_buckets
+        total = 0
+        for i in range(n_buckets):
+            count = offsets[i]
+            offsets[i] = <uint32_t>total
+            total += count
+        shift = low + p * digit_bits
+        if p == n_passes - 1:
+            for i in range(n):
+                key = items[i].first
+                position = offsets[<Py_ssize_t>((key >> shift) & mask)]
+                offsets[<Py_ssize_t>((key >> shift) & mask)] += 1
+                sorted_keys[position] = key
+                ranks[items[i].second] = <uint16_t>position
+        else:
+            for i in range(n):
+                key = items[i].first
+                position = offsets[<Py_ssize_t>((key >> shift) & mask)]
+                offsets[<Py_ssize_t>((key >> shift) & mask)] += 1
+                spare[position] = items[i]
+            swap = items
+            items = spare
+            spare = swap
+
+
+cdef inline Py_ssize_t _tile_region(const Plan* plan) noexcept nogil:
+    return (plan.tile_z + plan.fz - 1) * (plan.tile_y + plan.fy - 1) \
+        * (plan.tile_x + plan.fx - 1)
+
+
+cdef inline Py_ssize_t _rank_scratch_bytes(Py_ssize_t region, Py_ssize_t key_size) noexcept nogil:
+    # _rank_region's buffers: keys, sorted keys and ranks, two of (key, index) items
+    # (16 bytes at most), and one histogram per pass.
+    return (region * (2 * key_size + sizeof(uint16_t) + 2 * 16)
+            + (8 * key_size + RADIX_BITS - 1) // RADIX_BITS * (1 << RADIX_BITS) * 4)
+
+
+cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cval_key,
+                         Py_ssize_t b, Py_ssize_t z0, Py_ssize_t y0, Py_ssize_t x0,
+                         Py_ssize_t rz, Py_ssize_t ry, Py_ssize_t rx,
+                         key_t* keys) noexcept nogil:
+    """Encoded keys of the extended region at (z0, y0, x0), of shape (rz, ry, rx)."""
+    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
+    # Source column of the region's first column, when every column is in the image.
+    cdef Py_ssize_t first = x0 - plan.x_before
+    cdef bint inside = first >= 0 and first + rx <= src.shape[3]
+    cdef Py_ssize_t iz, iy, ix, zz, yy, xx
+    cdef const key_t* line
+    for iz in range(rz):
+        for iy in range(ry):
+            zz = plan.zmap[z0 + iz]
+            yy = plan.ymap[y0 + iy]
+            line = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
+            if line != NULL and inside:
+                encode_run(line + first * stride, stride, rx, keys, plan.encoding)
+            else:
+                for ix in range(rx):
+                    xx = plan.xmap[x0 + ix]
+                    keys[ix] = (encode(line[xx * stride], plan.encoding)
+                                if line != NULL and xx >= 0 else cval_key)
+            keys += rx
+
+
 cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
@@ -409,25 +626,25 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     then names its value in the sorted region.
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
-    cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t tiles_z = (depth + plan.tile_z - 1) // plan.tile_z
     cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
     cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
-    cdef Py_ssize_t region_max = (plan.tile_z + plan.fz - 1) * (plan.tile_y + plan.fy - 1) \
-        * (plan.tile_x + plan.fx - 1)
+    cdef Py_ssize_t region_max = _tile_region(plan)
     cdef int shift = plan.rank_shift
     cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (2 * shift)
     cdef uint32_t* fine = <uint32_t*>scratch
     cdef uint32_t* coarse = fine + n_fine
     cdef uint16_t** rows = <uint16_t**>(coarse + ((<Py_ssize_t>1) << shift))
-    cdef pair[key_t, uint32_t]* pairs = <pair[key_t, uint32_t]*>(rows + plan.n_rows)
-    cdef key_t* sorted_keys = <key_t*>(pairs + region_max)
+    cdef key_t* keys = <key_t*>(rows + plan.n_rows)
+    cdef item_t* items = <item_t*>(keys + region_max)
+    cdef item_t* spare = items + region_max
+    cdef key_t* sorted_keys = <key_t*>(spare + region_max)
     cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
-    cdef uint16_t* rank_result = ranks + region_max
-    cdef Py_ssize_t tile, t, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, i, j
-    cdef Py_ssize_t zz, yy, xx
-    cdef const key_t* line
+    cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
+    cdef uint16_t* rank_result = <uint16_t*>(
+        counts + (8 * sizeof(key_t) + RADIX_BITS - 1) // RADIX_BITS * (1 << RADIX_BITS))
+    cdef Py_ssize_t tile, t, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, j
     cdef key_t* out
 
     memset(fine, 0, (n_fine + ((<Py_ssize_t>1) << shift)) * sizeof(uint32_t))
@@ -445,22 +662,9 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         rz = nz + plan.fz - 1
         ry = ny + plan.fy - 1
         rx = nx + plan.fx - 1
-        i = 0
-        for iz in range(rz):
-            for iy in range(ry):
-                zz = plan.zmap[z0 + iz]
-                yy = plan.ymap[y0 + iy]
-                line = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
-                for ix in range(rx):
-                    xx = plan.xmap[x0 + ix]
-                    pairs[i].first = (encode(line[xx * stride], plan.encoding)
-                                      if line != NULL and xx >= 0 else cval_key)
-                    pairs[i].second = <uint32_t>i
-                    i += 1
-        sort(pairs, pairs + i)
-        for j in range(i):
-            ranks[pairs[j].second] = <uint16_t>j
-            sorted_keys[j] = pairs[j].first
+        _gather_region(src, plan, cval_key, b, z0, y0, x0, rz, ry, rx, keys)
+        _rank_region(keys, rz * ry * rx, items, spare, counts, ranks, sorted_keys)
+        decode_run(sorted_keys, rz * ry * rx, sorted_keys, 1, plan.encoding)
         for iz in range(nz):
             for iy in range(ny):
                 for j in range(plan.n_rows):
@@ -468,24 +672,122 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 _histogram_line(rows, plan, nx, fine, coarse, rank_result, shift)
                 out = &dst[b, z0 + iz, y0 + iy, x0]
                 for ix in range(nx):
-                    out[ix * out_stride] = decode(sorted_keys[rank_result[ix]], plan.encoding)
+                    out[ix * out_stride] = sorted_keys[rank_result[ix]]
 
 
 cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil:
-    """Bytes of scratch one thread needs for filter_tiles (a multiple of 64)."""
-    cdef Py_ssize_t region = (plan.tile_z + plan.fz - 1) * (plan.tile_y + plan.fy - 1) \
-        * (plan.tile_x + plan.fx - 1)
-    cdef Py_ssize_t total = (((<Py_ssize_t>1) << (2 * plan.rank_shift))
-                             + ((<Py_ssize_t>1) << plan.rank_shift)) * sizeof(uint32_t)
-    total += plan.n_rows * sizeof(void*)
-    total += region * (sizeof(pair[uint64_t, uint32_t]) + key_size + sizeof(uint16_t))
-    total += plan.tile_x * sizeof(uint16_t)
+    """Bytes of scratch one thread needs for filter_tiles or filter_box_tiles."""
+    cdef Py_ssize_t columns = plan.tile_x + plan.fx - 1
+    cdef Py_ssize_t total = _rank_scratch_bytes(_tile_region(plan), key_size)
+    if plan.algorithm == ALGORITHM_RANKED_BOX:
+        # Per column its bits and prefix counts; a column of zero counts.
+        total += columns * RANK_WORDS * (sizeof(uint64_t) + sizeof(uint16_t))
+        total += RANK_WORDS * sizeof(uint16_t)
+    else:
+        total += (((<Py_ssize_t>1) << (2 * plan.rank_shift))
+                  + ((<Py_ssize_t>1) << plan.rank_shift)) * sizeof(uint32_t)
+        total += plan.n_rows * sizeof(void*) + plan.tile_x * sizeof(uint16_t)
     return (total + 63) // 64 * 64
+
+
+cdef inline uint64_t _window_word(const uint64_t* column_words, Py_ssize_t n) noexcept nogil:
+    """XOR of one word of `n` columns; four chains, so the loads overlap."""
+    cdef uint64_t a = 0, b = 0, c = 0, d = 0
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        a ^= column_words[i * RANK_WORDS]
+        b ^= column_words[(i + 1) * RANK_WORDS]
+        c ^= column_words[(i + 2) * RANK_WORDS]
+        d ^= column_words[(i + 3) * RANK_WORDS]
+        i += 4
+    while i < n:
+        a ^= column_words[i * RANK_WORDS]
+        i += 1
+    return a ^ b ^ c ^ d
+
+
+cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+                           const Plan* plan, key_t cval_key, char* scratch,
+                           Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
+    """Filter tiles of a 2-d box window through bit sets of ranks (ALGORITHM_RANKED_BOX).
+
+    The tile's input region (at most 64 * RANK_WORDS values) is ranked as in
+    filter_tiles; ranks are distinct, so a set of them is a bit set. Each region column
+    keeps the bit set of its ``fy`` ranks under the current output line, with
+    `prefix` counts per word (Perreault and Hebert, "Median filtering in constant
+    time", IEEE TIP 16(9), 2007: column histograms updated once per line, the window
+    slides along x by adding one column and removing another). The window's prefix
+    counts name the word of the wanted rank, the XOR of the window's columns in that
+    word (the columns hold disjoint ranks) gives its bits, and the rank is the
+    selected bit: no walk, whatever the data.
+    """
+    cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
+    cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
+    cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
+    cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
+    cdef Py_ssize_t region_max = _tile_region(plan)
+    cdef Py_ssize_t columns_max = plan.tile_x + plan.fx - 1
+    cdef Py_ssize_t fy = plan.fy, fx = plan.fx
+    cdef int rank = <int>plan.rank
+    cdef uint64_t* bits = <uint64_t*>scratch
+    cdef uint16_t* prefixes = <uint16_t*>(bits + columns_max * RANK_WORDS)
+    cdef uint16_t* zeros = prefixes + columns_max * RANK_WORDS
+    cdef key_t* keys = <key_t*>(zeros + RANK_WORDS)
+    cdef item_t* items = <item_t*>(keys + region_max)
+    cdef item_t* spare = items + region_max
+    cdef key_t* sorted_keys = <key_t*>(spare + region_max)
+    cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
+    cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
+    cdef Py_ssize_t tile, t, b, z, y0, x0, ny, nx, ry, rx, iy, ix, c, w
+    cdef int below
+    cdef crcx_prefix window
+    cdef uint64_t word
+    cdef key_t* out
+
+    memset(zeros, 0, RANK_WORDS * sizeof(uint16_t))
+    for tile in range(first_tile, stop_tile):
+        t = tile
+        x0 = (t % tiles_x) * plan.tile_x
+        t = t // tiles_x
+        y0 = (t % tiles_y) * plan.tile_y
+        t = t // tiles_y
+        z = t % depth
+        b = t // depth
+        ny = min(plan.tile_y, height - y0)
+        nx = min(plan.tile_x, width - x0)
+        ry = ny + fy - 1
+        rx = nx + fx - 1
+        _gather_region(src, plan, cval_key, b, z, y0, x0, 1, ry, rx, keys)
+        _rank_region(keys, ry * rx, items, spare, counts, ranks, sorted_keys)
+        decode_run(sorted_keys, ry * rx, sorted_keys, 1, plan.encoding)
+        memset(bits, 0, rx * RANK_WORDS * sizeof(uint64_t))
+        memset(prefixes, 0, rx * RANK_WORDS * sizeof(uint16_t))
+        for iy in range(fy - 1):
+            for c in range(rx):
+                crcx_column_move(bits + c * RANK_WORDS, prefixes + c * RANK_WORDS,
+                                 ranks[iy * rx + c], -1)
+        for iy in range(ny):
+            for c in range(rx):
+                crcx_column_move(bits + c * RANK_WORDS, prefixes + c * RANK_WORDS,
+                                 ranks[(iy + fy - 1) * rx + c],
+                                 ranks[(iy - 1) * rx + c] if iy > 0 else -1)
+            window = crcx_prefix_zero()
+            for c in range(fx):
+                window = crcx_prefix_slide(window, prefixes + c * RANK_WORDS, zeros)
+            out = &dst[b, z, y0 + iy, x0]
+            for ix in range(nx):
+                if ix > 0:
+                    window = crcx_prefix_slide(window, prefixes + (ix + fx - 1) * RANK_WORDS,
+                                               prefixes + (ix - 1) * RANK_WORDS)
+                w = crcx_prefix_word(window, rank, &below)
+                word = _window_word(bits + ix * RANK_WORDS + w, fx)
+                out[ix * out_stride] = sorted_keys[w * 64 + crcx_select_bit(word, rank - below)]
 
 
 cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
               key_t cval_key, int n_threads) except -1:
-    cdef bint tiled = plan.algorithm == ALGORITHM_RANKED
+    cdef bint tiled = (plan.algorithm == ALGORITHM_RANKED
+                       or plan.algorithm == ALGORITHM_RANKED_BOX)
     cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c
     cdef char* scratch
     if tiled:
@@ -510,7 +812,11 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     try:
         with nogil, parallel(num_threads=n_threads):
             for c in prange(n_chunks, schedule="dynamic"):
-                if tiled:
+                if plan.algorithm == ALGORITHM_RANKED_BOX:
+                    filter_box_tiles(src, dst, plan, cval_key,
+                                     scratch + omp_get_thread_num() * per_thread,
+                                     c, c + 1)
+                elif tiled:
                     filter_tiles(src, dst, plan, cval_key,
                                  scratch + omp_get_thread_num() * per_thread,
                                  c, c + 1)

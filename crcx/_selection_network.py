@@ -17,14 +17,21 @@ sequence is derived here once per footprint shape and cached:
 3. Working backwards from the wire that holds the median, every operation whose
    result is never read is dropped, and one whose minimum (or maximum) alone is read
    becomes a single ``min`` (or ``max``).
+4. Large square boxes (TREE_BOXES) share more, after A. Adams, "Fast median filters
+   using separable sorting networks", ACM TOG 40(4), 2021: sorted columns are merged
+   into sorted runs of 2, 4, ... adjacent columns, each run merged once and read by
+   every output whose window holds it; an output merges the few runs that tile its
+   window. Every merge keeps only the outputs that a later stage reads, and its
+   comparators that can exchange nothing are dropped by the 0-1 principle applied to
+   sorted runs (few inputs to check, whatever the box).
 """
 import functools
 import itertools
 
 import numpy as np
 
-__all__ = ["CE", "MIN", "MAX", "GENERATED_BOXES", "box_median_source", "merge_exchange_pairs",
-           "selection_program"]
+__all__ = ["CE", "MIN", "MAX", "GENERATED_BOXES", "TREE_BOXES", "box_median_source",
+           "merge_exchange_pairs", "selection_program", "tree_stages"]
 
 # Operation codes shared with the kernels in _median.pyx.
 CE, MIN, MAX = 0, 1, 2
@@ -92,9 +99,9 @@ def _cost(program):
     return sum(2 if op == CE else 1 for op, _, _ in program)
 
 
-def _prune_to_output(pairs, output):
-    """Keep the operations that `output` depends on, as (op, i, j) triples."""
-    needed = {output}
+def _prune_to_output(pairs, output, outputs=()):
+    """Keep the operations that `output` (or all `outputs`) depend on, as (op, i, j)."""
+    needed = set(outputs) if output is None else {output}
     program = []
     for i, j in reversed(pairs):
         want_lo, want_hi = i in needed, j in needed
@@ -165,6 +172,87 @@ def selection_program(rows, columns, rank, presort, proof_limit=_MAX_PROOF_INPUT
 # boxes up to 9x9 and 3-d boxes up to 3x3x3 (9 lines of 3).
 GENERATED_BOXES = tuple((rows, columns) for rows in range(1, 10) for columns in range(1, 10)
                         if rows * columns <= 81 and (rows * columns <= 49 or rows == columns))
+
+
+# Square boxes whose straight-line median merges shared runs of columns (step 4 of
+# the module docstring), for keys of at least TREE_MIN_KEY_BYTES. Measured on one
+# thread, 2048x2048, benchmarks/median.py's natural image: 9x9 float32 81 -> 137
+# Mpx/s, float64 42 -> 79, and 7x7 float32 243 -> 141 (so 7x7 keeps one network); on
+# that image cast to two-valued integers, uint16 165 -> 183 but uint8 (64 lanes a
+# vector, so the single network is cheap) 323 -> 240.
+TREE_BOXES = ((9, 9),)
+TREE_MIN_KEY_BYTES = 2
+# Output pixels per block of the tree code: its runs of columns stay in L1/L2.
+TREE_BLOCK = 128
+
+
+def _sorted_runs_inputs(sizes):
+    """Every 0-1 input made of sorted runs of these `sizes`, as a bool array."""
+    patterns = [sum(([0] * (size - ones) + [1] * ones for size, ones in zip(sizes, counts)), [])
+                for counts in itertools.product(*[range(size + 1) for size in sizes])]
+    return np.array(patterns, dtype=bool)
+
+
+def _merge_program(sizes, outputs):
+    """Program merging sorted runs of `sizes` into the wires `outputs` (sorted order).
+
+    Returns the program and the input wires it reads.
+    """
+    pairs = _drop_redundant(merge_exchange_pairs(sum(sizes)), _sorted_runs_inputs(sizes))
+    needed = set(outputs)
+    program = []
+    for i, j in reversed(pairs):
+        want_lo, want_hi = i in needed, j in needed
+        if want_lo or want_hi:
+            program.append((CE if want_lo and want_hi else MIN if want_lo else MAX, i, j))
+            needed.update((i, j))
+    program.reverse()
+    return program, sorted(needed)
+
+
+@functools.lru_cache(maxsize=8)
+def tree_stages(size):
+    """Stages of the shared-runs median of a `size` x `size` box.
+
+    Returns ``(spans, stages, final)``: stage ``l`` merges the runs of ``spans[l - 1]``
+    columns starting at columns c and c + spans[l - 1] into the run of ``spans[l]``
+    columns at c (stage 0 sorts single columns); ``stages[l]`` is ``(program, kept)``,
+    the program over the stage's wires and the wires of its run that later stages
+    read. ``final`` is ``(offsets, parts, (program, reads))``: the output at x merges
+    the runs of spans `parts` at columns x + `offsets`, reading wires `reads`, and its
+    median is on wire ``size * size // 2``.
+    """
+    spans = [1]
+    while 2 * spans[-1] <= size // 2:
+        spans.append(2 * spans[-1])
+    # The window is covered by runs of decreasing span: the binary digits of `size`,
+    # each at most the largest span (repeated when `size` exceeds twice it).
+    parts, left = [], size
+    for span in reversed(spans):
+        while left >= span:
+            parts.append(span)
+            left -= span
+    offsets = [sum(parts[:i]) for i in range(len(parts))]
+    final, needed = _merge_program([size * span for span in parts],
+                                   [size * size // 2])
+    # Wires of each span that the final merge reads.
+    kept = {span: set() for span in spans}
+    start = 0
+    for span in parts:
+        kept[span].update(w - start for w in needed if start <= w < start + size * span)
+        start += size * span
+    stages = [None] * len(spans)
+    for level in reversed(range(len(spans))):
+        span = spans[level]
+        if level == 0:
+            program = _prune_to_output(merge_exchange_pairs(size), None, kept[span])
+            stages[0] = (program, sorted(kept[span]))
+            continue
+        half = size * spans[level - 1]
+        program, reads = _merge_program([half, half], sorted(kept[span]))
+        stages[level] = (program, sorted(kept[span]))
+        kept[spans[level - 1]].update(w % half for w in reads)
+    return spans, stages, (offsets, parts, (final, needed))
 
 
 def _statement(op, i, j, prefix):
@@ -272,6 +360,64 @@ def _band_function(rows, columns, program):
     return "\n".join(lines)
 
 
+def _tree_function(size):
+    """C++ source of the shared-runs median of a `size` x `size` box (tree_stages)."""
+    spans, stages, (offsets, parts, final) = tree_stages(size)
+    final_program, final_reads = final
+    # Columns past a block's n outputs that each stage's runs must cover.
+    extra = {len(spans) - 1: 0}
+    level_of = {span: level for level, span in enumerate(spans)}
+    for offset, span in zip(offsets, parts):
+        level = level_of[span]
+        extra[level] = max(extra.get(level, 0), offset + 1)
+    for level in reversed(range(1, len(spans))):
+        extra[level - 1] = max(extra.get(level - 1, 0), extra[level] + spans[level - 1])
+    # Each run's array starts on a 64-byte boundary (16 values of 4 bytes or more).
+    stride = (TREE_BLOCK + max(extra.values()) + 15) // 16 * 16
+    name = f"crcx_box_tree_{size}x{size}"
+    lines = ["template <typename T>",
+             f"static void {name}(T* const* rows, T* sorted, Py_ssize_t length,",
+             "        Py_ssize_t width, T* __restrict__ out) {"]
+    lines += [f"    const T* __restrict__ r{j} = rows[{j}];" for j in range(size)]
+    slot = 0
+    for level, (_, kept) in enumerate(stages):
+        for k in range(len(kept)):
+            lines.append(f"    T* __restrict__ a{level}_{k} = sorted + {slot * stride};")
+            slot += 1
+    lines += [f"    for (Py_ssize_t x0 = 0; x0 < width; x0 += {TREE_BLOCK}) {{",
+              f"        const Py_ssize_t n = width - x0 < {TREE_BLOCK} ? width - x0 : {TREE_BLOCK};"]
+
+    def body(loop, count, loads, program, stores):
+        out = ["        #pragma GCC ivdep",
+               f"        for (Py_ssize_t {loop} = 0; {loop} < {count}; ++{loop}) {{"]
+        out += [f"            T w{wire} = {source};" for wire, source in loads]
+        out += [f"            {_statement(op, i, j, 'w')};" for op, i, j in program]
+        out += [f"            {target} = w{wire};" for target, wire in stores]
+        return out + ["        }"]
+
+    for level, (program, kept) in enumerate(stages):
+        stores = [(f"a{level}_{k}[c]", wire) for k, wire in enumerate(kept)]
+        if level == 0:
+            loads = [(j, f"r{j}[x0 + c]") for j in range(size)]
+        else:
+            half = size * spans[level - 1]
+            index = {wire: k for k, wire in enumerate(stages[level - 1][1])}
+            reads = sorted({w for _, i, j in program for w in (i, j)} | set(kept))
+            loads = [(w, f"a{level - 1}_{index[w % half]}[c + {spans[level - 1] if w >= half else 0}]")
+                     for w in reads]
+        lines += body("c", f"n + {extra[level]}", loads, program, stores)
+    loads, start = [], 0
+    for offset, span in zip(offsets, parts):
+        level = level_of[span]
+        index = {wire: k for k, wire in enumerate(stages[level][1])}
+        loads += [(w, f"a{level}_{index[w - start]}[x + {offset}]") for w in final_reads
+                  if start <= w < start + size * span]
+        start += size * span
+    lines += body("x", "n", loads, final_program, [("out[x0 + x]", size * size // 2)])
+    lines += ["    }", "}"]
+    return "\n".join(lines), slot * stride
+
+
 def box_median_source():
     """C++ header with a straight-line median for every box in GENERATED_BOXES.
 
@@ -293,14 +439,30 @@ def box_median_source():
         "#define CRCX_MAX(a, b) { b = a < b ? b : a; }",
         f"#define CRCX_BAND_LINES {BAND_LINES}",
     ]
-    parts += [_box_function(rows, columns) for rows, columns in GENERATED_BOXES]
-    cases = [f"        case {rows * 16 + columns}: crcx_box_median_{rows}x{columns}"
-             f"(rows, sorted, length, width, out); return 1;"
+    scratch = {}
+    for rows, columns in GENERATED_BOXES:
+        parts.append(_box_function(rows, columns))
+        if (rows, columns) in TREE_BOXES:
+            source, scratch[rows * 16 + columns] = _tree_function(rows)
+            parts.append(source)
+
+    def call(rows, columns):
+        plain = f"crcx_box_median_{rows}x{columns}(rows, sorted, length, width, out)"
+        if (rows, columns) not in TREE_BOXES:
+            return plain
+        return (f"if (sizeof(T) >= {TREE_MIN_KEY_BYTES}) crcx_box_tree_{rows}x{columns}"
+                f"(rows, sorted, length, width, out); else {plain}")
+    cases = [f"        case {rows * 16 + columns}: {call(rows, columns)}; return 1;"
              for rows, columns in GENERATED_BOXES]
     parts += ["template <typename T>",
               "static inline int crcx_box_median(T* const* rows, T* sorted, Py_ssize_t length,",
               "        Py_ssize_t width, T* out, int n_rows, int n_columns) {",
               "    switch (n_rows * 16 + n_columns) {", *cases,
+              "        default: return 0;", "    }", "}",
+              "// Scratch values beyond the sorted rows that a box's median needs.",
+              "static inline Py_ssize_t crcx_box_scratch(int n_rows, int n_columns) {",
+              "    switch (n_rows * 16 + n_columns) {",
+              *[f"        case {key}: return {value};" for key, value in scratch.items()],
               "        default: return 0;", "    }", "}"]
     parts += ["#if defined(__GNUC__)",
               "template <typename T> struct crcx_vector {",

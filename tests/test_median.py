@@ -500,3 +500,82 @@ def test_rank_filter_matches_scipy(call, data):
         image, rank, **kwargs))
     assert_same(call.run(lambda image, **kwargs: crcx.rank_filter(image, rank, **kwargs)),
                 expected)
+
+
+def wide_key_image(rng, dtype, shape, specials):
+    """Values with many ties; for floats also -0.0, +-inf and (if `specials`) NaN."""
+    dtype = np.dtype(dtype)
+    low = 0 if dtype.kind == "u" else -40
+    image = rng.integers(low, low + 80, shape).astype(dtype)
+    if dtype.kind == "f":
+        image += rng.random(shape).astype(dtype)   # distinct values too
+        pick = rng.random(shape)
+        image[pick < 0.05] = -0.0
+        image[(pick >= 0.05) & (pick < 0.08)] = np.inf
+        image[(pick >= 0.08) & (pick < 0.11)] = -np.inf
+        if specials:
+            image[(pick >= 0.11) & (pick < 0.2)] = np.nan
+    return image
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_ranked_box_matches_scipy(dtype, mode):
+    # 2-d boxes of more than 49 elements (not 9x9) with 32/64-bit keys rank each tile
+    # and use per-column bit sets; several tiles, ragged edges, origins, both threads.
+    rng = np.random.default_rng(7)
+    for size, shape, origin in [(15, (90, 110), 0), ((25, 9), (70, 130), (3, -4)),
+                                (31, (40, 33), (-15, 15)), ((9, 11), (150, 70), (-2, 1)),
+                                ((1, 61), (5, 300), 0), ((61, 2), (100, 7), (0, -1))]:
+        image = wide_key_image(rng, dtype, shape, specials=False)
+        expected = ndi.median_filter(image, size=size, mode=mode, cval=3, origin=origin)
+        for n_threads in (1, 2):
+            actual = median(image, size=size, mode=mode, cval=3, origin=origin,
+                            n_threads=n_threads)
+            assert_same(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [9, 15, (11, 23)])
+def test_ranked_box_orders_nan_last(dtype, size):
+    rng = np.random.default_rng(8)
+    image = wide_key_image(rng, dtype, (13, 17), specials=True)
+    for mode in ("nearest", "constant"):
+        assert_same(median(image, size=size, mode=mode, cval=np.nan),
+                    reference_median(image, size=size, mode=mode, cval=np.nan))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 40), (40, 2), (5, 5)])
+def test_ranked_box_image_smaller_than_window(dtype, shape):
+    image = wide_key_image(np.random.default_rng(9), dtype, shape, specials=False)
+    for mode in ("nearest", "constant"):
+        assert_same(median(image, size=21, mode=mode),
+                    ndi.median_filter(image, size=21, mode=mode))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint32])
+def test_ranked_box_rank_filter(dtype):
+    image = wide_key_image(np.random.default_rng(10), dtype, (60, 70), specials=False)
+    for rank in (0, 1, 112, 223, -1):
+        assert_same(crcx.rank_filter(image, rank, size=15, mode="reflect"),
+                    ndi.rank_filter(image, rank, size=15, mode="reflect"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_9x9_box_matches_scipy(dtype, mode):
+    # Wide keys take the shared-runs network, which works in blocks of 128 outputs.
+    rng = np.random.default_rng(11)
+    for width in (1, 9, 127, 128, 129, 300):
+        image = wide_key_image(rng, dtype, (12, width), specials=False)
+        if mode in ("reflect", "mirror", "wrap") and width < 5:
+            continue   # scipy reads outside the array (scipy_agrees)
+        assert_same(median(image, size=9, mode=mode, cval=2, n_threads=2),
+                    ndi.median_filter(image, size=9, mode=mode, cval=2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_9x9_box_orders_nan_last(dtype):
+    image = wide_key_image(np.random.default_rng(12), dtype, (9, 140), specials=True)
+    assert_same(median(image, size=9, mode="wrap"), reference_median(image, size=9, mode="wrap"))

@@ -12,6 +12,7 @@ cdef enum Algorithm:
     ALGORITHM_HISTOGRAM = 1   # sliding two-level histogram: 8- and 16-bit keys
     ALGORITHM_SELECT = 2      # introselect per pixel: any window
     ALGORITHM_RANKED = 3      # sliding histogram on the ranks of a tile: wide keys
+    ALGORITHM_COLUMNS = 4     # column histograms (Perreault-Hebert): 8/16-bit 2-d boxes
 
 cdef struct Plan:
     # The window: `n_rows` distinct footprint lines at (row_dz, row_dy) and

@@ -13,6 +13,7 @@ cdef enum Algorithm:
     ALGORITHM_SELECT = 2      # introselect per pixel: any window
     ALGORITHM_RANKED = 3      # sliding histogram on the ranks of a tile: wide keys
     ALGORITHM_RANKED_BOX = 4  # bit sets of the ranks of a tile: wide keys, 2-d boxes
+    ALGORITHM_COLUMNS = 5     # column histograms (Perreault-Hebert): 8/16-bit 2-d boxes
 
 cdef struct Plan:
     # The window: `n_rows` distinct footprint lines at (row_dz, row_dy) and

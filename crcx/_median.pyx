@@ -1,13 +1,15 @@
-"""Compiled rank (median) filter: a line driver with three line algorithms, and a
+"""Compiled rank (median) filter: a line driver with four line algorithms, and a
 tile driver for wide keys.
 
 Each output line (fixed batch, z, y) reads the footprint's input lines, extended along
 x by the border rule into a per-thread ring of line buffers (an input line is extended
 once and reused while the window slides down), then one of the line algorithms
-computes every output pixel of the line from those buffers. Wide (32/64-bit) keys in
-large windows go by tiles instead: a tile's input region is sorted once and its ranks
-feed a histogram (filter_tiles) or, for 2-d boxes, per-column bit sets
-(filter_box_tiles).
+computes every output pixel of the line from those buffers: a selection network
+(several lines at once for 2-d boxes), Huang's sliding histogram, Perreault and
+Hebert's column histograms (2-d boxes of 8- and 16-bit keys, strip by strip) or
+introselect. Wide (32/64-bit) keys in large windows go by tiles instead: a tile's
+input region is sorted once and its ranks feed a histogram (filter_tiles) or, for 2-d
+boxes, per-column bit sets (filter_box_tiles).
 """
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp.utility cimport pair
@@ -179,12 +181,304 @@ cdef extern from *:
     int _lowest_bit "crcx_lowest_bit"(uint64_t x) noexcept nogil
     int _bit_length "crcx_bit_length"(uint64_t x) noexcept nogil
 
+# Perreault and Hebert's column histograms (ALGORITHM_COLUMNS), as cumulative counts:
+# lane j of a histogram's coarse vector counts the values whose high nibble is at most
+# j, and the 16 fine vectors do the same for the low nibble within each coarse bin. A
+# bin of 16 uint16 counts is one 256-bit register, adding a value is one vector add,
+# and finding the bin where the counts pass a rank is one compare and a popcount.
+# Written in C++ for the vector type, which Cython cannot declare.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Vectors pass only between static inline functions: their ABI does not matter. */
+    #pragma GCC diagnostic ignored "-Wpsabi"
+    #if defined(__AVX512BW__) && defined(__AVX512VL__)
+    #include <immintrin.h>
+    #endif
+    typedef uint16_t crcx_v16 __attribute__((vector_size(32)));
+
+    struct crcx_columns {
+        crcx_v16* coarse;         /* [n_columns]: each column's coarse counts */
+        crcx_v16* fine;           /* [16][n_columns]: each column's fine counts */
+        crcx_v16* window_fine;    /* [16]: the window's fine counts, updated lazily */
+        Py_ssize_t* updated;      /* [16]: the output x each window_fine[c] is for */
+        /* 16-bit keys: each column's keys split into high and low bytes ([n_columns][fy],
+           so that a window's columns are consecutive), and the low bytes of the
+           window's keys whose high byte is the median's (room for all, plus 64). */
+        uint8_t* high;
+        uint8_t* low;
+        uint8_t* found;
+        Py_ssize_t n_columns;
+    };
+
+    /* Lane j is 1 where j >= bin: the cumulative counts of one value in `bin`. */
+    static inline crcx_v16 crcx_step(unsigned bin) {
+        const crcx_v16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        return (crcx_v16)(lanes >= (uint16_t)bin) & 1;
+    }
+
+    /* Lanes whose count is at most `limit`: the bin where the counts pass it. */
+    static inline unsigned crcx_count_le(crcx_v16 counts, unsigned limit) {
+    #if defined(__AVX512BW__) && defined(__AVX512VL__)
+        return __builtin_popcount(_mm256_cmple_epu16_mask(
+            (__m256i)counts, _mm256_set1_epi16((short)limit)));
+    #else
+        unsigned n = 0;
+        for (int j = 0; j < 16; ++j) n += counts[j] <= limit;
+        return n;
+    #endif
+    }
+
+    /* Bytes of `values` under `limit`. */
+    static inline Py_ssize_t crcx_count_below(const uint8_t* values, Py_ssize_t n,
+                                              unsigned limit) {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t i = 0; i < n; ++i) count += values[i] < limit;
+        return count;
+    }
+
+    /* The byte of rank `rank` among `n` bytes: the largest byte with at most `rank`
+       values under it, found bit by bit. */
+    static inline unsigned crcx_select_byte(const uint8_t* values, Py_ssize_t n,
+                                            unsigned rank) {
+        unsigned result = 0;
+        for (unsigned bit = 128; bit; bit >>= 1)
+            result |= crcx_count_below(values, n, result | bit) <= (Py_ssize_t)rank ? bit : 0;
+        return result;
+    }
+
+    #if defined(__AVX512BW__)
+    /* crcx_select_byte for the `n` <= 64 first bytes of a vector, two bits at a time:
+       three independent counts per step keep the chain of dependent steps short. */
+    static inline unsigned crcx_select_byte_vector(__m512i values, Py_ssize_t n,
+                                                   unsigned rank) {
+        const __mmask64 valid = _bzhi_u64(~0ull, (unsigned)n);
+        unsigned result = 0;
+        for (int shift = 6; shift >= 0; shift -= 2) {
+            __m512i base = _mm512_set1_epi8((char)result);
+            unsigned digit = 0;
+            for (unsigned d = 1; d < 4; ++d) {
+                __mmask64 below = _mm512_mask_cmplt_epu8_mask(
+                    valid, values, _mm512_add_epi8(base, _mm512_set1_epi8((char)(d << shift))));
+                digit += (unsigned)__builtin_popcountll(below) <= rank;
+            }
+            result |= digit << shift;
+        }
+        return result;
+    }
+    #endif
+
+    /* Count `value` (8 bits) `sign` times in a histogram of coarse and fine vectors. */
+    static inline void crcx_count(crcx_v16* coarse, crcx_v16* fine, Py_ssize_t fine_stride,
+                                  unsigned value, int sign) {
+        *coarse += (uint16_t)sign * crcx_step(value >> 4);
+        fine[(value >> 4) * fine_stride] += (uint16_t)sign * crcx_step(value & 15);
+    }
+
+    /* Place the arrays for `n_columns` columns of `fy` keys of `key_size` bytes from
+       `base` (64-byte aligned; NULL just measures); return the bytes they take. */
+    static Py_ssize_t crcx_columns_place(crcx_columns* s, char* base, Py_ssize_t n_columns,
+                                         Py_ssize_t fy, Py_ssize_t key_size) {
+        Py_ssize_t offset = 0;
+        s->n_columns = n_columns;
+        s->coarse = (crcx_v16*)(base + offset);
+        offset += n_columns * sizeof(crcx_v16);
+        s->fine = (crcx_v16*)(base + offset);
+        offset += 16 * n_columns * sizeof(crcx_v16);
+        s->window_fine = (crcx_v16*)(base + offset);
+        offset += 16 * sizeof(crcx_v16);
+        s->updated = (Py_ssize_t*)(base + offset);
+        offset += 16 * sizeof(Py_ssize_t);
+        s->high = s->low = s->found = (uint8_t*)(base + offset);
+        if (key_size == 2) {
+            offset += (n_columns * fy + 63) / 64 * 64;
+            s->low = (uint8_t*)(base + offset);
+            offset += (n_columns * fy + 63) / 64 * 64;
+            s->found = (uint8_t*)(base + offset);
+            offset += (n_columns * fy + 64 + 63) / 64 * 64;
+        }
+        return offset;
+    }
+
+    /* Empty the histograms of the first `n_columns` columns. */
+    static void crcx_columns_clear(crcx_columns* s, Py_ssize_t n_columns) {
+        s->n_columns = n_columns;
+        memset((void*)s->coarse, 0, n_columns * sizeof(crcx_v16));
+        memset((void*)s->fine, 0, 16 * n_columns * sizeof(crcx_v16));
+        memset((void*)s->window_fine, 0, 16 * sizeof(crcx_v16));
+    }
+
+    static inline void crcx_column_add(crcx_columns* s, Py_ssize_t i, unsigned added) {
+        crcx_count(s->coarse + i, s->fine + i, s->n_columns, added, 1);
+    }
+
+    static inline void crcx_column_move(crcx_columns* s, Py_ssize_t i, unsigned removed,
+                                        unsigned added) {
+        crcx_count(s->coarse + i, s->fine + i, s->n_columns, removed, -1);
+        crcx_count(s->coarse + i, s->fine + i, s->n_columns, added, 1);
+    }
+
+    /* The window's fine vector of coarse bin `bin` at output x, brought up to date from
+       `held` (the one at output `last`) by sliding, or summed anew when that is less
+       work. */
+    static inline crcx_v16 crcx_window_fine(const crcx_columns* s, unsigned bin,
+                                            crcx_v16 held, Py_ssize_t last, Py_ssize_t x,
+                                            Py_ssize_t fx) {
+        const crcx_v16* fine = s->fine + bin * s->n_columns;
+        if (2 * (x - last) > fx) {
+            held = crcx_v16{};
+            for (Py_ssize_t i = x; i < x + fx; ++i) held += fine[i];
+            return held;
+        }
+        for (Py_ssize_t j = last + 1; j <= x; ++j) held += fine[j + fx - 1] - fine[j - 1];
+        return held;
+    }
+
+    /* The low bytes of the window's keys with one high byte, from one output to the
+       next: `n` of them, in column order, the first 64 also in `bytes`. */
+    struct crcx_found {
+    #if defined(__AVX512BW__) && defined(__AVX512VBMI2__) && defined(__AVX512VBMI__)
+        __m512i bytes;
+    #endif
+        Py_ssize_t n;
+        unsigned high;  /* 256: none yet */
+    };
+
+    /* The low byte of the key of rank `rank` among the window at x's keys with high
+       byte `high`. The window's columns are consecutive in s->high and s->low, so
+       their keys are gathered 64 bytes at a time; when the high byte is the previous
+       output's and its keys fit in a register, they slide along by one column. */
+    static inline unsigned crcx_low_byte(crcx_columns* s, crcx_found* f, unsigned high,
+                                         unsigned rank, Py_ssize_t x, Py_ssize_t fx,
+                                         Py_ssize_t fy) {
+        const Py_ssize_t total = fx * fy;
+        const uint8_t* highs = s->high + x * fy;
+        const uint8_t* lows = s->low + x * fy;
+        Py_ssize_t n = 0;
+    #if defined(__AVX512BW__) && defined(__AVX512VBMI2__) && defined(__AVX512VBMI__)
+        const __m512i lanes = _mm512_set_epi8(
+            63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44,
+            43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24,
+            23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512i wanted = _mm512_set1_epi8((char)high);
+        if (high == f->high && f->n <= 64 && fy <= 64) {
+            const __mmask64 column = _bzhi_u64(~0ull, (unsigned)fy);
+            __mmask64 gone = _mm512_mask_cmpeq_epi8_mask(
+                column, _mm512_maskz_loadu_epi8(column, highs - fy), wanted);
+            __mmask64 come = _mm512_mask_cmpeq_epi8_mask(
+                column, _mm512_maskz_loadu_epi8(column, highs + total - fy), wanted);
+            Py_ssize_t kept = f->n - __builtin_popcountll(gone);
+            n = kept + __builtin_popcountll(come);
+            if (n <= 64) {
+                __m512i bytes = _mm512_permutexvar_epi8(
+                    _mm512_add_epi8(lanes, _mm512_set1_epi8((char)(f->n - kept))), f->bytes);
+                f->bytes = _mm512_mask_permutexvar_epi8(
+                    bytes, (__mmask64)(_bzhi_u64(~0ull, (unsigned)n)
+                                       & ~_bzhi_u64(~0ull, (unsigned)kept)),
+                    _mm512_sub_epi8(lanes, _mm512_set1_epi8((char)kept)),
+                    _mm512_maskz_compress_epi8(
+                        come, _mm512_maskz_loadu_epi8(come, lows + total - fy)));
+                f->n = n;
+                return crcx_select_byte_vector(f->bytes, n, rank);
+            }
+            n = 0;
+        }
+        __m512i found = _mm512_setzero_si512();
+        for (Py_ssize_t o = 0; o < total; o += 64) {
+            __mmask64 valid = _bzhi_u64(~0ull, (unsigned)(total - o < 64 ? total - o : 64));
+            __mmask64 match = _mm512_mask_cmpeq_epi8_mask(
+                valid, _mm512_maskz_loadu_epi8(valid, highs + o), wanted);
+            __m512i packed = _mm512_maskz_compress_epi8(match,
+                                                        _mm512_maskz_loadu_epi8(match, lows + o));
+            Py_ssize_t count = __builtin_popcountll(match);
+            _mm512_storeu_si512((void*)(s->found + n), packed);
+            /* Lanes n .. n + count - 1 of the register (none once it is full): an OR,
+               not a merge, so that successive vectors do not wait for each other. */
+            __mmask64 place = _bzhi_u64(~0ull, (unsigned)(n + count < 64 ? n + count : 64))
+                              & ~_bzhi_u64(~0ull, (unsigned)(n < 64 ? n : 64));
+            found = _mm512_or_si512(found, _mm512_maskz_permutexvar_epi8(
+                place, _mm512_sub_epi8(lanes, _mm512_set1_epi8((char)n)), packed));
+            n += count;
+        }
+        f->bytes = found;
+        f->n = n;
+        f->high = high;
+        if (n <= 64) return crcx_select_byte_vector(found, n, rank);
+    #else
+        for (Py_ssize_t o = 0; o < total; ++o) {
+            s->found[n] = lows[o];
+            n += highs[o] == high;
+        }
+    #endif
+        return crcx_select_byte(s->found, n, rank);
+    }
+
+    /* Medians of one strip's `width` windows of fx columns. The coarse vector slides
+       with every output; of the fine vectors only the median's is kept up to date
+       (in a register while the median stays in its coarse bin), as in Perreault and
+       Hebert. For 16-bit keys this finds the high byte, and the low byte comes from
+       the window's keys with that high byte (crcx_low_byte). */
+    template <typename T>
+    static void crcx_columns_medians(crcx_columns* s, Py_ssize_t width, Py_ssize_t fx,
+                                     Py_ssize_t fy, unsigned rank, T* __restrict__ out) {
+        const crcx_v16* coarse = s->coarse;
+        crcx_v16 window = {}, held = {};
+        unsigned current = 16;
+        crcx_found found = {};
+        found.high = 256;
+        for (int c = 0; c < 16; ++c) s->updated[c] = -fx - 1;
+        for (Py_ssize_t i = 0; i < fx; ++i) window += coarse[i];
+        for (Py_ssize_t x = 0; x < width; ++x) {
+            if (x) window += coarse[x + fx - 1] - coarse[x - 1];
+            unsigned bin = crcx_count_le(window, rank);
+            unsigned below = bin ? window[bin - 1] : 0;
+            if (bin != current) {
+                if (current < 16) {
+                    s->window_fine[current] = held;
+                    s->updated[current] = x - 1;
+                }
+                held = crcx_window_fine(s, bin, s->window_fine[bin], s->updated[bin], x, fx);
+                current = bin;
+            } else {
+                held += s->fine[bin * s->n_columns + x + fx - 1]
+                        - s->fine[bin * s->n_columns + x - 1];
+            }
+            unsigned nibble = crcx_count_le(held, rank - below);
+            unsigned high = bin << 4 | nibble;
+            if (sizeof(T) == 1) {
+                out[x] = (T)high;
+            } else {
+                below += nibble ? held[nibble - 1] : 0;
+                out[x] = (T)(high << 8 | crcx_low_byte(s, &found, high, rank - below, x, fx, fy));
+            }
+        }
+    }
+    """
+    ctypedef struct crcx_columns:
+        uint8_t* high
+        uint8_t* low
+        Py_ssize_t n_columns
+    Py_ssize_t crcx_columns_place(crcx_columns* s, char* base, Py_ssize_t n_columns,
+                                  Py_ssize_t fy, Py_ssize_t key_size) noexcept nogil
+    void crcx_columns_clear(crcx_columns* s, Py_ssize_t n_columns) noexcept nogil
+    void crcx_column_add(crcx_columns* s, Py_ssize_t i, unsigned added) noexcept nogil
+    void crcx_column_move(crcx_columns* s, Py_ssize_t i, unsigned removed,
+                          unsigned added) noexcept nogil
+    void crcx_columns_medians[T](crcx_columns* s, Py_ssize_t width, Py_ssize_t fx,
+                                 Py_ssize_t fy, unsigned rank, T* out) noexcept nogil
+
 cdef enum:
     OP_CE = 0
     OP_MIN = 1
     OP_MAX = 2
 
 network_lanes = LANES
+
+# Output columns one pass of ALGORITHM_COLUMNS covers: the column histograms of a
+# strip (about 0.5 KiB per column) stay in the L2 cache while the window slides down.
+DEF COLUMNS_STRIP = 512
+DEF COLUMNS_BAND = 256
 
 
 cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept nogil:
@@ -193,8 +487,12 @@ cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept 
 
 
 cdef inline Py_ssize_t _ring_lines(const Plan* plan) noexcept nogil:
-    # Lines of the ring per z offset: the window's, plus the rest of a band.
-    return plan.fy + (CRCX_BAND_LINES - 1 if plan.band else 0)
+    # Lines of the ring per z offset: the window's, plus the rest of a band, or for
+    # ALGORITHM_COLUMNS the line that has just left the window, to take it out of
+    # the column histograms.
+    if plan.band:
+        return plan.fy + CRCX_BAND_LINES - 1
+    return plan.fy + 1 if plan.algorithm == ALGORITHM_COLUMNS else plan.fy
 
 
 cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
@@ -202,6 +500,15 @@ cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
     if key_size > 2:
         return 0
     return ((<Py_ssize_t>1) << (8 * key_size)) + ((<Py_ssize_t>1) << (4 * key_size))
+
+
+cdef inline Py_ssize_t _columns_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil:
+    # The column histograms' state, plus 64 bytes to align it.
+    cdef crcx_columns state
+    if plan.algorithm != ALGORITHM_COLUMNS:
+        return 0
+    return crcx_columns_place(&state, NULL, COLUMNS_STRIP + plan.fx - 1, plan.fy,
+                              key_size) + 64
 
 
 cdef inline Py_ssize_t _work_keys(const Plan* plan, Py_ssize_t width) noexcept nogil:
@@ -220,6 +527,7 @@ cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
     if plan.algorithm == ALGORITHM_HISTOGRAM:
         total += _histogram_bins(key_size) * sizeof(uint32_t)
     total += (slots * _row_length(plan, width) + _work_keys(plan, width) + width) * key_size
+    total += _columns_bytes(plan, key_size)
     return (total + 63) // 64 * 64
 
 
@@ -402,6 +710,49 @@ cdef void _histogram_line(small_key_t** rows, const Plan* plan, Py_ssize_t width
             coarse[v >> shift] -= 1
 
 
+cdef void _columns_line(small_key_t** rows, const small_key_t* leaving, const Plan* plan,
+                        Py_ssize_t x0, Py_ssize_t width, Py_ssize_t ey,
+                        crcx_columns* state, small_key_t* result) noexcept nogil:
+    """Perreault and Hebert's constant-time median over a box, on one strip of a line.
+
+    S. Perreault, P. Hebert, "Median filtering in constant time", IEEE TIP 16(9),
+    2007. Each column of the strip (output x0 .. x0 + width - 1, plus the window's
+    reach) keeps a histogram of its ``fy`` keys; going down one line takes the
+    `leaving` line out of them and puts the window's last line in, and the window's
+    histogram slides along x by one column histogram in and one out (see
+    crcx_columns_medians). Without a `leaving` line the columns are counted anew.
+    16-bit keys: the histograms are of the high byte, and each column also keeps its
+    keys (line `ey` + j in slot (ey + j) % fy), to count the low bytes.
+    """
+    cdef Py_ssize_t n_columns = width + plan.fx - 1
+    cdef Py_ssize_t i, j, slot
+    cdef int shift = 8 * sizeof(small_key_t) - 8
+    cdef const small_key_t* line
+    if leaving == NULL:
+        crcx_columns_clear(state, n_columns)
+        if small_key_t is uint16_t:
+            memset(state.high, 0, n_columns * plan.fy)
+            memset(state.low, 0, n_columns * plan.fy)
+        for j in range(plan.fy):
+            line = rows[j] + x0
+            slot = (ey + j) % plan.fy
+            for i in range(n_columns):
+                crcx_column_add(state, i, line[i] >> shift)
+                if small_key_t is uint16_t:
+                    state.high[i * plan.fy + slot] = line[i] >> 8
+                    state.low[i * plan.fy + slot] = line[i] & 255
+    else:
+        line = rows[plan.fy - 1] + x0
+        leaving += x0
+        slot = (ey + plan.fy - 1) % plan.fy
+        for i in range(n_columns):
+            crcx_column_move(state, i, leaving[i] >> shift, line[i] >> shift)
+            if small_key_t is uint16_t:
+                state.high[i * plan.fy + slot] = line[i] >> 8
+                state.low[i * plan.fy + slot] = line[i] & 255
+    crcx_columns_medians(state, width, plan.fx, plan.fy, <unsigned>plan.rank, result)
+
+
 cdef void _select_line(key_t** rows, const Plan* plan, Py_ssize_t width,
                        key_t* window, key_t* result) noexcept nogil:
     """Gather each window and select its rank with introselect."""
@@ -449,12 +800,15 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
 
     With `plan.band` (a 2-d box with a banded kernel), up to CRCX_BAND_LINES
     consecutive lines of one plane are computed together from their input lines.
+    ALGORITHM_COLUMNS goes down the lines once per strip of COLUMNS_STRIP columns;
+    the other algorithms take whole lines.
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t row_length = _row_length(plan, width)
-    cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
+    cdef Py_ssize_t period = _ring_lines(plan)
+    cdef Py_ssize_t slots = plan.fz * period
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
-    cdef Py_ssize_t line, b, z, y, i, j, slot, n_out
+    cdef Py_ssize_t line, b, z, y, i, j, slot, tag, n_out
     cdef Py_ssize_t* tags = <Py_ssize_t*>scratch
     cdef key_t** rows = <key_t**>(tags + slots)
     cdef key_t** band_lines = rows + plan.n_rows
@@ -469,50 +823,80 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef key_t* scratch_result = work + _work_keys(plan, width)
     cdef key_t* result
     cdef key_t* out
+    cdef key_t* leaving
     # Keys that are the values themselves, stored contiguously, go straight to dst.
     cdef bint direct = out_stride == 1 and plan.encoding == ENCODING_UNSIGNED
     # The banded kernels decode as they store, so they need only a contiguous dst.
     cdef bint banded = (plan.band and out_stride == 1 and crcx_box_band_available(
         width * sizeof(key_t), <int>plan.fy, <int>plan.fx))
+    cdef crcx_columns columns
+    # Tag of the first line whose keys the column histograms hold (-1: none).
+    cdef Py_ssize_t columns_tag
+    cdef Py_ssize_t strip_width = width, x0 = 0, strip_stop
 
+    memset(&columns, 0, sizeof(crcx_columns))
+    if plan.algorithm == ALGORITHM_COLUMNS:
+        strip_width = COLUMNS_STRIP
+        crcx_columns_place(&columns, <char*>(((<size_t>(scratch_result + width)) + 63)
+                                             // 64 * 64),
+                           COLUMNS_STRIP + plan.fx - 1, plan.fy, sizeof(key_t))
     for slot in range(slots):
         tags[slot] = -1
     # The padding past each extended line is read by the last network block; zero it
     # so that no uninitialised memory is ever read.
     memset(ring, 0, slots * row_length * sizeof(key_t))
     memset(fine, 0, n_bins * sizeof(uint32_t))
-    line = first_line
-    while line < stop_line:
-        y = line % height
-        z = (line // height) % depth
-        b = line // (height * depth)
-        if banded:
-            n_out = min(CRCX_BAND_LINES, stop_line - line, height - y)
-            for i in range(n_out + plan.fy - 1):
-                band_lines[i] = _ring_line(src, plan, cval_key, tags, ring, row_length,
-                                           b, 0, z, y + i, band_direct + i)
-            for i in range(n_out):
-                band_outs[i] = &dst[b, z, y + i, 0]
-            crcx_box_median_band(band_lines, band_direct, plan.x_before, band_outs,
-                                 <int>n_out, width, <int>plan.fy, <int>plan.fx, plan.encoding)
-            line += n_out
-            continue
-        for j in range(plan.n_rows):
-            rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
-                                 plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j], NULL)
-        out = &dst[b, z, y, 0]
-        result = out if direct else scratch_result
-        if plan.algorithm == ALGORITHM_NETWORK:
-            _network_line(rows, plan, width, row_length, work,
-                          work + plan.n_elements * LANES, result)
-        elif plan.algorithm == ALGORITHM_SELECT:
-            _select_line(rows, plan, width, work, result)
-        elif key_t is uint8_t or key_t is uint16_t:
-            _histogram_line(rows, plan, width, fine, fine + n_fine, result,
-                            4 * sizeof(key_t))
-        if not direct:
-            decode_run(result, width, out, out_stride, plan.encoding)
-        line += 1
+    while x0 < width:
+        strip_stop = min(x0 + strip_width, width)
+        columns_tag = -1
+        line = first_line
+        while line < stop_line:
+            y = line % height
+            z = (line // height) % depth
+            b = line // (height * depth)
+            if banded:
+                n_out = min(CRCX_BAND_LINES, stop_line - line, height - y)
+                for i in range(n_out + plan.fy - 1):
+                    band_lines[i] = _ring_line(src, plan, cval_key, tags, ring, row_length,
+                                               b, 0, z, y + i, band_direct + i)
+                for i in range(n_out):
+                    band_outs[i] = &dst[b, z, y + i, 0]
+                crcx_box_median_band(band_lines, band_direct, plan.x_before, band_outs,
+                                     <int>n_out, width, <int>plan.fy, <int>plan.fx,
+                                     plan.encoding)
+                line += n_out
+                continue
+            for j in range(plan.n_rows):
+                rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
+                                     plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j],
+                                     NULL)
+            out = &dst[b, z, y, x0]
+            result = out if direct else scratch_result
+            if plan.algorithm == ALGORITHM_NETWORK:
+                _network_line(rows, plan, width, row_length, work,
+                              work + plan.n_elements * LANES, result)
+            elif plan.algorithm == ALGORITHM_SELECT:
+                _select_line(rows, plan, width, work, result)
+            elif key_t is uint8_t or key_t is uint16_t:
+                if plan.algorithm == ALGORITHM_HISTOGRAM:
+                    _histogram_line(rows, plan, width, fine, fine + n_fine, result,
+                                    4 * sizeof(key_t))
+                else:
+                    # A box of one plane: the window's lines are tags tag .. tag + fy - 1,
+                    # and the histograms can slide down from the line above when they
+                    # hold it and its first line is still in the ring.
+                    tag = (b * (depth + plan.fz) + z) * (height + plan.fy) + y
+                    slot = (y + period - 1) % period
+                    leaving = (ring + slot * row_length
+                               if columns_tag >= 0 and columns_tag == tag - 1
+                               and tags[slot] == tag - 1 else NULL)
+                    _columns_line(rows, leaving, plan, x0, strip_stop - x0, y, &columns,
+                                  result)
+                    columns_tag = tag
+            if not direct:
+                decode_run(result, strip_stop - x0, out, out_stride, plan.encoding)
+            line += 1
+        x0 = strip_stop
 
 
 ctypedef pair[key_t, uint32_t] item_t
@@ -800,9 +1184,12 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
         n_units = src.shape[0] * src.shape[1] * src.shape[2]
         per_thread = scratch_bytes(plan, src.shape[3], sizeof(key_t))
         # Bands of consecutive lines, so that each thread's ring of extended lines
-        # is reused down the band; several bands per thread, handed out dynamically,
-        # so that a thread slowed down by another process does not hold up the rest.
-        chunk = max(1, min(64, n_units // (4 * n_threads)))
+        # (and column histograms) is reused down the band; several bands per thread,
+        # handed out dynamically, so that a thread slowed down by another process
+        # does not hold up the rest. Column histograms cost fy lines to set up, so
+        # their bands are longer.
+        chunk = max(1, min(COLUMNS_BAND if plan.algorithm == ALGORITHM_COLUMNS else 64,
+                           n_units // (4 * n_threads)))
     if n_threads > n_units:
         n_threads = <int>n_units
     n_chunks = (n_units + chunk - 1) // chunk

@@ -579,3 +579,79 @@ def test_9x9_box_matches_scipy(dtype, mode):
 def test_9x9_box_orders_nan_last(dtype):
     image = wide_key_image(np.random.default_rng(12), dtype, (9, 140), specials=True)
     assert_same(median(image, size=9, mode="wrap"), reference_median(image, size=9, mode="wrap"))
+
+
+def column_images(dtype, shape, rng):
+    """Images for the column histograms: ties, extremes, flat patches and, for 16-bit
+    keys, many keys that share a high byte (so that the low-byte search sees many)."""
+    dtype = np.dtype(dtype)
+    if dtype == bool:
+        return rng.random(shape) < 0.4
+    info = np.iinfo(dtype)
+    image = rng.integers(info.min, info.max, shape, endpoint=True, dtype=dtype)
+    band = rng.integers(0, 3, shape) * 256 + rng.integers(0, 256, shape) + int(info.min) + 7000
+    image = np.where(rng.random(shape) < 0.6, band.astype(dtype), image)
+    image[rng.random(shape) < 0.05] = info.max
+    image[rng.random(shape) < 0.05] = info.min
+    image[: shape[0] // 3, : shape[1] // 2] = info.max // 3
+    return image
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_column_histograms_match_scipy(dtype, mode):
+    # Boxes beyond the compiled networks, of 8- and 16-bit keys: ALGORITHM_COLUMNS,
+    # with sizes odd and even, origins, and windows taller or wider than the image.
+    rng = np.random.default_rng(sum(map(ord, mode)) + np.dtype(dtype).itemsize)
+    cases = [((40, 37), 11, 0), ((29, 53), (13, 31), (1, -3)), ((33, 20), (30, 12), (-2, 4)),
+             ((70, 9), (17, 16), 0), ((1, 90), (1, 51), (0, 7)), ((90, 1), (25, 1), 0)]
+    for shape, size, origin in cases:
+        image = column_images(dtype, shape, rng)
+        expected = ndi.median_filter(image, size=size, mode=mode, origin=origin)
+        for n_threads in (1, 2):
+            actual = median(image, size=size, mode=mode, origin=origin, n_threads=n_threads)
+            assert_same(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_column_histograms_small_images_match_reference(dtype):
+    # Windows that reach past both edges, which scipy does not handle (scipy_agrees).
+    rng = np.random.default_rng(7)
+    for shape, size in [((6, 9), 15), ((3, 4), (11, 13)), ((1, 1), 12)]:
+        image = column_images(dtype, shape, rng)
+        for mode in CANONICAL_MODES:
+            assert_same(median(image, size=size, mode=mode, cval=3),
+                        reference_median(image, size=size, mode=mode, cval=3))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_column_histograms_layouts_strips_and_ranks(dtype):
+    # Several strips of columns, non-contiguous and batched inputs, any rank.
+    rng = np.random.default_rng(11)
+    image = column_images(dtype, (24, 1100), rng)
+    expected = ndi.median_filter(image, size=(9, 12), mode="nearest")
+    assert_same(median(image, size=(9, 12), mode="nearest"), expected)
+    strided = lay_out(image[:, :300], "strided")
+    assert_same(median(strided, size=15, mode="mirror"),
+                ndi.median_filter(image[:, :300], size=15, mode="mirror"))
+    stack = np.stack([image[:, :200], image[:, 200:400][::-1]], axis=-1)
+    assert_same(median(stack, size=11, axes=(0, 1), mode="wrap"),
+                ndi.median_filter(stack, size=(11, 11, 1), mode="wrap"))
+    for rank in (0, 60, -1):
+        assert_same(crcx.rank_filter(image[:, :200], rank, size=11, mode="reflect"),
+                    ndi.rank_filter(image[:, :200], rank, size=11, mode="reflect"))
+
+
+def test_column_histograms_are_planned_for_large_boxes():
+    from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, _plan
+    def algorithm(footprint, dtype):
+        extents = ((0, 0),) + tuple((n // 2, (n - 1) // 2) for n in footprint.shape[1:])
+        return _plan(footprint, extents, (1, 40, 40), "nearest", footprint.sum() // 2,
+                     np.dtype(dtype)).algorithm
+    assert algorithm(np.ones((1, 15, 15), bool), np.uint8) == COLUMNS
+    assert algorithm(np.ones((1, 25, 25), bool), np.int16) == COLUMNS
+    assert algorithm(np.ones((1, 9, 9), bool), np.uint8) == NETWORK
+    assert algorithm(np.ones((3, 5, 5), bool), np.uint8) == HISTOGRAM
+    holes = np.ones((1, 15, 15), bool)
+    holes[0, 7, 7] = False
+    assert algorithm(holes, np.uint16) == HISTOGRAM

@@ -999,6 +999,21 @@ cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cv
             keys += rx
 
 
+cdef inline void _tile_corner(const Plan* plan, Py_ssize_t tile, Py_ssize_t depth,
+                              Py_ssize_t height, Py_ssize_t width,
+                              Py_ssize_t* corner) noexcept nogil:
+    """`corner` = (b, z0, y0, x0) of `tile`, tiles counted x fastest, then y, z, b."""
+    cdef Py_ssize_t tiles_z = (depth + plan.tile_z - 1) // plan.tile_z
+    cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
+    cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
+    corner[3] = (tile % tiles_x) * plan.tile_x
+    tile = tile // tiles_x
+    corner[2] = (tile % tiles_y) * plan.tile_y
+    tile = tile // tiles_y
+    corner[1] = (tile % tiles_z) * plan.tile_z
+    corner[0] = tile // tiles_z
+
+
 cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
@@ -1011,9 +1026,7 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
-    cdef Py_ssize_t tiles_z = (depth + plan.tile_z - 1) // plan.tile_z
-    cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
-    cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
+    cdef Py_ssize_t corner[4]
     cdef Py_ssize_t region_max = _tile_region(plan)
     cdef int shift = plan.rank_shift
     cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (2 * shift)
@@ -1028,18 +1041,13 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
     cdef uint16_t* rank_result = <uint16_t*>(
         counts + (8 * sizeof(key_t) + RADIX_BITS - 1) // RADIX_BITS * (1 << RADIX_BITS))
-    cdef Py_ssize_t tile, t, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, j
+    cdef Py_ssize_t tile, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, j
     cdef key_t* out
 
     memset(fine, 0, (n_fine + ((<Py_ssize_t>1) << shift)) * sizeof(uint32_t))
     for tile in range(first_tile, stop_tile):
-        t = tile
-        x0 = (t % tiles_x) * plan.tile_x
-        t = t // tiles_x
-        y0 = (t % tiles_y) * plan.tile_y
-        t = t // tiles_y
-        z0 = (t % tiles_z) * plan.tile_z
-        b = t // tiles_z
+        _tile_corner(plan, tile, depth, height, width, corner)
+        b, z0, y0, x0 = corner[0], corner[1], corner[2], corner[3]
         nz = min(plan.tile_z, depth - z0)
         ny = min(plan.tile_y, height - y0)
         nx = min(plan.tile_x, width - x0)
@@ -1107,8 +1115,7 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     """
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
-    cdef Py_ssize_t tiles_y = (height + plan.tile_y - 1) // plan.tile_y
-    cdef Py_ssize_t tiles_x = (width + plan.tile_x - 1) // plan.tile_x
+    cdef Py_ssize_t corner[4]
     cdef Py_ssize_t region_max = _tile_region(plan)
     cdef Py_ssize_t columns_max = plan.tile_x + plan.fx - 1
     cdef Py_ssize_t fy = plan.fy, fx = plan.fx
@@ -1122,7 +1129,7 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef key_t* sorted_keys = <key_t*>(spare + region_max)
     cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
     cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
-    cdef Py_ssize_t tile, t, b, z, y0, x0, ny, nx, ry, rx, iy, ix, c, w
+    cdef Py_ssize_t tile, b, z, y0, x0, ny, nx, ry, rx, iy, ix, c, w
     cdef int below
     cdef crcx_prefix window
     cdef uint64_t word
@@ -1130,13 +1137,8 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
 
     memset(zeros, 0, RANK_WORDS * sizeof(uint16_t))
     for tile in range(first_tile, stop_tile):
-        t = tile
-        x0 = (t % tiles_x) * plan.tile_x
-        t = t // tiles_x
-        y0 = (t % tiles_y) * plan.tile_y
-        t = t // tiles_y
-        z = t % depth
-        b = t // depth
+        _tile_corner(plan, tile, depth, height, width, corner)
+        b, z, y0, x0 = corner[0], corner[1], corner[2], corner[3]
         ny = min(plan.tile_y, height - y0)
         nx = min(plan.tile_x, width - x0)
         ry = ny + fy - 1

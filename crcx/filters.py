@@ -26,7 +26,8 @@ NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
 # 2-d boxes of 8/16-bit keys beyond the networks take the column histograms, which
 # count in uint16: benchmarks/median.py, 2048^2 natural image, one thread, k = 15 and
 # 25: uint8 185 Mpx/s against 30 and 20 for the sliding histogram, uint16 36 and 32
-# against 12 (the generated 9x9 network stays faster: 330 against 170).
+# against 12 (the generated 9x9 network stays faster: 330 against 170). 16-bit keys
+# take them only for windows too large for the ranked box (RANKED_BOX_MIN_OUTPUTS).
 COLUMNS_MAX_ELEMENTS = 1 << 16
 # Values in one tile's input region for the ranked algorithm (32/64-bit keys): ranks
 # within a small region keep the sliding histogram's walks short, while the sort of
@@ -40,6 +41,11 @@ RANKED_REGION_MAX = 1 << 16
 # (benchmarks/median.py natural image, one thread): 67 Mpx/s at 15x15, 49 at 25x25,
 # against 8.5 and 5.4 for the ranked histogram.
 RANKED_BOX_REGION = 4096
+# 16-bit keys take the ranked box rather than the column histograms while a tile has
+# this many outputs to share its sort (uint16 2048^2, one thread, Mpx/s ranked box /
+# column histograms: 15x15 76 / 36, 25x25 55 / 33, 41x41 24 / 15 with 576 outputs
+# per tile, 61x61 1.0 / 4.9 with 16).
+RANKED_BOX_MIN_OUTPUTS = 256
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
 MAX_FILTERED_AXES = 3
 
@@ -130,19 +136,24 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
     box = bool(footprint.all())
     generated = (box and rank == count // 2
                  and (len(rows), footprint.shape[2]) in GENERATED_BOXES)
+    box_tile = None
+    if box and footprint.shape[0] == 1:
+        box_tile = _box_tile_shape(footprint.shape[1], footprint.shape[2], shape[1], shape[2],
+                                   RANKED_BOX_REGION)
     if generated or count <= NETWORK_MAX_ELEMENTS[key_size]:
         algorithm = NETWORK
+    elif (key_size == 2 and box_tile is not None
+          and box_tile[1] * box_tile[2] >= RANKED_BOX_MIN_OUTPUTS):
+        algorithm = RANKED_BOX
     elif key_size <= 2 and box and footprint.shape[0] == 1 and count < COLUMNS_MAX_ELEMENTS:
         algorithm = COLUMNS
     elif key_size <= 2:
         algorithm = HISTOGRAM
     else:
-        algorithm = RANKED
+        algorithm = RANKED if box_tile is None else RANKED_BOX
     tile, rank_shift = (1, 1, 1), 0
-    if algorithm == RANKED and box and footprint.shape[0] == 1:
-        tile = _box_tile_shape(footprint.shape[1], footprint.shape[2], shape[1], shape[2],
-                               RANKED_BOX_REGION)
-        algorithm = RANKED if tile is None else RANKED_BOX
+    if algorithm == RANKED_BOX:
+        tile = box_tile
     if algorithm == RANKED:
         region = min(RANKED_REGION_MAX, max(RANKED_REGION, 4 * count))
         rank_shift = (region.bit_length()) // 2

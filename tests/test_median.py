@@ -600,11 +600,13 @@ def column_images(dtype, shape, rng):
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int8, np.uint16, np.int16])
 @pytest.mark.parametrize("mode", CANONICAL_MODES)
 def test_column_histograms_match_scipy(dtype, mode):
-    # Boxes beyond the compiled networks, of 8- and 16-bit keys: ALGORITHM_COLUMNS,
-    # with sizes odd and even, origins, and windows taller or wider than the image.
+    # Boxes beyond the compiled networks, of 8- and 16-bit keys: ALGORITHM_COLUMNS (for
+    # 16-bit keys the ranked box, but for 61x61), with sizes odd and even, origins, and
+    # windows taller or wider than the image.
     rng = np.random.default_rng(sum(map(ord, mode)) + np.dtype(dtype).itemsize)
     cases = [((40, 37), 11, 0), ((29, 53), (13, 31), (1, -3)), ((33, 20), (30, 12), (-2, 4)),
-             ((70, 9), (17, 16), 0), ((1, 90), (1, 51), (0, 7)), ((90, 1), (25, 1), 0)]
+             ((70, 9), (17, 16), 0), ((1, 90), (1, 51), (0, 7)), ((90, 1), (25, 1), 0),
+             ((80, 75), 61, (3, -5))]
     for shape, size, origin in cases:
         image = column_images(dtype, shape, rng)
         expected = ndi.median_filter(image, size=size, mode=mode, origin=origin)
@@ -643,13 +645,14 @@ def test_column_histograms_layouts_strips_and_ranks(dtype):
 
 
 def test_column_histograms_are_planned_for_large_boxes():
-    from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, _plan
+    from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, RANKED_BOX, _plan
     def algorithm(footprint, dtype):
         extents = ((0, 0),) + tuple((n // 2, (n - 1) // 2) for n in footprint.shape[1:])
-        return _plan(footprint, extents, (1, 40, 40), "nearest", footprint.sum() // 2,
+        return _plan(footprint, extents, (1, 80, 80), "nearest", footprint.sum() // 2,
                      np.dtype(dtype)).algorithm
     assert algorithm(np.ones((1, 15, 15), bool), np.uint8) == COLUMNS
-    assert algorithm(np.ones((1, 25, 25), bool), np.int16) == COLUMNS
+    assert algorithm(np.ones((1, 25, 25), bool), np.int16) == RANKED_BOX
+    assert algorithm(np.ones((1, 61, 61), bool), np.uint16) == COLUMNS
     assert algorithm(np.ones((1, 9, 9), bool), np.uint8) == NETWORK
     assert algorithm(np.ones((3, 5, 5), bool), np.uint8) == HISTOGRAM
     holes = np.ones((1, 15, 15), bool)

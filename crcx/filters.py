@@ -252,7 +252,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Values are compared in the input's own dtype, so 64-bit integers beyond 2**53 stay
     exact (scipy rounds them through float64). NaN sorts above +inf, as numpy.sort
     orders it: the result is NaN where more than ``n - n // 2 - 1`` of the ``n``
-    window values are NaN.
+    window values are NaN. -0.0 and +0.0 are equal values, as for scipy: where the
+    median is a zero, either may be returned.
 
     Examples
     --------

@@ -518,6 +518,26 @@ def wide_key_image(rng, dtype, shape, specials):
     return image
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_float_bands_match_scipy_and_the_reference(dtype, mode):
+    # Boxes of up to 9 values on contiguous float lines at least one vector wide
+    # compare floats as floats, band by band, and fall back to keys for a band with a
+    # NaN (lines 10, 11 and 30 here), so several bands of each kind; origins move the
+    # window's reach past the edges.
+    rng = np.random.default_rng(5)
+    lanes = 64 // np.dtype(dtype).itemsize
+    for width in (lanes, lanes + 1, 3 * lanes - 1):
+        finite = wide_key_image(rng, dtype, (37, width), specials=False)
+        with_nan = finite.copy()
+        with_nan[[10, 11, 30], rng.integers(0, width, 3)] = np.nan
+        for size, origin in [(3, 0), ((2, 3), (0, -1)), ((3, 2), (1, 0)), (2, (-1, 0))]:
+            kwargs = dict(size=size, origin=origin, mode=mode, cval=-0.5)
+            assert_same(median(finite, **kwargs), ndi.median_filter(finite, **kwargs))
+            assert_same(median(with_nan, n_threads=2, **kwargs),
+                        reference_median(with_nan, **kwargs))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
 @pytest.mark.parametrize("mode", CANONICAL_MODES)
 def test_ranked_box_matches_scipy(dtype, mode):

@@ -41,12 +41,11 @@ cdef extern from "_box_networks.h":
     Py_ssize_t crcx_box_scratch(int n_rows, int n_columns) noexcept nogil
     int crcx_box_band_available(Py_ssize_t width_bytes, int n_rows,
                                 int n_columns) noexcept nogil
-    void crcx_box_median_band[T](T** lines, T** direct, Py_ssize_t x_before, T** outs,
+    bint crcx_box_median_band[T](T** lines, T** direct, Py_ssize_t x_before, T** outs,
                                  int n_out, Py_ssize_t width, int n_rows, int n_columns,
                                  int encoding) noexcept nogil
     # Output lines per banded call.
     const int CRCX_BAND_LINES
-    bint crcx_has_nan[T](const T* values, Py_ssize_t n) noexcept nogil
     const bint CRCX_FLOAT_BANDS
 
 # The compare-exchange steps over one block of lanes. Written in C++ for what Cython
@@ -809,28 +808,6 @@ cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
     return line
 
 
-cdef inline bint _band_values(const Plan* plan, key_t** lines, key_t** direct,
-                              Py_ssize_t n_lines, Py_ssize_t width) noexcept nogil:
-    """Whether a banded kernel may compare a band's float values as floats.
-
-    It may unless a NaN is in the band (NaN sorts above +inf as a key, and compares
-    false as a float); -0.0 and +0.0 then tie, and either may be the result.
-    """
-    cdef Py_ssize_t i
-    for i in range(n_lines):
-        if key_t is uint32_t:
-            if crcx_has_nan(<const float*>(direct[i] if direct[i] != NULL else lines[i]),
-                            width if direct[i] != NULL else width + plan.fx - 1):
-                return False
-        elif key_t is uint64_t:
-            if crcx_has_nan(<const double*>(direct[i] if direct[i] != NULL else lines[i]),
-                            width if direct[i] != NULL else width + plan.fx - 1):
-                return False
-        else:
-            return False
-    return True
-
-
 cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil:
@@ -875,7 +852,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef bint floats = (CRCX_FLOAT_BANDS and plan.encoding == ENCODING_FLOAT
                         and sizeof(key_t) >= 4 and src.strides[3] == sizeof(key_t)
                         and plan.n_elements <= 9)
-    cdef bint values
+    cdef bint nan
     cdef crcx_columns columns
     # Tag of the first line whose keys the column histograms hold (-1: none).
     cdef Py_ssize_t columns_tag
@@ -905,27 +882,28 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 n_out = min(CRCX_BAND_LINES, stop_line - line, height - y)
                 for i in range(n_out):
                     band_outs[i] = &dst[b, z, y + i, 0]
-                values = floats
-                while True:
+                # Floats as floats first; a band with a NaN is done again as keys.
+                nan = True
+                if floats:
                     for i in range(n_out + plan.fy - 1):
                         band_lines[i] = _ring_line(src, plan, cval_key, tags, ring,
                                                    row_length, b, 0, z, y + i,
-                                                   band_direct + i, values)
-                    if not values or _band_values(plan, band_lines, band_direct,
-                                                  n_out + plan.fy - 1, width):
-                        break
-                    values = False
-                if key_t is uint32_t:
-                    if values:
-                        crcx_box_median_band(<float**>band_lines, <float**>band_direct,
-                                             plan.x_before, <float**>band_outs, <int>n_out,
-                                             width, <int>plan.fy, <int>plan.fx, 0)
-                elif key_t is uint64_t:
-                    if values:
-                        crcx_box_median_band(<double**>band_lines, <double**>band_direct,
-                                             plan.x_before, <double**>band_outs, <int>n_out,
-                                             width, <int>plan.fy, <int>plan.fx, 0)
-                if not values:
+                                                   band_direct + i, True)
+                    if key_t is uint32_t:
+                        nan = crcx_box_median_band(
+                            <float**>band_lines, <float**>band_direct, plan.x_before,
+                            <float**>band_outs, <int>n_out, width, <int>plan.fy,
+                            <int>plan.fx, 0)
+                    elif key_t is uint64_t:
+                        nan = crcx_box_median_band(
+                            <double**>band_lines, <double**>band_direct, plan.x_before,
+                            <double**>band_outs, <int>n_out, width, <int>plan.fy,
+                            <int>plan.fx, 0)
+                if nan:
+                    for i in range(n_out + plan.fy - 1):
+                        band_lines[i] = _ring_line(src, plan, cval_key, tags, ring,
+                                                   row_length, b, 0, z, y + i,
+                                                   band_direct + i, False)
                     crcx_box_median_band(band_lines, band_direct, plan.x_before, band_outs,
                                          <int>n_out, width, <int>plan.fy, <int>plan.fx,
                                          plan.encoding)

@@ -113,6 +113,48 @@ def _prune_to_output(pairs, output, outputs=()):
     return program
 
 
+def _sorting_networks(n):
+    """Networks sorting `n` wires that prune differently: merge-exchange, and bubble
+    sorts that move the largest (or the smallest) value first."""
+    up = [(i, i + 1) for k in range(n - 1, 0, -1) for i in range(k)]
+    down = [(i - 1, i) for k in range(1, n) for i in range(n - 1, k - 1, -1)]
+    return [merge_exchange_pairs(n), up, down]
+
+
+def _presorted_program(rows, columns, rank, full, search):
+    """The cheapest program found for sorted columns (see selection_program).
+
+    Sorting each row of the sorted columns as well (the columns stay sorted, as in
+    shear sort) leaves fewer candidates for the median, which pays off for square
+    windows. Which sorting network each row gets matters once the program is pruned
+    (the row of the smallest values needs only its maximum): with `search`, rows try
+    each of _sorting_networks in turn while that saves operations. 3x3: 22
+    operations without the row sorts, 14 with merge-exchange rows, 12 after the
+    search, as Paeth's 3x3 median (Graphics Gems, 1990).
+    """
+    inputs = _sorted_column_inputs(rows, columns)
+
+    def best(row_networks):
+        row_pairs = [(r * columns + i, r * columns + j)
+                     for r, network in enumerate(row_networks) for i, j in network]
+        return _prune_to_output(_drop_redundant(row_pairs + full, inputs), rank)
+
+    networks = _sorting_networks(columns)
+    choice = [networks[0]] * rows
+    program = min(_prune_to_output(_drop_redundant(full, inputs), rank), best(choice),
+                  key=_cost)
+    improved = search
+    while improved:
+        improved = False
+        for r in range(rows):
+            for network in networks:
+                trial = choice[:r] + [network] + choice[r + 1:]
+                candidate = best(trial)
+                if _cost(candidate) < _cost(program):
+                    program, choice, improved = candidate, trial, True
+    return program
+
+
 @functools.lru_cache(maxsize=64)
 def selection_program(rows, columns, rank, presort, proof_limit=_MAX_PROOF_INPUTS):
     """Program selecting the `rank`-th smallest of ``rows * columns`` values.
@@ -147,22 +189,14 @@ def selection_program(rows, columns, rank, presort, proof_limit=_MAX_PROOF_INPUT
     >>> len(column_program), len(program) < len(merge_exchange_pairs(9))
     (3, True)
     """
-    n = rows * columns
-    candidates = [merge_exchange_pairs(n)]
+    full = merge_exchange_pairs(rows * columns)
+    program = _prune_to_output(full, rank)
     column_pairs = []
     if presort:
         column_pairs = merge_exchange_pairs(rows)
         if (rows + 1) ** columns <= proof_limit:
-            inputs = _sorted_column_inputs(rows, columns)
-            # Sorting each row of the sorted columns as well (the columns stay sorted,
-            # as in shear sort) leaves fewer candidates for the median, which pays off
-            # for square windows: 3x3 needs 14 operations instead of 22, as few as
-            # Paeth's 3x3 median (Graphics Gems, 1990).
-            row_pairs = [(r * columns + i, r * columns + j) for r in range(rows)
-                         for i, j in merge_exchange_pairs(columns)]
-            candidates = [_drop_redundant(pairs, inputs)
-                          for pairs in (candidates[0], row_pairs + candidates[0])]
-    program = min((_prune_to_output(pairs, rank) for pairs in candidates), key=_cost)
+            program = _presorted_program(rows, columns, rank, full,
+                                         (rows + 1) ** columns <= _MAX_PROOF_INPUTS)
     column_program = [(CE, i, j) for i, j in column_pairs]
     return (np.array(program, dtype=np.int32).reshape(-1, 3),
             np.array(column_program, dtype=np.int32).reshape(-1, 3))
@@ -325,21 +359,25 @@ def _band_function(rows, columns, program):
 
     def load(line, j):
         # Load the line's values at x .. x + columns - 1 into slot j, sorted: from the
-        # image itself inside it, from the extended copy near the edges.
+        # image itself inside it, from the extended copy near the edges. The first and
+        # last of them cover every extended position of the line: NaN is looked for
+        # there (integers never compare unequal to themselves).
         code = [f"p = direct[{line}] && inside ? direct[{line}] + (x - x_before)"
                 f" : lines[{line}] + x;"]
         code += [f"memcpy(&{slots[j][dx]}, p + {dx}, sizeof(V));" for dx in range(columns)]
+        code += [f"nan |= {slots[j][dx]} != {slots[j][dx]};" for dx in {0, columns - 1}]
         code += [_statement(CE, a, b, f"s{j}_", vector=True) + ";"
                  for a, b in merge_exchange_pairs(columns)]
         return code
 
     used = sorted({wire for _, i, j in program for wire in (i, j)})
     lines = ["template <typename T>",
-             f"static void {name}(T* const* lines, T* const* direct, Py_ssize_t x_before,",
+             f"static bool {name}(T* const* lines, T* const* direct, Py_ssize_t x_before,",
              "        T* const* outs, int n_out, Py_ssize_t width, int encoding) {",
              "    typedef typename crcx_vector<T>::type V;",
              "    const Py_ssize_t lanes = sizeof(V) / sizeof(T);",
              "    const T* p;",
+             "    decltype(V() != V()) nan = {};",
              "    for (Py_ssize_t x0 = 0; x0 < width; x0 += lanes) {",
              "        // The last block overlaps the one before instead of running short.",
              "        const Py_ssize_t x = x0 < width - lanes ? x0 : width - lanes;",
@@ -356,7 +394,10 @@ def _band_function(rows, columns, program):
     lines += [f"            {_statement(op, i, j, 'w', vector=True)};" for op, i, j in program]
     lines += [f"            V median = crcx_decode<V, T>(w{rows * columns // 2}, encoding);",
               "            memcpy(outs[y] + x, &median, sizeof(V));",
-              "        }", "    }", "}"]
+              "        }", "    }",
+              "    for (Py_ssize_t i = 0; i < lanes; ++i)",
+              "        if (nan[i]) return true;",
+              "    return false;", "}"]
     return "\n".join(lines)
 
 
@@ -465,12 +506,6 @@ def box_median_source():
               "    switch (n_rows * 16 + n_columns) {",
               *[f"        case {key}: return {value};" for key, value in scratch.items()],
               "        default: return 0;", "    }", "}"]
-    parts += ["// Whether any of `n` values is NaN (false for integers).",
-              "template <typename T>",
-              "static inline bool crcx_has_nan(const T* values, Py_ssize_t n) {",
-              "    unsigned nan = 0;  // not bool: an integer OR vectorises",
-              "    for (Py_ssize_t i = 0; i < n; ++i) nan |= (unsigned)(values[i] != values[i]);",
-              "    return nan != 0;", "}"]
     parts += ["#if defined(__GNUC__)",
               "template <typename T> struct crcx_vector {",
               "    typedef T type __attribute__((vector_size(64)));", "};",
@@ -506,8 +541,8 @@ def box_median_source():
               "#define CRCX_VMIN(a, b) { a = crcx_vmin(a, b); }",
               "#define CRCX_VMAX(a, b) { b = crcx_vmax(a, b); }"]
     parts += [_band_function(rows, columns, program) for (rows, columns), program in bands.items()]
-    band_cases = [f"        case {rows * 16 + columns}: crcx_box_band_{rows}x{columns}"
-                  f"(lines, direct, x_before, outs, n_out, width, encoding); return;"
+    band_cases = [f"        case {rows * 16 + columns}: return crcx_box_band_{rows}x{columns}"
+                  f"(lines, direct, x_before, outs, n_out, width, encoding);"
                   for rows, columns in bands]
     available = [f"        case {rows * 16 + columns}:" for rows, columns in bands]
     parts += ["#endif",
@@ -527,16 +562,18 @@ def box_median_source():
               "    return 0;",
               "#endif",
               "}",
-              "// Median values of `n_out` output lines from the keys of the band's",
-              "// n_out + n_rows - 1 input lines: `lines` are their extended copies, read",
-              "// near the edges; `direct` the lines themselves (extended x_before is their",
-              "// first value), read elsewhere where not NULL.",
+              "// Median values of `n_out` output lines from the keys (or float values) of",
+              "// the band's n_out + n_rows - 1 input lines: `lines` are their extended",
+              "// copies, read near the edges; `direct` the lines themselves (extended",
+              "// x_before is their first value), read elsewhere where not NULL. Returns",
+              "// whether a float value was NaN: the outputs are then not the medians.",
               "template <typename T>",
-              "static inline void crcx_box_median_band(T* const* lines, T* const* direct,",
+              "static inline bool crcx_box_median_band(T* const* lines, T* const* direct,",
               "        Py_ssize_t x_before, T* const* outs, int n_out, Py_ssize_t width,",
               "        int n_rows, int n_columns, int encoding) {",
               "#if defined(__GNUC__)",
               "    switch (n_rows * 16 + n_columns) {", *band_cases, "    }",
               "#endif",
+              "    return false;",
               "}"]
     return "\n".join(parts) + "\n"

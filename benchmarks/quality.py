@@ -47,6 +47,7 @@ ABLATION = [
     ("no impulse stage", {"impulses": "none"}),
     ("plain Hwang-Haddad impulse stage", {"impulses": "hwang-haddad"}),
     ("no majority rule", {"majority": 0}),
+    ("no excess rule", {"excess": 0.0}),
     ("no structure rule", {"line_density": 0.0}),
     ("constant noise model", {"noise": "constant"}),
     ("5x5 search window", {"search": 2}),

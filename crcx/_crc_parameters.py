@@ -5,6 +5,7 @@ the global noise model from its samples, and the final conversion to the output
 dtype are the same computation in both; only the per-pixel stages differ in form.
 """
 import itertools
+import math
 import numbers
 
 import numpy as np
@@ -14,7 +15,8 @@ from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_c
                              prepare_output)
 
 __all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "lags", "parameters", "reach",
-           "whole_image_statistics", "prepare", "finish", "robust_variance", "fit_noise"]
+           "whole_image_statistics", "prepare", "finish", "robust_variance", "fit_noise",
+           "excess_thresholds"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
@@ -29,8 +31,8 @@ MIN_SAMPLES = 64
 
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
 DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
-                line_density=0.2, noise="affine", noise_bins=8, base="nonlocal", search=3, patch=3, h=1.0,
-                gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
+                excess=4.0, line_density=0.2, noise="affine", noise_bins=8, base="nonlocal",
+                search=3, patch=3, h=1.0, gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
 
 
 def lags(ndim):
@@ -73,8 +75,8 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 
 
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
-             majority_density, line_density, noise, noise_bins, base, search, patch, h, gain,
-             wiener_c, t0, t1):
+             majority_density, excess, line_density, noise, noise_bins, base, search, patch, h,
+             gain, wiener_c, t0, t1):
     _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
@@ -87,6 +89,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected 0 or an odd integer, got {majority!r}")
     _check("majority_density", isinstance(majority_density, numbers.Real),
            f"expected a number, got {majority_density!r}")
+    _check("excess", isinstance(excess, numbers.Real) and excess >= 0,
+           f"expected >= 0, got {excess!r}")
     _check("line_density", isinstance(line_density, numbers.Real),
            f"expected a number, got {line_density!r}")
     _check("noise", noise in ("affine", "constant") or (
@@ -106,19 +110,19 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected t1 > t0, got t0={t0!r}, t1={t1!r}")
     return dict(size=size, window=int(window), correlation=correlation, bins=int(bins),
                 s_max=int(s_max), impulses=impulses, kappa=float(kappa), majority=int(majority),
-                majority_density=float(majority_density), line_density=float(line_density),
-                noise=noise,
-                noise_bins=int(noise_bins), base=base, search=int(search), patch=int(patch),
-                h=float(h), gain=gain, wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
+                majority_density=float(majority_density), excess=float(excess),
+                line_density=float(line_density), noise=noise, noise_bins=int(noise_bins),
+                base=base, search=int(search), patch=int(patch), h=float(h), gain=gain,
+                wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
 
 
 def reach(P):
     """How far, along a filtered axis, the output at a pixel reads the input.
 
     The stages run one after another, so their reaches add up: the adaptive median
-    and then the replacement of impulses (s_max // 2 each), the Laplacian (1), the
-    majority rule, the structure rule (2), the median proxy, the non-local search and patch, and the window
-    of the gain with its lag.
+    (and the excess rule, as far) and then the replacement of impulses (s_max // 2
+    each), the Laplacian (1), the majority rule, the structure rule (2), the median
+    proxy, the non-local search and patch, and the window of the gain with its lag.
     """
     return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
             + P["search"] + P["patch"] // 2 + P["window"] // 2 + 1)
@@ -128,9 +132,10 @@ def whole_image_statistics(P):
     """The parameters through which the result also depends on distant pixels.
 
     The fitted noise model, the impulse density that switches the majority and
-    structure rules on, and the correlation gain's normalisation are statistics of
-    the whole image; with ``noise`` a number, ``majority=0``, ``line_density=0`` and a
-    gain without CRC the filter is local (see :func:`reach`).
+    structure rules on, the impulse rates of the excess rule (part of the majority
+    rule) and the correlation gain's normalisation are statistics of the whole
+    image; with ``noise`` a number, ``majority=0``, ``line_density=0`` and a gain
+    without CRC the filter is local (see :func:`reach`).
     """
     names = []
     if isinstance(P["noise"], str):
@@ -232,3 +237,44 @@ def fit_noise(laplacian, level, noise, noise_bins):
     if len(xs) < 2:
         return robust_variance(laplacian), 0.0
     return _affine_fit(np.array(xs), np.array(ys), np.array(ns))
+
+
+def excess_thresholds(hits, pairs, counts, pixels, window, region, excess):
+    """Counts from which the excess rule (§1.3) keeps each extreme value, or None.
+
+    For the image's minimum and maximum e: ``hits[i]`` of the `pairs` (q, q + δ) of an
+    intermediate pixel q and a unit neighbour have the value e there, ``counts[i]`` of
+    the `pixels` equal e. The impulse rate of e is its frequency next to intermediate
+    pixels (whose neighbours are impulses, not regions, of e); the rest of its
+    frequency is the prior share of real e. A flagged pixel equal to e is kept where its
+    `region` cube (s_max) holds at least ``region_min`` values e (`excess` binomial
+    standard deviations more than impulses give) and its `window` cube at least
+    ``window_min`` (the Bayes decision between "only impulses are e" and "the clean
+    window is e", with that prior). Returns ``[(region_min, window_min) or None] * 2``.
+    Salt and pepper take the extremes of the range as in Chan, Ho and Nikolova,
+    "Salt-and-pepper noise removal by median-type noise detectors and detail-preserving
+    regularization", IEEE Trans. Image Processing 14(10), 2005.
+    """
+    rates = [h / pairs for h in hits]
+    density = sum(rates)
+    out = []
+    for rate, count in zip(rates, counts):
+        share = (count / pixels - rate) / (1.0 - density) if density < 1 else 0.0
+        if rate <= 0 or share <= 0:
+            out.append(None)
+            continue
+        region_min = math.floor(region * rate
+                                + excess * math.sqrt(region * rate * (1.0 - rate))) + 1
+        inside = 1.0 - (density - rate)      # P(e) at a pixel of a region of e
+        prior = math.log((1.0 - share) / share) if share < 1 else -math.inf
+        window_min = window + 1
+        for m in range(window + 1):
+            ratio = m * math.log(inside / rate)
+            if m < window:
+                ratio += (window - m) * (math.log((1.0 - inside) / (1.0 - rate))
+                                         if inside < 1 else -math.inf)
+            if ratio > prior:
+                window_min = m
+                break
+        out.append((region_min, window_min))
+    return out

@@ -13,8 +13,8 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, FLAT, TIE, finish, fit_noise, lags, parameters,
-                                  prepare)
+from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
+                                  fit_noise, lags, parameters, prepare)
 from crcx._openmp import effective_n_threads
 from crcx.filters import median, rank_filter
 
@@ -69,15 +69,25 @@ class _Plane:
         """:meth:`deltas` of each row of offsets, as a 2-d array."""
         return np.ascontiguousarray(np.stack([self.deltas(row, padded) for row in rows]))
 
-    def box_mean(self, array, size):
-        """Mean over the size^ndim window of each pixel (derived plane: cval 0)."""
+    def box_mean(self, array, size, fill=0.0):
+        """Mean over the size^ndim window of each pixel (`fill` past a constant border)."""
         out = np.ascontiguousarray(array, dtype=np.float64)
         for axis in self.axes:
             index = extended_indices(out.shape[axis], size // 2, size // 2, self.mode)
             result = np.empty_like(out)
-            _window.box_mean_pass(out, result, axis, index, size, 0.0, self.n_threads)
+            _window.box_mean_pass(out, result, axis, index, size, fill, self.n_threads)
             out = result
         return out
+
+    def count(self, value, size):
+        """How many values of the size^ndim window of each pixel equal `value`.
+
+        Exact: running sums of zeros and ones are integers, and the scaled means
+        are within far less than 1/2 of them.
+        """
+        fill = float(self.cval == value)
+        mean = self.box_mean(self.values == value, size, fill)
+        return np.rint(mean * size ** self.ndim)
 
     def median(self, array, size, cval):
         return median(array, size, mode=self.mode, cval=cval, axes=self.axes,
@@ -159,6 +169,34 @@ def _structures(ndim):
     return [[(0,) * (3 - ndim) + o for o in pattern] for pattern in patterns]
 
 
+def _excess(plane, O, P):
+    """Unflag extreme values that are more frequent than impulses explain (§1.3)."""
+    I = plane.values
+    low, high = float(I.min()), float(I.max())
+    middle = (low < I) & (I < high)
+    pairs = np.count_nonzero(middle) * (3 ** plane.ndim - 1)
+    # without a flagged extreme there is nothing to keep: skip the counting
+    if pairs < MIN_SAMPLES or not np.any(O & ~middle):
+        return
+    extremes = (low, high)
+    padded = plane.padded(I, 1, plane.cval)
+    shifted = [padded[tuple(slice(r + o, r + o + n) for r, o, n in
+                            zip(plane.reach(1), offset, I.shape))]
+               for offset in plane.cube(1, skip_centre=True)]
+    hits = [sum(int(np.count_nonzero((values == e) & middle)) for values in shifted)
+            for e in extremes]
+    counts = [int(np.count_nonzero(I == e)) for e in extremes]
+    thresholds = excess_thresholds(hits, pairs, counts, I.size, P["majority"] ** plane.ndim,
+                                   P["s_max"] ** plane.ndim, P["excess"])
+    for e, threshold in zip(extremes, thresholds):
+        candidates = O & (I == e)
+        if threshold is None or not candidates.any():
+            continue
+        region_min, window_min = threshold
+        O &= ~(candidates & (plane.count(e, P["s_max"]) >= region_min)
+               & (plane.count(e, P["majority"]) >= window_min))
+
+
 def _impulses(plane, P):
     """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
     I = plane.values
@@ -182,6 +220,8 @@ def _impulses(plane, P):
         _crc.keep_structure(padded, plane.reach(2), plane.deltas_rows(_structures(plane.ndim),
                                                                       padded),
                             P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
+    if P["majority"] and P["excess"] > 0:
+        _excess(plane, O, P)
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)
@@ -262,7 +302,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                cval=0.0, channel_axis=None, output=None, n_threads=None,
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
                kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-               majority_density=DEFAULTS["majority_density"],
+               majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -298,7 +338,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, majority, majority_density, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -318,8 +358,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
-                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+                   excess=excess, line_density=line_density, noise=noise,
+                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
                  for plane in planes if plane.values.size]) if image.size else None)
@@ -330,7 +371,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
             n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-            majority_density=DEFAULTS["majority_density"],
+            majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -351,7 +392,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         :func:`crcx.reference.crc.lags` of the first lag attaining the maximum.
     return_impulses : bool, optional
         Also return the impulse flags.
-    s_max, impulses, kappa, majority, majority_density, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -373,8 +414,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
-                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+                   excess=excess, line_density=line_density, noise=noise,
+                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     maps, directions, flags = [], [], []
     for plane in planes:

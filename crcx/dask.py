@@ -131,8 +131,8 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     ------
     ValueError
         When the options make the filter read whole-image statistics (the fitted
-        noise model, the majority rule's impulse density, a CRC gain), which no block
-        can compute: pass ``noise`` (the standard deviation, estimated once, e.g. by
+        noise model, the majority rule's impulse density and the impulse rates of its
+        excess rule, a CRC gain), which no block can compute: pass ``noise`` (the standard deviation, estimated once, e.g. by
         ``crcx.crc_median`` on a sample), ``majority=0``, ``line_density=0`` and a
         Wiener gain.
 

@@ -10,8 +10,8 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DEFAULTS, FLAT, TIE, finish, fit_noise, lags, parameters,
-                                  prepare)
+from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
+                                  fit_noise, lags, parameters, prepare)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["crc_median", "crc_map", "lags"]
@@ -139,6 +139,31 @@ def _on_structure(I_ext, p, tau):
     return False
 
 
+def _excess(I_ext, I, O, P):
+    """Unflag extreme values that are more frequent than impulses explain (§1.3)."""
+    d = I.ndim
+    extremes = (I.min(), I.max())
+    middle = [p for p in np.ndindex(I.shape) if extremes[0] < I[p] < extremes[1]]
+    pairs = len(middle) * (3 ** d - 1)
+    if pairs < MIN_SAMPLES:
+        return
+    # impulse rate of e: how often the neighbours of intermediate pixels equal e
+    hits = [sum(int(np.count_nonzero(I_ext.cube(p, 1) == e)) for p in middle)
+            for e in extremes]
+    counts = [int(np.count_nonzero(I == e)) for e in extremes]
+    thresholds = excess_thresholds(hits, pairs, counts, I.size, P["majority"] ** d,
+                                   P["s_max"] ** d, P["excess"])
+    for e, threshold in zip(extremes, thresholds):
+        if threshold is None:
+            continue
+        region_min, window_min = threshold
+        for p in zip(*np.nonzero(O & (I == e))):
+            region = np.count_nonzero(I_ext.cube(p, P["s_max"] // 2) == e)
+            window = np.count_nonzero(I_ext.cube(p, P["majority"] // 2) == e)
+            if region >= region_min and window >= window_min:
+                O[p] = False
+
+
 def _impulses(I, mode, cval, P):
     """O (impulse flags) and J (the image with impulses replaced), §1."""
     shape = I.shape
@@ -159,7 +184,8 @@ def _impulses(I, mode, cval, P):
         for p in np.ndindex(shape):
             sigma[p] = np.sqrt(a + b * max(A_amf[p], 0.0))
             O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > P["kappa"] * sigma[p])
-    # §1.3 majority and structure rules, only while impulses are sparse
+    # §1.3 majority and structure rules, only while impulses are sparse, and the
+    # majority rule's excess rule for extreme values at any density
     flagged = O.mean()
     if P["majority"] and flagged < P["majority_density"]:
         M_major = median(I, size=P["majority"], mode=mode, cval=cval)
@@ -168,6 +194,8 @@ def _impulses(I, mode, cval, P):
         for p in zip(*np.nonzero(O)):
             if _on_structure(I_ext, p, P["kappa"] * sigma[p]):
                 O[p] = False
+    if P["majority"] and P["excess"] > 0:
+        _excess(I_ext, I, O, P)
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
@@ -301,7 +329,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                cval=0.0, channel_axis=None, output=None, n_threads=None,
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
                kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-               majority_density=DEFAULTS["majority_density"],
+               majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -350,9 +378,15 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
         of the adaptive median is not an impulse.
     majority : int, optional
-        Window of the majority rule of §1.3 (0 disables it).
+        Window of the majority rule of §1.3 and of its excess rule (0 disables both).
     majority_density : float, optional
         The majority rule applies only while the flagged fraction is below this.
+    excess : float, optional
+        Excess rule of §1.3, at any density: a flagged pixel equal to the image's
+        minimum or maximum is kept where that value is more frequent in its s_max
+        window than impulses explain by `excess` binomial standard deviations and
+        the Bayes test on its `majority` window says the clean window holds that
+        value (0 disables it).
     line_density : float, optional
         The structure rule of §1.3 (a flagged pixel on a straight run of five similar
         values, or at the corner of a block, is detail) applies only while the flagged
@@ -395,8 +429,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
-                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+                   excess=excess, line_density=line_density, noise=noise,
+                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
     # computed before writing: `output` may be the image itself
@@ -409,7 +444,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
             n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-            majority_density=DEFAULTS["majority_density"],
+            majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -431,7 +466,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         first lag attaining the maximum (0 where no correlation is positive).
     return_impulses : bool, optional
         Also return the impulse flags O of §1.
-    s_max, impulses, kappa, majority, majority_density, line_density, noise, noise_bins
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins
         As for :func:`crc_median` (§1, §2).
     base, search, patch, h
         As for :func:`crc_median` (§3).
@@ -461,8 +496,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, majority=majority, majority_density=majority_density,
-                   line_density=line_density, noise=noise, noise_bins=noise_bins, base=base,
-                   search=search, patch=patch, h=h, gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+                   excess=excess, line_density=line_density, noise=noise,
+                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
     maps, directions, flags = [], [], []

@@ -546,6 +546,7 @@ cdef inline void _extend_span(const key_t* line, Py_ssize_t stride, const Plan* 
     one by one.
     """
     cdef Py_ssize_t i, j
+    cdef const key_t* inner
     cdef Py_ssize_t inner_start = max(start, plan.x_before)
     cdef Py_ssize_t inner_stop = min(stop, plan.x_before + width)
     if line == NULL or inner_start >= inner_stop:
@@ -554,12 +555,11 @@ cdef inline void _extend_span(const key_t* line, Py_ssize_t stride, const Plan* 
         j = plan.xmap[i]
         out[i] = encode(line[j * stride], encoding) if j >= 0 and line != NULL else cval
     if inner_start < inner_stop:
-        line += (inner_start - plan.x_before) * stride
+        inner = line + (inner_start - plan.x_before) * stride
         if stride == 1 and encoding == ENCODING_UNSIGNED:
-            memcpy(out + inner_start, line, (inner_stop - inner_start) * sizeof(key_t))
+            memcpy(out + inner_start, inner, (inner_stop - inner_start) * sizeof(key_t))
         else:
-            encode_run(line, stride, inner_stop - inner_start, out + inner_start, encoding)
-        line -= (inner_start - plan.x_before) * stride
+            encode_run(inner, stride, inner_stop - inner_start, out + inner_start, encoding)
     for i in range(inner_stop, stop):
         j = plan.xmap[i]
         out[i] = encode(line[j * stride], encoding) if j >= 0 and line != NULL else cval

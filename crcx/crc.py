@@ -369,7 +369,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
 
 def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
-            n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
+            return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
             majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
@@ -392,6 +392,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         :func:`crcx.reference.crc.lags` of the first lag attaining the maximum.
     return_impulses : bool, optional
         Also return the impulse flags.
+    return_variance : bool, optional
+        Also return the noise variance sigma^2(p) the filter assumes at each pixel.
     s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
@@ -418,22 +420,26 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
-    maps, directions, flags = [], [], []
+    maps, directions, flags, variances = [], [], [], []
     for plane in planes:
         shape = plane.values.shape[3 - plane.ndim:]
         if plane.values.size == 0:
             maps.append(np.zeros(shape))
             directions.append(np.zeros(shape, np.int8))
             flags.append(np.zeros(shape, bool))
+            variances.append(np.zeros(shape))
             continue
-        O, _, E, _ = _stages(plane, P)
+        O, _, E, sig2 = _stages(plane, P)
         crc, direction = _correlation_map(plane, E, P)
         maps.append(crc.reshape(shape))
         directions.append(direction.reshape(shape))
         flags.append(O.reshape(shape))
+        variances.append(sig2.reshape(shape))
     out = [join(maps)]
     if return_direction:
         out.append(join(directions).astype(np.int8))
     if return_impulses:
         out.append(join(flags).astype(bool))
+    if return_variance:
+        out.append(join(variances).astype(np.float64))
     return out[0] if len(out) == 1 else tuple(out)

@@ -94,13 +94,17 @@ def test_crc_median_matches_the_reference(image_and_axis, kwargs):
 @given(images(), options)
 def test_crc_map_matches_the_reference(image_and_axis, kwargs):
     image, axis = image_and_axis
-    crc, direction, impulses = crcx.crc_map(image, return_direction=True,
-                                            return_impulses=True, **axis, **kwargs)
-    crc_r, direction_r, impulses_r = reference.crc_map(image, return_direction=True,
-                                                       return_impulses=True, **axis, **kwargs)
+    requests = dict(return_direction=True, return_impulses=True, return_variance=True)
+    crc, direction, impulses, variance = crcx.crc_map(image, **requests, **axis, **kwargs)
+    crc_r, direction_r, impulses_r, variance_r = reference.crc_map(image, **requests, **axis,
+                                                                   **kwargs)
     assert_agrees(crc, crc_r, 1.0)
     np.testing.assert_array_equal(impulses, impulses_r)
+    # a variance is in squared units of the image
+    assert_agrees(variance, variance_r, _range(image) ** 2)
     assert crc.dtype == np.float64 and direction.dtype == np.int8 and impulses.dtype == bool
+    assert variance.dtype == np.float64 and variance.shape == crc.shape
+    assert np.all(variance >= 0)
     assert np.all((crc >= 0) & (crc <= 1 + TOLERANCE))
     np.testing.assert_array_equal(direction, direction_r)
 

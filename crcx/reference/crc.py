@@ -442,7 +442,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
 
 def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
-            n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
+            return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
             majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
@@ -466,6 +466,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         first lag attaining the maximum (0 where no correlation is positive).
     return_impulses : bool, optional
         Also return the impulse flags O of §1.
+    return_variance : bool, optional
+        Also return the noise variance sigma^2(p) of §2 at each pixel.
     s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins
         As for :func:`crc_median` (§1, §2).
     base, search, patch, h
@@ -482,6 +484,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Canonical direction indices (with `return_direction`).
     impulses : ndarray of bool, optional
         Impulse flags (with `return_impulses`).
+    variance : ndarray of float64, optional
+        Noise variance sigma^2(p) (with `return_variance`).
 
     Examples
     --------
@@ -501,21 +505,25 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
-    maps, directions, flags = [], [], []
+    maps, directions, flags, variances = [], [], [], []
     for plane in planes:
         if plane.size == 0:
             maps.append(np.zeros(plane.shape))
             directions.append(np.zeros(plane.shape, np.int8))
             flags.append(np.zeros(plane.shape, bool))
+            variances.append(np.zeros(plane.shape))
             continue
-        O, _, E, _ = _stages(plane.astype(np.float64), mode, cval, P)
+        O, _, E, sig2 = _stages(plane.astype(np.float64), mode, cval, P)
         crc, direction = _correlation_map(E, mode, P)
         maps.append(crc)
         directions.append(direction)
         flags.append(O)
+        variances.append(sig2)
     out = [join(maps)]
     if return_direction:
         out.append(join(directions).astype(np.int8))
     if return_impulses:
         out.append(join(flags).astype(bool))
+    if return_variance:
+        out.append(join(variances).astype(np.float64))
     return out[0] if len(out) == 1 else tuple(out)

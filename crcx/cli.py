@@ -15,7 +15,7 @@ import crcx
 from crcx.collection import (METHODS, collection_score, denoise_collection,
                              filter_function)
 from crcx.io import _optional
-from crcx.tune import tune
+from crcx.tune import LOSSES, tune
 
 __all__ = ["main"]
 
@@ -83,10 +83,13 @@ def _build_parser():
 
     tune = commands.add_parser(
         "tune", help="choose filter parameters without clean images",
-        description="Score a grid of parameters with the self-supervised J-invariant "
-                    "loss (Noise2Self) over the images; print and save the best.")
+        description="Score a grid of parameters over the images by an estimate of the "
+                    "error that needs no clean image (Stein's, or the J-invariant loss of "
+                    "Noise2Self); print and save the best.")
     tune.add_argument("inputs", nargs="+", metavar="INPUT")
     _add_filter_arguments(tune, sizes=False)
+    tune.add_argument("--loss", choices=LOSSES, default=LOSSES[0],
+                      help="the error estimate (default: %(default)s)")
     tune.add_argument("--save", metavar="JSON", help="write the parameters and losses here")
 
     score = commands.add_parser("score", help="the collection's CRC score d",
@@ -187,14 +190,16 @@ def _denoise(parser, args):
 def _tune(parser, args):
     method = args.method or DEFAULT_METHOD
     options = _filter_options(parser, args, method, names=("mode", "cval", "n_threads"))
-    best, table = tune(args.inputs, method=method, progress=True, **options)
+    best, table = tune(args.inputs, method=method, loss=args.loss, progress=True,
+                       **options)
     names = list(best)
     print(_table(names + ["loss"], [[str(row[name]) for name in names] + [f"{row['loss']:.6g}"]
                                     for row in table]))
     print("best:", " ".join(f"{name}={value}" for name, value in best.items()))
     if args.save:
         with open(args.save, "w") as handle:
-            json.dump({"method": method, "parameters": best, "losses": table},
+            json.dump({"method": method, "loss": args.loss, "parameters": best,
+                       "losses": table},
                       handle, indent=2)
             handle.write("\n")
         print(f"saved to {args.save}")

@@ -1,13 +1,27 @@
-"""Choose filter parameters without clean images: the J-invariant self-supervised loss.
+"""Choose filter parameters without clean images: two unbiased estimates of the error.
 
-Batson & Royer, "Noise2Self: Blind Denoising by Self-Supervision", ICML 2019,
-PMLR 97:524-533 (the method of ``skimage.restoration.calibrate_denoiser``). A grid of
-pixels one `stride` apart is hidden: each is replaced by the mean of its four nearest
-neighbours, so the denoised value there cannot depend on the pixel's own noise. The
-denoiser's error on the hidden pixels, against the noisy values, then estimates its
-error against the unknown clean image up to a constant (the noise variance), for
-noise that is independent from pixel to pixel. Every one of the ``stride ** 2``
-phases of the grid is hidden in turn.
+``"sure"`` (the default): Stein's unbiased risk estimate (Stein, "Estimation of the mean
+of a multivariate normal distribution", Ann. Statist. 9(6), 1981). For noise of
+variance s(p) that is Gaussian and independent from pixel to pixel,
+``(f(y) - y)^2 - s + 2 s df/dy`` has the expectation of the squared error against the
+clean image. The divergence df/dy is measured by Monte Carlo: one extra run on the
+image nudged by a random +/- epsilon at every pixel (Ramani, Blu & Unser, "Monte-Carlo
+SURE", IEEE Trans. Image Processing 17(9), 2008). The noise variance and the impulses
+are those CRC-MF estimates (:func:`crcx.crc_map`); impulses, and outliers the impulse
+detector let through, carry nothing of the clean value and are left out of the score.
+So the filter is scored as it is used, keeping clean pixels where it should.
+
+``"j-invariant"``: Batson & Royer, "Noise2Self: Blind Denoising by Self-Supervision",
+ICML 2019, PMLR 97:524-533 (the method of ``skimage.restoration.calibrate_denoiser``). A
+grid of pixels one `stride` apart is hidden: each is replaced by the mean of its four
+nearest neighbours, so the denoised value there cannot depend on the pixel's own noise.
+The denoiser's error on the hidden pixels, against the noisy values, then estimates its
+error against the unknown clean image up to a constant (the noise variance), for noise
+that has zero mean and is independent from pixel to pixel. Every one of the
+``stride ** 2`` phases of the grid is hidden in turn. It needs no noise model, but it
+scores the filter predicting a hidden pixel from its neighbours; under impulse noise
+that rewards smoothing which the unmasked filter should not do (benchmarks/tuning.py
+shows both).
 """
 import itertools
 import numbers
@@ -15,10 +29,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+import crcx
+from crcx._crc_parameters import DEFAULTS
 from crcx.collection import (METHODS, _as_planes, _check_options, filter_function, load_images,
                              progress_bar)
 
-__all__ = ["DEFAULT_GRIDS", "STRIDE", "self_supervised_loss", "tune"]
+__all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
+           "stein_loss", "tune"]
 
 # Candidate parameters per method: every combination is tried.
 DEFAULT_GRIDS = {
@@ -30,6 +47,14 @@ DEFAULT_GRIDS = {
 # Distance between hidden pixels (Batson & Royer use 4); must exceed one so that the
 # neighbours filling a hidden pixel are never hidden themselves.
 STRIDE = 4
+# The Monte-Carlo divergence's step, in noise standard deviations. Ramani et al. take a
+# small step for smooth filters; median-type filters switch between neighbours, and a
+# step this large averages over those switches (0.05 left the choice to the random
+# directions in benchmarks/tuning.py, 0.3 did not).
+EPSILON = 0.3
+LOSSES = ("sure", "j-invariant")
+# Options through which the noise estimate sees the image as every filter does.
+_SHARED_OPTIONS = ("mode", "cval", "n_threads")
 
 
 def _neighbour_mean(planes):
@@ -96,6 +121,93 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     return total
 
 
+class _SteinSample:
+    """One image's planes in float64, with what the Stein estimate holds fixed."""
+
+    def __init__(self, image, method, options, epsilon, seed):
+        planes, _ = _as_planes(np.asarray(image))
+        self.noisy = planes.astype(np.float64)
+        shared = {name: options[name] for name in _SHARED_OPTIONS if name in options}
+        estimate = options if method == "crc" else shared
+        _, impulses, self.variance = crcx.crc_map(self.noisy, channel_axis=0,
+                                                  return_impulses=True, return_variance=True,
+                                                  **estimate)
+        # an outlier the impulse detector let through has no clean value to score against
+        median = crcx.median(self.noisy, size=5, axes=(1, 2), **shared)
+        outlier = np.abs(self.noisy - median) > DEFAULTS["kappa"] * np.sqrt(self.variance)
+        self.scored = ~impulses & ~outlier
+        signs = np.random.default_rng(seed).integers(0, 2, self.noisy.shape) * 2.0 - 1.0
+        self.direction = np.where(impulses, 0.0, signs)
+        spread = np.sqrt(self.variance[self.scored].mean()) if self.scored.any() else 0.0
+        self.step = epsilon * spread
+
+    def risk(self, function, options):
+        """Mean over the scored pixels of Stein's estimate of the squared error."""
+        if not self.scored.any():
+            return 0.0
+        denoised = function(self.noisy, **options)
+        estimate = (denoised - self.noisy) ** 2 - self.variance
+        if self.step > 0:
+            nudged = function(self.noisy + self.step * self.direction, **options)
+            divergence = self.direction * (nudged - denoised) / self.step
+            estimate += 2.0 * self.variance * divergence
+        return float(estimate[self.scored].mean())
+
+
+def _check_epsilon(epsilon):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
+        raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
+    return float(epsilon)
+
+
+def _stein_samples(images, method, options, epsilon, seed):
+    return [_SteinSample(image, method, options, epsilon, seed) for image in images]
+
+
+def _stein_risk(samples, method, options):
+    function = filter_function(method)
+    plane_options = METHODS[method][1]
+    return sum(sample.risk(function, {**plane_options, **options}) for sample in samples)
+
+
+def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_options):
+    """Monte-Carlo SURE of one filter setting, summed over images.
+
+    Parameters
+    ----------
+    images : sequence of array_like
+        Noisy images (grey, colour or stacks; filtered plane by plane).
+    method : {'crc', 'median'}, optional
+        The filter (see :func:`crcx.collection.denoise_image`).
+    epsilon : float, optional
+        Step of the divergence estimate, in noise standard deviations.
+    seed : int, optional
+        Seed of the random step directions.
+    **filter_options
+        The setting to score, passed to the filter (and, for 'crc', to the noise
+        estimate).
+
+    Returns
+    -------
+    float
+        Sum over images of the estimated mean squared error against the clean image,
+        over the pixels that are neither impulses nor outliers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.tune import stein_loss
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = 100 + rng.normal(0, 10, (64, 64))
+    >>> stein_loss([noisy], "median", size=5) < stein_loss([noisy], "median", size=1)
+    True
+    """
+    _check_options(filter_options)
+    filter_function(method)
+    samples = _stein_samples(images, method, filter_options, _check_epsilon(epsilon), seed)
+    return _stein_risk(samples, method, filter_options)
+
+
 def _check_grid(grid, filter_options):
     if not isinstance(grid, Mapping):
         raise TypeError(f"grid: expected a mapping of parameter name to candidate values, "
@@ -113,11 +225,12 @@ def _check_grid(grid, filter_options):
     return checked
 
 
-def tune(images, grid=None, method="crc", *, stride=STRIDE, progress=False, **filter_options):
-    """Choose the filter parameters that minimise the self-supervised loss.
+def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progress=False,
+         **filter_options):
+    """Choose the filter parameters that minimise an estimate of the error.
 
-    Every combination of `grid` is scored with :func:`self_supervised_loss` over the
-    whole collection; no clean image is needed.
+    Every combination of `grid` is scored over the whole collection by `loss`; no clean
+    image is needed.
 
     Parameters
     ----------
@@ -127,8 +240,11 @@ def tune(images, grid=None, method="crc", *, stride=STRIDE, progress=False, **fi
         Candidate values per parameter; default :data:`DEFAULT_GRIDS` ``[method]``.
     method : {'crc', 'median'}, optional
         The filter to tune.
+    loss : {'sure', 'j-invariant'}, optional
+        :func:`stein_loss` (the noise variance and impulses estimated once, with the
+        fixed options) or :func:`self_supervised_loss`.
     stride : int, optional
-        Distance between hidden pixels.
+        Distance between hidden pixels of the J-invariant loss.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
     **filter_options
@@ -143,31 +259,42 @@ def tune(images, grid=None, method="crc", *, stride=STRIDE, progress=False, **fi
 
     Notes
     -----
-    The loss is a squared error, which the conditional mean minimises: it assumes noise
-    of zero mean. Salt-and-pepper noise with equal salt and pepper fractions satisfies
-    that; salt alone (or pepper alone) biases the choice towards averaging filters.
+    Both losses are squared errors. Stein's estimate trusts the noise variance that
+    CRC-MF fits; on an image whose texture that fit mistakes for noise it favours
+    smoothing. The J-invariant loss needs no model but assumes noise of zero mean,
+    which impulses break.
 
     Examples
     --------
     >>> import numpy as np
     >>> from crcx.tune import tune
     >>> rng = np.random.default_rng(0)
-    >>> image = np.clip(100 + rng.normal(0, 20, (32, 32)), 0, 255).astype(np.uint8)
+    >>> image = np.clip(100 + rng.normal(0, 20, (64, 64)), 0, 255).astype(np.uint8)
     >>> best, table = tune([image], {"size": (1, 5)}, "median")
     >>> best
     {'size': 5}
     """
     filter_function(method)
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     grid = _check_grid(DEFAULT_GRIDS[method] if grid is None else grid, filter_options)
     stride = _check_stride(stride)
+    _check_options(filter_options)
     images = load_images(images)
+    if loss == "sure":
+        samples = _stein_samples(images, method, filter_options, EPSILON, 0)
+
+        def score(parameters):
+            return _stein_risk(samples, method, {**parameters, **filter_options})
+    else:
+        def score(parameters):
+            return self_supervised_loss(images, method, stride=stride, **parameters,
+                                        **filter_options)
     combinations = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     table = []
     with progress_bar(len(combinations), progress, "setting") as bar:
         for parameters in combinations:
-            loss = self_supervised_loss(images, method, stride=stride,
-                                        **parameters, **filter_options)
-            table.append({**parameters, "loss": loss})
+            table.append({**parameters, "loss": score(parameters)})
             bar.update()
     best = min(range(len(table)), key=lambda index: table[index]["loss"])
     return combinations[best], table

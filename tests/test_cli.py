@@ -16,6 +16,7 @@ import crcx
 
 from crcx.collection import denoise_image
 from crcx.io import partial_files, read_image, write_image
+from crcx.tune import tune
 
 RNG = np.random.default_rng(13)
 MEDIAN = ["--method", "median", "--size", "3"]
@@ -208,8 +209,14 @@ def test_tune_saves_parameters_that_denoise_uses(tmp_path, inputs):
     assert result.returncode == 0, result.stderr
     saved = json.loads((tmp_path / "params.json").read_text())
     assert saved["method"] == "median" and [row["size"] for row in saved["losses"]] == [3, 5, 7]
+    assert saved["loss"] == "sure"
     best = min(saved["losses"], key=lambda row: row["loss"])["size"]
     assert saved["parameters"] == {"size": best} and f"best: size={best}" in result.stdout
+    expected = tune(noisy, method="median", loss="j-invariant", n_threads=1)[1]
+    result = run("tune", noisy, "--method", "median", "--threads", "1", "--loss",
+                 "j-invariant", "--save", tmp_path / "j.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "j.json").read_text())["losses"] == expected
 
     # The method comes from the file too.
     result = run("denoise", noisy, "-o", tmp_path / "out", "--params", tmp_path / "params.json",

@@ -15,7 +15,7 @@ from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_c
                              prepare_output)
 
 __all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "lags", "parameters", "reach",
-           "whole_image_statistics", "prepare", "finish", "robust_variance", "fit_noise",
+           "prepare", "finish", "robust_variance", "fit_noise",
            "excess_thresholds"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
@@ -119,6 +119,9 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
 def reach(P):
     """How far, along a filtered axis, the output at a pixel reads the input.
 
+    Beyond this the output depends on the rest of the plane only through its
+    statistics (``crcx.crc._Statistics``).
+
     The stages run one after another, so their reaches add up: the adaptive median
     (and the excess rule, as far) and then the replacement of impulses (s_max // 2
     each), the Laplacian (1), the majority rule, the structure rule (2), the median
@@ -126,27 +129,6 @@ def reach(P):
     """
     return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
             + P["search"] + P["patch"] // 2 + P["window"] // 2 + 1)
-
-
-def whole_image_statistics(P):
-    """The parameters through which the result also depends on distant pixels.
-
-    The fitted noise model, the impulse density that switches the majority and
-    structure rules on, the impulse rates of the excess rule (part of the majority
-    rule) and the correlation gain's normalisation are statistics of the whole
-    image; with ``noise`` a number, ``majority=0``, ``line_density=0`` and a gain
-    without CRC the filter is local (see :func:`reach`).
-    """
-    names = []
-    if isinstance(P["noise"], str):
-        names.append("noise")
-    if P["majority"]:
-        names.append("majority")
-    if P["line_density"] > 0:
-        names.append("line_density")
-    if P["gain"] in ("crc", "wiener+crc"):
-        names.append("gain")
-    return names
 
 
 def _planes(image, channel_axis):

@@ -6,6 +6,11 @@ same document pixel by pixel. Here the per-pixel work runs in compiled kernels:
 map), :mod:`crcx._median` (medians, the 3x3 dilation of the impulse mask) and
 :mod:`crcx._window` (box means). Python pads planes, fits the global noise model and
 combines whole planes.
+
+The statistics of the whole plane (noise fits, impulse density, the excess rule's
+thresholds, the residual's scale) go through one :class:`_Statistics` per plane, so
+that :mod:`crcx.dask` can compute them once on the plane and filter its blocks with
+them, exactly as the whole plane is filtered.
 """
 import itertools
 
@@ -21,10 +26,30 @@ from crcx.filters import median, rank_filter
 __all__ = ["crc_median", "crc_map"]
 
 
+class _Statistics:
+    """A plane's whole-plane statistics by name: computed and kept, or given.
+
+    Given ones (from :func:`plane_statistics`) are used as they are: a block of the
+    plane then takes every decision the whole plane takes.
+    """
+
+    def __init__(self, given=None):
+        self.values = {} if given is None else dict(given)
+        self.given = given is not None
+
+    def take(self, name, compute):
+        if name not in self.values:
+            if self.given:
+                raise ValueError(f"statistics: no {name!r} for these options")
+            self.values[name] = compute()
+        return self.values[name]
+
+
 class _Plane:
     """One plane as (z, y, x) float64, and how its windows read past the borders."""
 
-    def __init__(self, values, mode, cval, n_threads):
+    def __init__(self, values, mode, cval, n_threads, statistics=None):
+        self.statistics = _Statistics(statistics)
         self.ndim = values.ndim                       # 2 or 3 spatial axes
         self.values = np.ascontiguousarray(values, dtype=np.float64).reshape(
             (1,) * (3 - values.ndim) + values.shape)
@@ -169,15 +194,15 @@ def _structures(ndim):
     return [[(0,) * (3 - ndim) + o for o in pattern] for pattern in patterns]
 
 
-def _excess(plane, O, P):
-    """Unflag extreme values that are more frequent than impulses explain (§1.3)."""
+def _excess_thresholds(plane, O, P):
+    """[(extreme, thresholds or None)] of the excess rule, or [] when it keeps nothing."""
     I = plane.values
     low, high = float(I.min()), float(I.max())
     middle = (low < I) & (I < high)
     pairs = np.count_nonzero(middle) * (3 ** plane.ndim - 1)
     # without a flagged extreme there is nothing to keep: skip the counting
     if pairs < MIN_SAMPLES or not np.any(O & ~middle):
-        return
+        return []
     extremes = (low, high)
     padded = plane.padded(I, 1, plane.cval)
     shifted = [padded[tuple(slice(r + o, r + o + n) for r, o, n in
@@ -186,9 +211,16 @@ def _excess(plane, O, P):
     hits = [sum(int(np.count_nonzero((values == e) & middle)) for values in shifted)
             for e in extremes]
     counts = [int(np.count_nonzero(I == e)) for e in extremes]
-    thresholds = excess_thresholds(hits, pairs, counts, I.size, P["majority"] ** plane.ndim,
-                                   P["s_max"] ** plane.ndim, P["excess"])
-    for e, threshold in zip(extremes, thresholds):
+    return list(zip(extremes, excess_thresholds(hits, pairs, counts, I.size,
+                                                P["majority"] ** plane.ndim,
+                                                P["s_max"] ** plane.ndim, P["excess"])))
+
+
+def _excess(plane, O, P):
+    """Unflag extreme values that are more frequent than impulses explain (§1.3)."""
+    I = plane.values
+    for e, threshold in plane.statistics.take("excess thresholds",
+                                              lambda: _excess_thresholds(plane, O, P)):
         candidates = O & (I == e)
         if threshold is None or not candidates.any():
             continue
@@ -208,11 +240,12 @@ def _impulses(plane, P):
         return plain, np.where(plain, A_amf, I), None
     L = _immerkaer(plane)
     O = modified
-    for _ in range(2):
-        a, b = _noise_model(plane, L, O, A_amf, P)
+    for iteration in range(2):
+        a, b = plane.statistics.take(f"impulse noise fit {iteration}",
+                                     lambda: _noise_model(plane, L, O, A_amf, P))
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
         O = modified & ((kind == 1) | (np.abs(I - A_amf) > P["kappa"] * sigma))
-    flagged = O.mean()
+    flagged = plane.statistics.take("impulse density", lambda: float(O.mean()))
     if P["majority"] and flagged < P["majority_density"]:
         O &= I != plane.median(I, P["majority"], plane.cval)
     if flagged < P["line_density"]:
@@ -244,12 +277,17 @@ def _nonlocal_mean(plane, J, sig2, P):
     return B
 
 
+def _residual_scale(E):
+    """Mean square and robust deviation of the residual (§4)."""
+    nu = float(np.mean(E * E))
+    return nu, (1.4826 * float(np.median(np.abs(E))) if nu > 0 else 0.0)
+
+
 def _correlation_map(plane, E, P):
     """CRC(p) and the index of the first maximising lag (§4)."""
     half = P["window"] // 2
     padded = plane.padded(E, half + 1, 0.0)
-    nu = float(np.mean(E * E))
-    tau = 1.4826 * float(np.median(np.abs(E))) if nu > 0 else 0.0
+    nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E))
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)
@@ -262,14 +300,19 @@ def _correlation_map(plane, E, P):
 
 # --- driver ---------------------------------------------------------------------------
 
-def _stages(plane, P):
-    """§1-§3 for one plane: O, the base B, the residual E and sigma^2(p)."""
+def _noise(plane, P):
+    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
     O, J, L = _impulses(plane, P)
     M = plane.median(J, P["size"], plane.cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(plane)
-    a, b = _noise_model(plane, L, O, M, P)
-    sig2 = a + b * np.maximum(M, 0.0)
+    a, b = plane.statistics.take("noise fit", lambda: _noise_model(plane, L, O, M, P))
+    return O, J, M, a + b * np.maximum(M, 0.0)
+
+
+def _stages(plane, P):
+    """§1-§3 for one plane: O, the base B, the residual E and sigma^2(p)."""
+    O, J, M, sig2 = _noise(plane, P)
     B = _nonlocal_mean(plane, J, sig2, P) if P["base"] == "nonlocal" else M
     E = np.where(O, 0.0, J - B)
     return O, B, E, sig2
@@ -291,11 +334,38 @@ def _restore(plane, P):
     return B + g * E
 
 
-def _planes(image, size, mode, cval, n_threads, channel_axis):
+def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
     image, mode, cval, n_threads, planes, join = prepare(image, size, mode, cval, n_threads,
                                                          channel_axis)
     threads = effective_n_threads(n_threads, image.size)
-    return image, [_Plane(p, mode, cval, threads) for p in planes], join
+    given = [None] * len(planes) if statistics is None else statistics
+    return image, [_Plane(p, mode, cval, threads, g) for p, g in zip(planes, given)], join
+
+
+def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=None):
+    """:func:`crc_median` with validated parameters, and optionally given statistics."""
+    image, planes, join = _planes(image, P["size"], mode, cval, n_threads, channel_axis,
+                                  statistics)
+    out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
+                 for plane in planes if plane.values.size]) if image.size else None)
+    return finish(out, output, image)
+
+
+def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
+    """The whole-plane statistics of each plane, for :func:`_denoise` on its blocks.
+
+    Only the stages up to the last statistic run: the noise fit of §2, or with a CRC
+    gain the residual's scale of §4.
+    """
+    _, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
+    for plane in planes:
+        if plane.values.size == 0:
+            continue
+        if P["gain"] in ("crc", "wiener+crc"):
+            _restore(plane, P)
+        else:
+            _noise(plane, P)
+    return [plane.statistics.values for plane in planes]
 
 
 def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
@@ -361,10 +431,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
-    out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
-                 for plane in planes if plane.values.size]) if image.size else None)
-    return finish(out, output, image)
+    return _denoise(image, P, mode, cval, channel_axis, output, n_threads)
 
 
 def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",

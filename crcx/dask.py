@@ -9,7 +9,8 @@ stage's output, not the input). A window longer than the axis gets the whole axi
 ``wrap`` is the exception, as it reads the far end of the axis: the array is first
 extended periodically by the reach, blocks are filtered, and the extension is cropped
 (a periodic image filtered by a shift-invariant filter stays periodic, so this is
-exact as well).
+exact as well). CRC-MF also reads statistics of the whole plane; they are computed
+first, once per plane, and every block is filtered with them.
 """
 import functools
 
@@ -23,7 +24,7 @@ from crcx._arguments import (check_dtype, normalize_cval, normalize_geometry, no
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import parameters as crc_parameters
 from crcx._crc_parameters import reach as crc_reach
-from crcx._crc_parameters import whole_image_statistics
+from crcx.crc import _denoise, plane_statistics
 from crcx.collection import (CollectionResult, _as_list, _check_options, _denoise_file,
                              _validate_filter, plan_files)
 
@@ -48,16 +49,20 @@ def _extend(array, reach, mode):
     return array
 
 
-def _map_filter(array, function, reach, mode):
-    """Apply the in-memory `function` blockwise, exactly (see the module docstring)."""
+def _map_filter(array, function, reach, mode, **arguments):
+    """Apply the in-memory `function` blockwise, exactly (see the module docstring).
+
+    `arguments` go to every call of `function` (dask computes delayed ones first).
+    """
     periodic = mode == "wrap"
     padded = _extend(array, reach, mode) if periodic else array
     # Symmetric, so that a block on the border also holds the pixels that the border
     # rule mirrors in (a window shifted by its origin reaches further on one side).
     # Depth beyond the axis length is meaningless (and refused by dask): the whole axis.
     depth = {axis: min(max(extents), padded.shape[axis]) for axis, extents in reach.items()}
-    result = padded.map_overlap(function, depth=depth, boundary="none", trim=True,
-                                dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype))
+    result = da.map_overlap(function, padded, depth=depth, boundary="none", trim=True,
+                            dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype),
+                            **arguments)
     if not periodic:
         return result
     return result[tuple(slice(reach[axis][0], reach[axis][0] + length) if axis in reach
@@ -118,7 +123,7 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     size, mode, cval, channel_axis
         As in :func:`crcx.crc_median`.
     n_threads : int, optional
-        OpenMP threads per block; dask already runs blocks in parallel.
+        OpenMP threads per task; dask already runs tasks in parallel.
     **options
         The other parameters of :func:`crcx.crc_median` (``window``, ``correlation``...).
 
@@ -127,27 +132,23 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     dask.array.Array
         Identical, once computed, to ``crcx.crc_median(array.compute(), ...)``.
 
-    Raises
-    ------
-    ValueError
-        When the options make the filter read whole-image statistics (the fitted
-        noise model, the majority rule's impulse density and the impulse rates of its
-        excess rule, a CRC gain), which no block can compute: pass ``noise`` (the standard deviation, estimated once, e.g. by
-        ``crcx.crc_median`` on a sample), ``majority=0``, ``line_density=0`` and a
-        Wiener gain.
-
     Notes
     -----
-    Blocks overlap by the filter's reach (:func:`crcx._crc_parameters.reach`), the sum
-    of the reaches of its stages.
+    CRC-MF also reads statistics of the whole plane: its noise fits, the impulse
+    density that switches the majority and structure rules on, the excess rule's
+    thresholds, and with a CRC gain the residual's scale. One task computes them per
+    plane, from the whole plane, running the stages only as far as the last of them;
+    every block is then filtered with its planes' statistics, so it takes the whole
+    plane's decisions. That task needs a plane in one worker's memory; the filtering
+    itself is blockwise. Blocks overlap by the filter's reach
+    (:func:`crcx._crc_parameters.reach`), the sum of the reaches of its stages.
 
     Examples
     --------
     >>> import numpy as np, dask.array as da, crcx, crcx.dask
     >>> image = np.random.default_rng(0).integers(0, 256, (40, 30), dtype=np.uint8)
-    >>> local = {"noise": 12.0, "majority": 0, "line_density": 0}
-    >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)), **local)
-    >>> bool((lazy.compute() == crcx.crc_median(image, **local)).all())
+    >>> lazy = crcx.dask.crc_median(da.from_array(image, chunks=(16, 16)))
+    >>> bool((lazy.compute() == crcx.crc_median(image)).all())
     True
     """
     array = _as_dask(array)
@@ -159,17 +160,18 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
                          f"{array.ndim}-d input")
     channels = None if channel_axis is None else channel_axis % array.ndim
     P = crc_parameters(size=size, **options)
-    global_ = whole_image_statistics(P)
-    if global_:
-        raise ValueError(
-            f"{', '.join(global_)}: these options make CRC-MF read statistics of the whole "
-            "image, which blocks cannot compute; pass noise=<standard deviation>, "
-            "majority=0, line_density=0 and gain='wiener' (or 'none')")
+    statistics = dask.delayed(plane_statistics, pure=True)(
+        array, P, mode, cval, channel_axis, n_threads)
     extent = crc_reach(P)
     reach = {axis: (extent, extent) for axis in range(array.ndim) if axis != channels}
-    function = functools.partial(crcx.crc_median, size=size, mode=mode, cval=cval,
-                                 channel_axis=channel_axis, n_threads=n_threads, **options)
-    return _map_filter(array, function, reach, canonical)
+
+    def function(block, statistics, block_info=None):
+        if channels is not None:
+            first, last = block_info[0]["array-location"][channels]
+            statistics = statistics[first:last]
+        return _denoise(block, P, mode, cval, channel_axis, None, n_threads, statistics)
+
+    return _map_filter(array, function, reach, canonical, statistics=statistics)
 
 
 # Method name (as in crcx.collection.METHODS) -> the dask counterpart of its filter.

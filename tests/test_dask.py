@@ -25,8 +25,17 @@ def _image(shape, dtype=np.uint8):
     return RNG.integers(0, 256, shape).astype(dtype)
 
 
-# CRC-MF is blockwise only with its whole-image statistics fixed (see crcx.dask).
-LOCAL_OPTIONS = {"median": {}, "crc": {"noise": 12.0, "majority": 0, "line_density": 0}}
+def _scene(shape, seed=0):
+    """A smooth scene under Gaussian noise and 20 % salt and pepper: every whole-plane
+    statistic of CRC-MF is in play (noise fits, impulse density, excess rule)."""
+    rng = np.random.default_rng(seed)
+    rows, columns = np.indices(shape[:2])
+    scene = 60 + 120 * columns / shape[1] + 40 * np.sin(rows / 3)
+    scene = scene.reshape(shape[:2] + (1,) * (len(shape) - 2))
+    noisy = scene + rng.normal(0, 8, shape)
+    hit = rng.random(shape) < 0.2
+    noisy = np.where(hit, np.where(rng.random(shape) < 0.5, 0, 255), noisy)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -34,10 +43,8 @@ LOCAL_OPTIONS = {"median": {}, "crc": {"noise": 12.0, "majority": 0, "line_densi
 @pytest.mark.parametrize("chunks", CHUNKINGS)
 def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
     image = _image((23, 31))
-    options = LOCAL_OPTIONS[method]
-    expected = filter_function(method)(image, size=3, mode=mode, n_threads=1, **options)
-    lazy = crcx.dask.FILTERS[method](da.from_array(image, chunks=chunks), size=3, mode=mode,
-                                     **options)
+    expected = filter_function(method)(image, size=3, mode=mode, n_threads=1)
+    lazy = crcx.dask.FILTERS[method](da.from_array(image, chunks=chunks), size=3, mode=mode)
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
@@ -49,17 +56,34 @@ def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
 ])
 def test_crc_median_is_exact_for_any_chunking(mode, shape, chunks, kwargs):
     image = _image(shape)
-    expected = crcx.crc_median(image, mode=mode, n_threads=1, **LOCAL_OPTIONS["crc"], **kwargs)
-    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode,
-                                **LOCAL_OPTIONS["crc"], **kwargs)
+    expected = crcx.crc_median(image, mode=mode, n_threads=1, **kwargs)
+    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode, **kwargs)
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
-@pytest.mark.parametrize("options", [{}, {"noise": 5.0}, {"noise": 5.0, "majority": 0,
-                                                          "gain": "wiener+crc"}])
-def test_crc_median_refuses_whole_image_statistics(options):
-    with pytest.raises(ValueError, match="whole image"):
-        crcx.dask.crc_median(da.zeros((8, 8), dtype=np.uint8, chunks=4), **options)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape, chunks, kwargs", [   # blocks see less than the plane
+    ((160, 150), (40, 37), {}),
+    ((160, 150), (160, 31), {"gain": "wiener+crc"}),
+    ((100, 110, 3), (30, 40, 1), {"channel_axis": -1}),
+    ((12, 90, 80), (5, 25, 30), {"s_max": 7}),
+])
+def test_crc_median_with_whole_plane_statistics_is_exact(mode, shape, chunks, kwargs):
+    image = _scene(shape)
+    expected = crcx.crc_median(image, mode=mode, n_threads=1, **kwargs)
+    lazy = crcx.dask.crc_median(da.from_array(image, chunks=chunks), mode=mode, **kwargs)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_blocks_filtered_on_their_own_statistics_would_differ():
+    # What the exactness above rests on: with the same overlaps, blocks that fit their
+    # own statistics take other decisions than the whole plane.
+    image = _scene((160, 160)).astype(np.float64)
+    extent = crcx.dask.crc_reach(crcx.dask.crc_parameters())
+    alone = crcx.dask._map_filter(da.from_array(image, chunks=(40, 40)),
+                                  lambda block: crcx.crc_median(block, n_threads=1),
+                                  {0: (extent, extent), 1: (extent, extent)}, "reflect")
+    assert np.any(alone.compute() != crcx.crc_median(image, n_threads=1))
 
 
 GEOMETRIES = [

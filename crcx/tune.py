@@ -175,10 +175,8 @@ def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_option
 
     Parameters
     ----------
-    images : sequence of array_like
-        Noisy images (grey, colour or stacks; filtered plane by plane).
-    method : {'crc', 'median'}, optional
-        The filter (see :func:`crcx.collection.denoise_image`).
+    images, method
+        As in :func:`self_supervised_loss`.
     epsilon : float, optional
         Step of the divergence estimate, in noise standard deviations.
     seed : int, optional

@@ -78,6 +78,8 @@ _write_box_networks()
 extensions = [
     Extension(f"crcx.{name}", [f"crcx/{name}.pyx"],
               include_dirs=[np.get_include(), "crcx"],
+              # Rebuilt when the generated networks change, not only the .pyx.
+              depends=["crcx/_box_networks.h"] if name == "_median" else [],
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               language="c++")
     for name in MODULES

@@ -43,7 +43,7 @@ cdef extern from "_box_networks.h":
                                 int n_columns) noexcept nogil
     bint crcx_box_median_band[T](T** lines, T** direct, Py_ssize_t x_before, T** outs,
                                  int n_out, Py_ssize_t width, int n_rows, int n_columns,
-                                 int encoding) noexcept nogil
+                                 int encoding, bint stream) noexcept nogil
     # Output lines per banded call.
     const int CRCX_BAND_LINES
     const bint CRCX_FLOAT_BANDS
@@ -174,6 +174,24 @@ cdef extern from *:
                                   const uint16_t* leaving) noexcept nogil
     int crcx_prefix_word(crcx_prefix window, int rank, int* below) noexcept nogil
     int crcx_select_bit(uint64_t word, int n) noexcept nogil
+
+# Adding 0 to a byte of every page of [start, stop) maps the pages that are not
+# mapped yet (a fresh array's) without changing any value: an atomic add is one
+# write, which faults once, where a read then a write would fault twice (the
+# read maps the shared zero page).
+cdef extern from *:
+    """
+    static void crcx_touch_pages(char* start, char* stop) {
+        for (char* p = start; p < stop; p += 4096) {
+    #if defined(__GNUC__)
+            __atomic_fetch_add(p, 0, __ATOMIC_RELAXED);
+    #else
+            *(volatile char*)p = *(volatile char*)p;
+    #endif
+        }
+    }
+    """
+    void crcx_touch_pages(char* start, char* stop) noexcept nogil
 
 cdef extern from *:
     """
@@ -478,11 +496,22 @@ cdef enum:
 network_lanes = LANES
 
 # Output columns one pass of ALGORITHM_COLUMNS covers: the column histograms of a
-# strip (about 0.5 KiB per column) stay in the L2 cache while the window slides down.
-# uint8 2048x2048, 25x25, one thread: 197 Mpx/s with 256, 211 with 512, 218 with 1024
-# and 221 with 2048 columns (1 MiB of L2 per core on the machine measured).
-DEF COLUMNS_STRIP = 1024
+# strip (about 0.5 KiB per column) mostly stay in the L2 cache while the window
+# slides down, and each strip costs fy lines of set-up. uint8 2048x2048, 25x25, one
+# thread: 197 Mpx/s with 256, 211 with 512, 218 with 1024 and 221 with 2048 columns
+# (1 MiB of L2 per core on the machine measured); once one thread takes all lines
+# as one band (_run), against OpenCV: 2.89-2.94x with 1024, 3.00-3.06x with 2048.
+DEF COLUMNS_STRIP = 2048
 DEF COLUMNS_BAND = 256
+# Outputs of at least this many bytes are stored past the caches by the banded
+# kernels (non-temporal stores). 3x3 box kernel, one thread, 32 MiB of L3 cache,
+# ns/px cached / streamed: float32 2048x2048 (16 MiB) 0.32 / 0.26-0.31, float32
+# 4096x4096 0.39 / 0.32-0.34, uint16 4096x4096 0.185 / 0.155-0.19, but uint16
+# 2048x2048 (8 MiB, which stays in the cache) 0.09-0.10 / 0.095-0.105.
+DEF STREAM_MIN_BYTES = 16 << 20
+# Outputs of at least this many bytes per thread have their pages mapped by one
+# thread per share before several threads filter (see _run): a huge page's worth.
+DEF TOUCH_MIN_BYTES = 2 << 20
 
 
 cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept nogil:
@@ -852,6 +881,10 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef bint floats = (CRCX_FLOAT_BANDS and plan.encoding == ENCODING_FLOAT
                         and sizeof(key_t) >= 4 and src.strides[3] == sizeof(key_t)
                         and plan.n_elements <= 9)
+    # An output too large to stay in the last-level cache beside its input is
+    # stored past the caches: none of its lines is read before it is written.
+    cdef bint stream = (dst.shape[0] * dst.shape[1] * dst.shape[2] * dst.shape[3]
+                        * <Py_ssize_t>sizeof(key_t) >= STREAM_MIN_BYTES)
     cdef bint nan
     cdef crcx_columns columns
     # Tag of the first line whose keys the column histograms hold (-1: none).
@@ -867,8 +900,10 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     for slot in range(slots):
         tags[slot] = -1
     # The padding past each extended line is read by the last network block; zero it
-    # so that no uninitialised memory is ever read.
-    memset(ring, 0, slots * row_length * sizeof(key_t))
+    # so that no uninitialised memory is ever read. The lines themselves are written
+    # before they are read (by a banded kernel only where it reads them).
+    for slot in range(slots):
+        memset(ring + slot * row_length + row_length - LANES, 0, LANES * sizeof(key_t))
     memset(fine, 0, n_bins * sizeof(uint32_t))
     while x0 < width:
         strip_stop = min(x0 + strip_width, width)
@@ -893,12 +928,12 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                         nan = crcx_box_median_band(
                             <float**>band_lines, <float**>band_direct, plan.x_before,
                             <float**>band_outs, <int>n_out, width, <int>plan.fy,
-                            <int>plan.fx, 0)
+                            <int>plan.fx, 0, stream)
                     elif key_t is uint64_t:
                         nan = crcx_box_median_band(
                             <double**>band_lines, <double**>band_direct, plan.x_before,
                             <double**>band_outs, <int>n_out, width, <int>plan.fy,
-                            <int>plan.fx, 0)
+                            <int>plan.fx, 0, stream)
                 if nan:
                     for i in range(n_out + plan.fy - 1):
                         band_lines[i] = _ring_line(src, plan, cval_key, tags, ring,
@@ -906,7 +941,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                                                    band_direct + i, False)
                     crcx_box_median_band(band_lines, band_direct, plan.x_before, band_outs,
                                          <int>n_out, width, <int>plan.fy, <int>plan.fx,
-                                         plan.encoding)
+                                         plan.encoding, stream)
                 line += n_out
                 continue
             for j in range(plan.n_rows):
@@ -1213,6 +1248,31 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 out[ix * out_stride] = sorted_keys[w * 64 + crcx_select_bit(word, rank - below)]
 
 
+cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
+    """Map the pages of a large contiguous `dst`, one contiguous share per thread.
+
+    A fresh output's pages are mapped, and zeroed by the kernel, when first written.
+    _run hands its bands to the threads in turn, so that they would write into the
+    same 2 MiB huge pages and wait on each other's page faults (4096x4096 float32
+    3x3, two threads, fresh output: 7.0-7.7 ms without, 6.6-6.8 ms with; uint16
+    alike within noise). The faults still cost about as much as the filtering
+    itself, and shrink little with more threads.
+    """
+    cdef Py_ssize_t size = (dst.shape[0] * dst.shape[1] * dst.shape[2] * dst.shape[3]
+                            * <Py_ssize_t>sizeof(key_t))
+    cdef Py_ssize_t share = (size + n_threads - 1) // n_threads
+    cdef Py_ssize_t t
+    cdef char* start
+    if (size < n_threads * TOUCH_MIN_BYTES or dst.strides[3] != sizeof(key_t)
+            or dst.strides[2] != dst.shape[3] * dst.strides[3]
+            or dst.strides[1] != dst.shape[2] * dst.strides[2]
+            or dst.strides[0] != dst.shape[1] * dst.strides[1]):
+        return
+    start = <char*>&dst[0, 0, 0, 0]
+    for t in prange(n_threads, schedule="static", num_threads=n_threads):
+        crcx_touch_pages(start + t * share, start + min((t + 1) * share, size))
+
+
 cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
               key_t cval_key, int n_threads) except -1:
     cdef bint tiled = (plan.algorithm == ALGORITHM_RANKED
@@ -1232,9 +1292,12 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
         # (and column histograms) is reused down the band; several bands per thread,
         # handed out dynamically, so that a thread slowed down by another process
         # does not hold up the rest. Column histograms cost fy lines to set up, so
-        # their bands are longer.
+        # their bands are longer, and one thread takes all lines as one band (uint8
+        # 2048x2048 25x25: 1-2 % faster).
         chunk = max(1, min(COLUMNS_BAND if plan.algorithm == ALGORITHM_COLUMNS else 64,
                            n_units // (4 * n_threads)))
+        if n_threads == 1:
+            chunk = n_units
     if n_threads > n_units:
         n_threads = <int>n_units
     n_chunks = (n_units + chunk - 1) // chunk
@@ -1242,6 +1305,9 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     if scratch == NULL:
         raise MemoryError("not enough memory for the median filter's scratch buffers")
     try:
+        if n_threads > 1:
+            with nogil:
+                _map_pages(dst, n_threads)
         with nogil, parallel(num_threads=n_threads):
             for c in prange(n_chunks, schedule="dynamic"):
                 if plan.algorithm == ALGORITHM_RANKED_BOX:

@@ -538,6 +538,21 @@ def test_float_bands_match_scipy_and_the_reference(dtype, mode):
                         reference_median(with_nan, **kwargs))
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_outputs_past_the_caches_match_scipy(n_threads):
+    # Outputs of 16 MiB and more are stored past the caches (non-temporal stores) and,
+    # with threads, have their pages mapped first; lines of a width that is no multiple
+    # of 64 bytes start each at another alignment. NaN sorts above +inf, so as +inf it
+    # leaves every median where it is; a float band with a NaN is done again as keys.
+    rng = np.random.default_rng(7)
+    image = rng.random((2048, 2060), dtype=np.float32)
+    image[[5, 700, 701], [3, 2000, 2000]] = np.nan
+    actual = median(image, size=3, mode="nearest", n_threads=n_threads)
+    expected = ndi.median_filter(np.where(np.isnan(image), np.inf, image), size=3,
+                                 mode="nearest")
+    assert_same(np.where(np.isnan(actual), np.inf, actual), expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
 @pytest.mark.parametrize("mode", CANONICAL_MODES)
 def test_ranked_box_matches_scipy(dtype, mode):

@@ -859,7 +859,6 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef key_t** band_direct = band_lines + CRCX_BAND_LINES + plan.fy
     cdef key_t** band_outs = band_direct + CRCX_BAND_LINES + plan.fy
     cdef uint32_t* fine = <uint32_t*>(band_outs + CRCX_BAND_LINES)
-    cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (8 * sizeof(key_t))
     cdef Py_ssize_t n_bins = (_histogram_bins(sizeof(key_t))
                               if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
     cdef key_t* ring = <key_t*>(fine + n_bins)
@@ -957,7 +956,9 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 _select_line(rows, plan, width, work, result)
             elif key_t is uint8_t or key_t is uint16_t:
                 if plan.algorithm == ALGORITHM_HISTOGRAM:
-                    _histogram_line(rows, plan, width, fine, fine + n_fine, result,
+                    # fine bins, one per key, then the coarse ones (_histogram_bins)
+                    _histogram_line(rows, plan, width, fine,
+                                    fine + ((<Py_ssize_t>1) << (8 * sizeof(key_t))), result,
                                     4 * sizeof(key_t))
                 else:
                     # A box of one plane: the window's lines are tags tag .. tag + fy - 1,

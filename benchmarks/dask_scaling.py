@@ -13,6 +13,7 @@ import argparse
 import datetime
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,10 +24,13 @@ import numpy as np
 import skimage.data
 from distributed import Client, LocalCluster
 
-import crcx
-import crcx.dask
-from crcx.collection import denoise_collection
-from crcx.io import read_image, write_image
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality import add_noise  # noqa: E402
+
+import crcx  # noqa: E402
+import crcx.dask  # noqa: E402
+from crcx.collection import denoise_collection  # noqa: E402
+from crcx.io import read_image, write_image  # noqa: E402
 
 SEED = 20240611
 RESULTS = Path(__file__).parent / "results" / "dask.md"
@@ -34,16 +38,12 @@ WORKERS = 2
 
 
 def mixed_noise(side, seed=SEED):
-    """`skimage.data.camera` tiled to `side` x `side`, Gaussian sigma 10 plus 20 % salt
-    and pepper, as uint8."""
-    rng = np.random.default_rng(seed)
+    """`skimage.data.camera` tiled to `side` x `side` under the quality benchmark's mixed
+    noise (Gaussian sigma 10 plus 20 % salt and pepper), rounded to uint8."""
     camera = skimage.data.camera()
     tiles = -(-side // camera.shape[0])
-    clean = np.tile(camera, (tiles, tiles))[:side, :side].astype(np.float64)
-    noisy = clean + rng.normal(0, 10, clean.shape)
-    hit = rng.random(clean.shape) < 0.2
-    noisy = np.where(hit, np.where(rng.random(clean.shape) < 0.5, 0, 255), noisy)
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    clean = np.tile(camera, (tiles, tiles))[:side, :side]
+    return np.clip(np.rint(add_noise(clean, "mixed", seed)), 0, 255).astype(np.uint8)
 
 
 def timed(function):

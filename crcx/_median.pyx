@@ -514,6 +514,11 @@ DEF STREAM_MIN_BYTES = 16 << 20
 DEF TOUCH_MIN_BYTES = 2 << 20
 
 
+cdef inline Py_ssize_t _nbytes(key_t[:, :, :, :] array) noexcept nogil:
+    return (array.shape[0] * array.shape[1] * array.shape[2] * array.shape[3]
+            * <Py_ssize_t>sizeof(key_t))
+
+
 cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept nogil:
     # Extended line plus LANES of padding, which the last network block may read.
     return width + plan.fx - 1 + LANES
@@ -882,8 +887,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                         and plan.n_elements <= 9)
     # An output too large to stay in the last-level cache beside its input is
     # stored past the caches: none of its lines is read before it is written.
-    cdef bint stream = (dst.shape[0] * dst.shape[1] * dst.shape[2] * dst.shape[3]
-                        * <Py_ssize_t>sizeof(key_t) >= STREAM_MIN_BYTES)
+    cdef bint stream = _nbytes(dst) >= STREAM_MIN_BYTES
     cdef bint nan
     cdef crcx_columns columns
     # Tag of the first line whose keys the column histograms hold (-1: none).
@@ -1259,8 +1263,7 @@ cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
     alike within noise). The faults still cost about as much as the filtering
     itself, and shrink little with more threads.
     """
-    cdef Py_ssize_t size = (dst.shape[0] * dst.shape[1] * dst.shape[2] * dst.shape[3]
-                            * <Py_ssize_t>sizeof(key_t))
+    cdef Py_ssize_t size = _nbytes(dst)
     cdef Py_ssize_t share = (size + n_threads - 1) // n_threads
     cdef Py_ssize_t t
     cdef char* start

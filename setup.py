@@ -14,7 +14,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_openmp", "_median", "_window", "_crc"]
+MODULES = ["_openmp", "_output_cache", "_median", "_window", "_crc"]
 
 
 def _write_box_networks():

@@ -13,6 +13,7 @@ _PUBLIC = {
     "rank_filter": "crcx.filters",
     "crc_median": "crcx.crc",
     "crc_map": "crcx.crc",
+    "clear_output_cache": "crcx._output_cache",
 }
 
 __all__ = sorted(_PUBLIC)

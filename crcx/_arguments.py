@@ -210,14 +210,15 @@ def cval_in_dtype(cval, dtype):
         return np.array(cval).astype(dtype)[()]
 
 
-def prepare_output(output, image):
+def prepare_output(output, image, empty=np.empty):
     """Return the array to write the result of filtering `image` into.
 
     `output` may be None (a new array of the image's dtype), a dtype, or a writeable
-    array of the image's shape (the image itself included).
+    array of the image's shape (the image itself included). New arrays come from
+    ``empty(shape, dtype)``.
     """
     if output is None:
-        return np.empty(image.shape, dtype=image.dtype)
+        return empty(image.shape, image.dtype)
     if isinstance(output, np.ndarray):
         if output.shape != image.shape:
             raise ArgumentError(
@@ -231,4 +232,4 @@ def prepare_output(output, image):
     except TypeError:
         raise TypeError(f"output: expected None, a dtype or an array, got {output!r}") from None
     check_dtype(dtype, "output")
-    return np.empty(image.shape, dtype=dtype)
+    return empty(image.shape, dtype)

@@ -1261,7 +1261,8 @@ cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
     same 2 MiB huge pages and wait on each other's page faults (4096x4096 float32
     3x3, two threads, fresh output: 7.0-7.7 ms without, 6.6-6.8 ms with; uint16
     alike within noise). The faults still cost about as much as the filtering
-    itself, and shrink little with more threads.
+    itself, and shrink little with more threads; _output_cache spares them to an
+    output made again at a size freed before.
     """
     cdef Py_ssize_t size = _nbytes(dst)
     cdef Py_ssize_t share = (size + n_threads - 1) // n_threads

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crcx import _median
+from crcx import _median, _output_cache as output_cache
 from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
                              normalize_geometry, normalize_mode, normalize_n_threads,
                              prepare_output)
@@ -296,7 +296,7 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
         raise ArgumentError(f"rank: {rank} is not within the footprint's "
                             f"{geometry.count} elements")
     rank %= geometry.count
-    result = prepare_output(output, image)
+    result = prepare_output(output, image, output_cache.empty)
     if len(geometry.axes) > MAX_FILTERED_AXES:
         raise ArgumentError(
             f"axes: at most {MAX_FILTERED_AXES} axes can be filtered together, got "

@@ -1,0 +1,94 @@
+"""The memory of large outputs is reused, within bounds, and never shows through."""
+import threading
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from numpy._core.multiarray import get_handler_name
+
+import crcx
+from crcx import _output_cache as output_cache
+
+LARGE = 1 << 22  # the smallest size kept
+
+
+def address(array):
+    return array.__array_interface__["data"][0]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    output_cache.clear_output_cache()
+    yield
+    output_cache.clear_output_cache()
+
+
+def test_a_freed_output_is_reused_for_the_next_of_its_size():
+    first = output_cache.empty((LARGE,), np.uint8)
+    where = address(first)
+    del first
+    assert output_cache.kept_sizes() == [LARGE]
+    assert address(output_cache.empty((LARGE // 2,), np.uint16)) == where
+    assert output_cache.kept_sizes() == [LARGE]  # given back when the temporary died
+
+
+def test_other_sizes_get_new_memory():
+    first = output_cache.empty((LARGE,), np.uint8)
+    where = address(first)
+    del first
+    other = output_cache.empty((LARGE + 1,), np.uint8)
+    assert address(other) != where
+    assert output_cache.kept_sizes() == [LARGE]
+
+
+def test_small_and_huge_buffers_are_not_kept():
+    output_cache.empty((LARGE - 1,), np.uint8)
+    output_cache.empty((output_cache.MAX_BYTES + 1,), np.uint8)
+    assert output_cache.kept_sizes() == []
+
+
+def test_the_oldest_buffers_make_room_and_clearing_releases_all():
+    arrays = [output_cache.empty((LARGE + i,), np.uint8) for i in range(6)]
+    while arrays:
+        del arrays[0]
+    assert output_cache.kept_sizes() == [LARGE + i for i in range(2, 6)]
+    assert output_cache.clear_output_cache() == sum(LARGE + i for i in range(2, 6))
+    assert output_cache.kept_sizes() == []
+
+
+def test_the_byte_limit_holds():
+    quarter = output_cache.MAX_BYTES // 4
+    arrays = [output_cache.empty((quarter + 1,), np.uint8) for i in range(3)]
+    arrays.clear()
+    assert output_cache.kept_sizes() == [quarter + 1] * 3
+    output_cache.empty((quarter,), np.uint8)
+    assert output_cache.kept_sizes() == [quarter + 1] * 2 + [quarter]
+
+
+def test_median_outputs_use_it_and_stay_exact():
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (2048, 2048), dtype=np.uint8) for _ in range(2)]
+    first = crcx.median(images[0])
+    assert get_handler_name(first) == "crcx_output_cache"
+    expected = [ndi.median_filter(image, 3) for image in images]
+    np.testing.assert_array_equal(first, expected[0])
+    del first
+    # the second output is written into the first one's memory
+    np.testing.assert_array_equal(crcx.median(images[1], n_threads=2), expected[1])
+    np.testing.assert_array_equal(crcx.median(images[1], output=np.float32),
+                                  expected[1].astype(np.float32))
+
+
+def test_arrays_freed_on_other_threads():
+    def churn():
+        for i in range(50):
+            output_cache.empty((LARGE + i % 3,), np.uint8)
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sizes = output_cache.kept_sizes()
+    assert len(sizes) <= 4 and sum(sizes) <= output_cache.MAX_BYTES
+    assert set(sizes) <= {LARGE, LARGE + 1, LARGE + 2}

@@ -296,7 +296,8 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
         raise ArgumentError(f"rank: {rank} is not within the footprint's "
                             f"{geometry.count} elements")
     rank %= geometry.count
-    result = prepare_output(output, image, output_cache.empty)
+    result = prepare_output(output, image,
+                            functools.partial(output_cache.empty, beside=image))
     if len(geometry.axes) > MAX_FILTERED_AXES:
         raise ArgumentError(
             f"axes: at most {MAX_FILTERED_AXES} axes can be filtered together, got "

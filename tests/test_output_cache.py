@@ -65,6 +65,30 @@ def test_the_byte_limit_holds():
     assert output_cache.kept_sizes() == [quarter + 1] * 2 + [quarter]
 
 
+def test_large_outputs_start_half_a_page_from_their_input():
+    for offset in (0, 16, 2048, 4000):
+        buffer = np.empty(LARGE + 4096, np.uint8)
+        start = -address(buffer) % 4096 + offset
+        image = buffer[start:start + LARGE]
+        out = output_cache.empty((LARGE,), np.uint8, beside=image)
+        assert address(out) % 64 == 0
+        assert 2048 - 64 < (address(out) - address(image)) % 4096 <= 2048
+
+
+def test_small_arrays_are_aligned():
+    assert all(address(output_cache.empty((n,), np.uint8)) % 64 == 0 for n in (0, 1, 1000))
+
+
+def test_resizing_keeps_the_contents():
+    array = output_cache.empty((LARGE,), np.uint8)
+    array[:] = np.arange(LARGE) % 251
+    array.resize(2 * LARGE, refcheck=False)
+    np.testing.assert_array_equal(array[:LARGE], np.arange(LARGE) % 251)
+    array.resize(10, refcheck=False)
+    np.testing.assert_array_equal(array, np.arange(10))
+    assert output_cache.kept_sizes() == [LARGE, 2 * LARGE]
+
+
 def test_median_outputs_use_it_and_stay_exact():
     rng = np.random.default_rng(5)
     images = [rng.integers(0, 256, (2048, 2048), dtype=np.uint8) for _ in range(2)]

@@ -578,9 +578,11 @@ def report(settings, quick, info, natural, uniform, scaling, crc):
         "array it was given). A filter whose two-thread GB/s comes near that of the copy "
         "is limited by memory, not by its threads. The target applies to the call that "
         "returns a new array; the `output given` columns time the same filter writing "
-        "into an array it was given, whose pages are mapped already: a new array's pages "
-        "are mapped, and zeroed, by the kernel on their first write, and that cost hardly "
-        "shrinks with a second thread.",
+        "into an array it was given. A new array's pages are mapped, and zeroed, by the "
+        "kernel on their first write, a cost that hardly shrinks with a second thread; "
+        "crcx makes its new output in the memory of a freed output of the same size "
+        "where it has one (as here, from the round before), so it pays that cost on the "
+        "first call only.",
         scaling_md,
         "## crc_median",
     ]

@@ -84,7 +84,7 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
     cdef double* scratch = _scratch(largest, n_threads)
     cdef double* window
     cdef Py_ssize_t line, x, level, n, e, base, at_low, at_high, z, y
-    cdef double v, low, high, middle
+    cdef double v, w, low, high, middle
     cdef bint qualified, between
     try:
         with nogil, parallel(num_threads=n_threads):
@@ -97,29 +97,41 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                     if not todo[z, y, x]:
                         continue
                     v = data[base + x]
+                    # Each level's window is the last one plus a ring, so the window,
+                    # its extremes and their counts grow by the ring only. The median
+                    # lies strictly between the extremes exactly when neither extreme
+                    # fills its rank, so it is selected once, at the deciding level
+                    # (1920x1080 RGB: a third of the filter's time went to selecting
+                    # medians at levels that did not decide).
+                    n = 0
+                    low = high = data[base + x + deltas[0]]
+                    at_low = at_high = 0
                     for level in range(levels):
+                        for e in range(n, level_end[level]):
+                            w = data[base + x + deltas[e]]
+                            window[e] = w
+                            if w < low:
+                                low, at_low = w, 1
+                            elif w == low:
+                                at_low = at_low + 1
+                            if w > high:
+                                high, at_high = w, 1
+                            elif w == high:
+                                at_high = at_high + 1
                         n = level_end[level]
-                        low = high = data[base + x + deltas[0]]
-                        for e in range(n):
-                            window[e] = data[base + x + deltas[e]]
-                            low = window[e] if window[e] < low else low
-                            high = window[e] if window[e] > high else high
-                        nth_element(window, window + n // 2, window + n)
-                        middle = window[n // 2]
-                        qualified = low < middle < high
+                        qualified = low < high and at_low <= n // 2 and at_high < n - n // 2
                         if qualified or level == levels - 1:
                             break
+                    nth_element(window, window + n // 2, window + n)
+                    middle = window[n // 2]
                     plain[z, y, x] = not (low < v < high)
                     flagged[z, y, x] = plain[z, y, x]
                     replacement[z, y, x] = middle
                     kind[z, y, x] = 0
                     if not qualified:
                         between = False
-                        at_low = at_high = 0
                         for e in range(n):
                             between = between or (low < window[e] < high)
-                            at_low = at_low + (window[e] == low)
-                            at_high = at_high + (window[e] == high)
                         if not between:
                             kind[z, y, x] = 2
                             flagged[z, y, x] = v != middle

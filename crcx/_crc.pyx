@@ -12,6 +12,8 @@ from cython.parallel cimport prange, parallel
 
 from crcx._openmp cimport omp_get_thread_num
 
+import numpy as np
+
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
     void sort[T](T first, T last)
@@ -452,3 +454,30 @@ def keep_structure(const double[:, :, ::1] padded, tuple reach,
                     if similar:
                         flagged[z, y, x] = 0
                         break
+
+
+def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
+                   const double[::1] level, const double[::1] laplacian):
+    """:func:`crcx._crc_parameters.samples_by_bin` by one counting sort.
+
+    Masking the samples bin by bin read them all once per bin (1920x1080 RGB: a
+    fifth of crc_median's time).
+    """
+    cdef Py_ssize_t n = bins.shape[0], i, j
+    starts_array = np.zeros(n_bins + 1, np.intp)
+    level_array, laplacian_array = np.empty(n), np.empty(n)
+    cdef Py_ssize_t[::1] starts = starts_array
+    cdef double[::1] level_out = level_array, laplacian_out = laplacian_array
+    with nogil:
+        for i in range(n):
+            starts[bins[i] + 1] += 1
+        for j in range(n_bins):
+            starts[j + 1] += starts[j]
+        for i in range(n):
+            j = bins[i]
+            level_out[starts[j]] = level[i]
+            laplacian_out[starts[j]] = laplacian[i]
+            starts[j] += 1
+    # starts[j] is now where bin j ends
+    bounds = [0] + starts_array[:n_bins].tolist()
+    return [(level_array[a:b], laplacian_array[a:b]) for a, b in zip(bounds, bounds[1:])]

@@ -15,7 +15,7 @@ from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_c
                              prepare_output)
 
 __all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "lags", "parameters", "reach",
-           "prepare", "finish", "robust_variance", "fit_noise",
+           "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
@@ -196,11 +196,16 @@ def _affine_fit(x, y, n):
     return float(a), float(b)
 
 
-def fit_noise(laplacian, level, noise, noise_bins):
+def samples_by_bin(bins, n_bins, level, laplacian):
+    """[(level, laplacian) of the samples in bin j, in their order] for j < n_bins."""
+    return [(level[bins == j], laplacian[bins == j]) for j in range(n_bins)]
+
+
+def fit_noise(laplacian, level, noise, noise_bins, by_bin=samples_by_bin):
     """(a, b) of the noise variance a + b * intensity from the valid samples (§2).
 
     `laplacian` and `level` are the |Laplacian| and the intensity proxy at the
-    pixels away from impulses.
+    pixels away from impulses; `by_bin` groups them as :func:`samples_by_bin` does.
     """
     if laplacian.size < MIN_SAMPLES:
         return 0.0, 0.0
@@ -208,14 +213,13 @@ def fit_noise(laplacian, level, noise, noise_bins):
         return robust_variance(laplacian), 0.0
     # equal-width intensity bins, so that a large constant region fills only one
     lo, hi = level.min(), level.max()
-    k = np.minimum(((level - lo) / (hi - lo) * noise_bins).astype(int), noise_bins - 1)
+    k = np.minimum(((level - lo) / (hi - lo) * noise_bins).astype(np.intp), noise_bins - 1)
     xs, ys, ns = [], [], []
-    for j in range(noise_bins):
-        sel = k == j
-        if np.count_nonzero(sel) >= MIN_SAMPLES:
-            xs.append(level[sel].mean())
-            ys.append(robust_variance(laplacian[sel]))
-            ns.append(float(np.count_nonzero(sel)))
+    for x, y in by_bin(k, noise_bins, level, laplacian):
+        if x.size >= MIN_SAMPLES:
+            xs.append(x.mean())
+            ys.append(robust_variance(y))
+            ns.append(float(x.size))
     if len(xs) < 2:
         return robust_variance(laplacian), 0.0
     return _affine_fit(np.array(xs), np.array(ys), np.array(ns))

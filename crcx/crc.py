@@ -176,7 +176,7 @@ def _noise_model(plane, L, O, proxy, P):
         return float(P["noise"]) ** 2, 0.0
     near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
                        n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"])
+    return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"], _crc.samples_by_bin)
 
 
 def _structures(ndim):

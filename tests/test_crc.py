@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import crcx
+from crcx import _crc, _crc_parameters
 from crcx.reference import crc as reference
 
 # The compiled path sums windows in another order than the reference (running sums,
@@ -267,3 +268,17 @@ def test_an_unknown_keyword_is_a_type_error():
 def test_compiled_and_reference_share_their_signature(name):
     assert (inspect.signature(getattr(crcx, name))
             == inspect.signature(getattr(reference, name)))
+
+
+@given(st.integers(1, 9).flatmap(lambda n_bins: st.tuples(
+    st.just(n_bins), hnp.arrays(np.intp, st.integers(0, 300), elements=st.integers(0, n_bins - 1)))))
+def test_samples_by_bin_matches_the_reference(case):
+    n_bins, bins = case
+    level = np.arange(bins.size, dtype=np.float64)
+    laplacian = -level
+    compiled = _crc.samples_by_bin(bins, n_bins, level, laplacian)
+    expected = _crc_parameters.samples_by_bin(bins, n_bins, level, laplacian)
+    assert len(compiled) == len(expected) == n_bins
+    for (x, y), (ex, ey) in zip(compiled, expected):
+        np.testing.assert_array_equal(x, ex)
+        np.testing.assert_array_equal(y, ey)

@@ -9,7 +9,7 @@ from numpy._core.multiarray import get_handler_name
 import crcx
 from crcx import _output_cache as output_cache
 
-LARGE = 1 << 22  # the smallest size kept
+LARGE = output_cache.MIN_BYTES  # the smallest size kept
 
 
 def address(array):

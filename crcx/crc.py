@@ -278,16 +278,18 @@ def _nonlocal_mean(plane, J, sig2, P):
 
 
 def _residual_scale(E):
-    """Mean square and robust deviation of the residual (§4)."""
-    nu = float(np.mean(E * E))
-    return nu, (1.4826 * float(np.median(np.abs(E))) if nu > 0 else 0.0)
+    """Largest |E|, then the mean square and robust deviation of E over it (§4)."""
+    s = float(np.max(np.abs(E), initial=0.0))
+    U = E / s if s > 0 else E
+    nu = float(np.mean(U * U))
+    return s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
 
 
 def _correlation_map(plane, E, P):
     """CRC(p) and the index of the first maximising lag (§4)."""
     half = P["window"] // 2
-    padded = plane.padded(E, half + 1, 0.0)
-    nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E))
+    s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E))
+    padded = plane.padded(E / s if s > 0 else E, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)

@@ -266,8 +266,13 @@ def _renyi(x, y, bins, tau):
 def _correlation_map(E, mode, P):
     """CRC(p) = max(0, max over Δ of ρ(p, δ)) and the first lag within TIE of it."""
     shape, d = E.shape, E.ndim
-    E_ext = _Extended(E, mode, 0.0)
     hw = P["window"] // 2
+    # rho is scale-free; on E over its largest magnitude tiny residuals' variances
+    # do not underflow (§4)
+    s = float(np.max(np.abs(E), initial=0.0))
+    if s > 0:
+        E = E / s
+    E_ext = _Extended(E, mode, 0.0)
     nu = float(np.mean(E * E))
     tau = 1.4826 * _true_median(np.abs(E).ravel()) if nu > 0 else 0.0
     window = list(itertools.product(range(-hw, hw + 1), repeat=d))

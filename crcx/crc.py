@@ -278,9 +278,9 @@ def _nonlocal_mean(plane, J, sig2, P):
 
 
 def _residual_scale(E):
-    """Largest |E|, then the mean square and robust deviation of E over it (§4)."""
-    s = float(np.max(np.abs(E), initial=0.0))
-    U = E / s if s > 0 else E
+    """Largest |E| (1 if E is 0), then mean square and robust deviation of E over it (§4)."""
+    s = float(np.max(np.abs(E), initial=0.0)) or 1.0
+    U = E / s
     nu = float(np.mean(U * U))
     return s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
 
@@ -289,7 +289,7 @@ def _correlation_map(plane, E, P):
     """CRC(p) and the index of the first maximising lag (§4)."""
     half = P["window"] // 2
     s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E))
-    padded = plane.padded(E / s if s > 0 else E, half + 1, 0.0)
+    padded = plane.padded(E / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)

@@ -275,8 +275,15 @@ def test_compiled_and_reference_share_their_signature(name):
             == inspect.signature(getattr(reference, name)))
 
 
-@given(st.integers(1, 9).flatmap(lambda n_bins: st.tuples(
-    st.just(n_bins), hnp.arrays(np.intp, st.integers(0, 300), elements=st.integers(0, n_bins - 1)))))
+@st.composite
+def binned(draw):
+    """A bin count and bin indices below it."""
+    n_bins = draw(st.integers(1, 9))
+    return n_bins, draw(hnp.arrays(np.intp, st.integers(0, 300),
+                                   elements=st.integers(0, n_bins - 1)))
+
+
+@given(binned())
 def test_samples_by_bin_matches_the_reference(case):
     n_bins, bins = case
     level = np.arange(bins.size, dtype=np.float64)

@@ -269,9 +269,7 @@ def _correlation_map(E, mode, P):
     hw = P["window"] // 2
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
     # do not underflow (§4)
-    s = float(np.max(np.abs(E), initial=0.0))
-    if s > 0:
-        E = E / s
+    E = E / (float(np.max(np.abs(E), initial=0.0)) or 1.0)
     E_ext = _Extended(E, mode, 0.0)
     nu = float(np.mean(E * E))
     tau = 1.4826 * _true_median(np.abs(E).ravel()) if nu > 0 else 0.0

@@ -1,13 +1,13 @@
-"""Output arrays placed apart from their input, their memory reused between calls.
+"""Arrays placed apart from their input, their memory reused between calls.
 
-Two costs of a new output that the filter itself cannot avoid:
+Two costs of a new array that a filter itself cannot avoid:
 
 * Page faults. The system maps and zeroes a new array's pages on first write; for
   an output of tens of MiB that costs as much as a fast filter, and more threads
   do not make it faster (4096x4096 uint16, 3x3 median on two threads: 1.8 ms
   filtering, 1.7 ms page faults). glibc keeps freed blocks below 32 MiB for the
   next malloc but unmaps larger ones, so a frame-by-frame loop would pay them on
-  every call. Freed buffers of MIN_BYTES and more are kept here (at most
+  every call. Freed outputs of MIN_BYTES and more are kept here (at most
   MAX_BUFFERS, MAX_BYTES in all) and handed to the next output of the same size.
   They stay mapped until `clear_output_cache` (marking them MADV_FREE instead,
   for the system to take back at will, cost 0.3 ms of the 1.5 ms of that median
@@ -21,10 +21,21 @@ Two costs of a new output that the filter itself cannot avoid:
   Large outputs start half a page away from their input, mod 4096, 64-byte
   aligned.
 
-This is a NumPy memory handler (NEP 49), set only while `empty` makes an array.
-Every block carries a header with what the fallback, NumPy's default handler,
-returned, so its place in the block can vary and `free` never relies on the size
-NumPy passes.
+A filter that makes and frees many planes, as CRC-MF does, pays the page faults
+on smaller arrays too: glibc gives the top of its heap back to the system when
+more than twice its mmap threshold is free there, so the planes of every call are
+faulted in anew (512x512 CRC-MF on one thread: 16,000 page faults, 17 of its 71
+ms). Arrays made inside `reusing_memory` come from a second pool, the scratch
+pool, which keeps freed blocks of SCRATCH_MIN_BYTES and more (at most
+SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES in all) for the next array of their size,
+in that call and the next ones.
+
+This is a NumPy memory handler (NEP 49) in two instances, one a pool: the output
+handler, set only while `empty` makes an array, and the scratch handler, set
+while `reusing_memory` is open. A block returns to the pool of the handler that
+made it. Every block carries a header with what the fallback, NumPy's default
+handler, returned, so its place in the block can vary and `free` never relies on
+the size NumPy passes.
 """
 cimport cython
 cimport numpy as cnp
@@ -32,6 +43,8 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.ref cimport PyObject
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy, memset, strcpy
+
+import contextlib
 
 import numpy as np
 
@@ -61,6 +74,13 @@ cpdef enum:
     MIN_BYTES = 1 << 22
     MAX_BUFFERS = 4
     MAX_BYTES = 1 << 28
+# The scratch pool keeps from glibc's default mmap threshold up; a CRC-MF call on a
+# plane frees and makes again about 20 arrays of a few sizes (and about 100 in all,
+# counting masks and samples), and 1 GiB holds twenty float64 planes of 2500x2500.
+cpdef enum:
+    SCRATCH_MIN_BYTES = 1 << 17
+    SCRATCH_MAX_BUFFERS = 128
+    SCRATCH_MAX_BYTES = 1 << 30
 
 cdef enum:
     PAGE = 4096
@@ -69,15 +89,29 @@ cdef enum:
 cdef struct Header:
     void* raw        # the fallback's block
     size_t size      # bytes asked for
+    size_t capacity  # bytes the block can hold: `size` or more, when reused
+    long kept_in     # the `reusing_memory` section in which it was last freed
 
-cdef Header kept[MAX_BUFFERS]
-cdef int n_kept = 0
-cdef size_t kept_bytes = 0
-cdef cython.pymutex lock
+cdef struct Pool:
+    Header kept[SCRATCH_MAX_BUFFERS]     # oldest first
+    int n_kept
+    size_t kept_bytes
+    size_t min_bytes
+    int max_buffers
+    size_t max_bytes
+
+cdef Pool outputs
+cdef Pool scratch
+outputs.n_kept = scratch.n_kept = 0
+outputs.kept_bytes = scratch.kept_bytes = 0
+outputs.min_bytes, outputs.max_buffers, outputs.max_bytes = MIN_BYTES, MAX_BUFFERS, MAX_BYTES
+scratch.min_bytes, scratch.max_buffers, scratch.max_bytes = (
+    SCRATCH_MIN_BYTES, SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES)
+cdef long sections = 0          # `reusing_memory` sections begun so far
+cdef cython.pymutex lock         # guards both pools and `sections`
 cdef PyDataMemAllocator* fallback = <PyDataMemAllocator*>&(
     <PyDataMem_Handler*>PyCapsule_GetPointer(<object>PyDataMem_DefaultHandler, "mem_handler")
 ).allocator
-cdef PyDataMem_Handler handler
 # Address of the input the output being made will be read beside, or 0. Set and
 # used while `empty` holds the GIL.
 cdef uintptr_t near = 0
@@ -87,28 +121,45 @@ cdef inline bint _large(size_t size) noexcept nogil:
     return size >= <size_t>MIN_BYTES
 
 
-cdef inline size_t _block_bytes(size_t size) noexcept nogil:
+cdef inline size_t _block_bytes(size_t capacity) noexcept nogil:
     """Bytes to ask the fallback for: room for the header and the placement."""
-    return size + sizeof(Header) + (PAGE if _large(size) else ALIGNMENT)
+    return capacity + sizeof(Header) + (PAGE if _large(capacity) else ALIGNMENT)
 
 
-cdef void* _take(size_t size) noexcept nogil:
-    """Remove and return the block of a kept buffer of exactly `size` bytes, or NULL."""
-    global n_kept, kept_bytes
-    cdef void* raw = NULL
-    cdef int i
+cdef inline bint _keepable(Pool* pool, size_t size) noexcept nogil:
+    return pool.min_bytes <= size <= pool.max_bytes
+
+
+cdef Header _remove(Pool* pool, int i) noexcept nogil:
+    """Take kept buffer `i` out of `pool`, keeping the others in order; hold `lock`."""
+    cdef Header block = pool.kept[i]
+    pool.n_kept -= 1
+    pool.kept_bytes -= block.capacity
+    for i in range(i, pool.n_kept):
+        pool.kept[i] = pool.kept[i + 1]
+    return block
+
+
+cdef Header _take(Pool* pool, size_t size) noexcept nogil:
+    """Remove and return the kept buffer that fits `size` bytes best, or one with no block.
+
+    A buffer fits if it holds `size` bytes and at most an eighth more: the planes of
+    one image differ by their padding, and a looser fit would hold memory idle.
+    """
+    cdef Header found
+    cdef int i, best = -1
+    found.raw = NULL
     with lock:
-        for i in range(n_kept - 1, -1, -1):
-            if kept[i].size == size:
-                raw = kept[i].raw
-                kept_bytes -= size
-                n_kept -= 1
-                kept[i] = kept[n_kept]
-                break
-    return raw
+        for i in range(pool.n_kept - 1, -1, -1):
+            if (size <= pool.kept[i].capacity <= size + size // 8
+                    and (best < 0 or pool.kept[i].capacity < pool.kept[best].capacity)):
+                best = i
+        if best >= 0:
+            found = _remove(pool, best)
+    return found
 
 
-cdef void* _place(void* raw, size_t size) noexcept nogil:
+cdef void* _place(void* raw, size_t size, size_t capacity) noexcept nogil:
     """The start of `size` bytes within block `raw`, its header written before it."""
     cdef uintptr_t first = <uintptr_t>raw + sizeof(Header)
     cdef uintptr_t target = (first + ALIGNMENT - 1) & ~(<uintptr_t>ALIGNMENT - 1)
@@ -121,16 +172,22 @@ cdef void* _place(void* raw, size_t size) noexcept nogil:
         start = target
     (<Header*>start)[-1].raw = raw
     (<Header*>start)[-1].size = size
+    (<Header*>start)[-1].capacity = capacity
     return <void*>start
 
 
 cdef void* _malloc(void* ctx, size_t size) noexcept nogil:
-    cdef void* raw = _take(size) if _large(size) else NULL
-    if raw == NULL:
-        raw = fallback.malloc(fallback.ctx, _block_bytes(size))
-        if raw == NULL:
+    cdef Pool* pool = <Pool*>ctx
+    cdef Header block
+    block.raw = NULL
+    if _keepable(pool, size):
+        block = _take(pool, size)
+    if block.raw == NULL:
+        block.capacity = size
+        block.raw = fallback.malloc(fallback.ctx, _block_bytes(size))
+        if block.raw == NULL:
             return NULL
-    return _place(raw, size)
+    return _place(block.raw, size, block.capacity)
 
 
 cdef void* _calloc(void* ctx, size_t nelem, size_t elsize) noexcept nogil:
@@ -153,41 +210,75 @@ cdef void* _realloc(void* ctx, void* ptr, size_t new_size) noexcept nogil:
     return moved
 
 
-cdef void _free(void* ctx, void* ptr, size_t ignored) noexcept nogil:
-    """Keep a large buffer for reuse, dropping the oldest kept ones to make room."""
-    global n_kept, kept_bytes
-    cdef Header block, oldest
+cdef bint _release_oldest(Pool* pool) noexcept nogil:
+    """Give the oldest buffer `pool` keeps back to the system; False if it keeps none."""
+    cdef Header oldest
+    with lock:
+        if pool.n_kept == 0:
+            return False
+        oldest = _remove(pool, 0)
+    fallback.free(fallback.ctx, oldest.raw, _block_bytes(oldest.capacity))
+    return True
+
+
+cdef void _release_stale(Pool* pool, long section) noexcept nogil:
+    """Give back the buffers `pool` kept before `section` began and has not used since."""
+    cdef Header block
     cdef int i
+    while True:
+        block.raw = NULL
+        with lock:
+            for i in range(pool.n_kept):
+                if pool.kept[i].kept_in < section:
+                    block = _remove(pool, i)
+                    break
+        if block.raw == NULL:
+            return
+        fallback.free(fallback.ctx, block.raw, _block_bytes(block.capacity))
+
+
+cdef void _free(void* ctx, void* ptr, size_t ignored) noexcept nogil:
+    """Keep a buffer for reuse, dropping the oldest kept ones to make room."""
+    cdef Pool* pool = <Pool*>ctx
+    cdef Header block
+    cdef bint kept = False
     if ptr == NULL:
         return
     block = (<Header*>ptr)[-1]
-    if not _large(block.size) or block.size > <size_t>MAX_BYTES:
-        fallback.free(fallback.ctx, block.raw, _block_bytes(block.size))
+    if not _keepable(pool, block.capacity):
+        fallback.free(fallback.ctx, block.raw, _block_bytes(block.capacity))
         return
-    while True:
+    while not kept:
         with lock:
-            if n_kept < MAX_BUFFERS and kept_bytes + block.size <= <size_t>MAX_BYTES:
-                kept[n_kept] = block
-                n_kept += 1
-                kept_bytes += block.size
-                return
-            oldest = kept[0]
-            n_kept -= 1
-            kept_bytes -= oldest.size
-            for i in range(n_kept):
-                kept[i] = kept[i + 1]
-        fallback.free(fallback.ctx, oldest.raw, _block_bytes(oldest.size))
+            if (pool.n_kept < pool.max_buffers
+                    and pool.kept_bytes + block.capacity <= pool.max_bytes):
+                block.kept_in = sections
+                pool.kept[pool.n_kept] = block
+                pool.n_kept += 1
+                pool.kept_bytes += block.capacity
+                kept = True
+        if not kept:
+            _release_oldest(pool)
 
 
-strcpy(handler.name, b"crcx_output_cache")
-handler.version = 1
-handler.allocator.ctx = NULL
-handler.allocator.malloc = _malloc
-handler.allocator.calloc = _calloc
-handler.allocator.realloc = _realloc
-handler.allocator.free = _free
-# Arrays hold a reference to the capsule, so it outlives every array it allocated.
-_capsule = PyCapsule_New(&handler, "mem_handler", NULL)
+cdef PyDataMem_Handler output_handler
+cdef PyDataMem_Handler scratch_handler
+
+
+cdef object _capsule(PyDataMem_Handler* handler, const char* name, Pool* pool):
+    strcpy(handler.name, name)
+    handler.version = 1
+    handler.allocator.ctx = pool
+    handler.allocator.malloc = _malloc
+    handler.allocator.calloc = _calloc
+    handler.allocator.realloc = _realloc
+    handler.allocator.free = _free
+    # Arrays hold a reference to the capsule, so it outlives every array it allocated.
+    return PyCapsule_New(handler, "mem_handler", NULL)
+
+
+_outputs = _capsule(&output_handler, b"crcx_output_cache", &outputs)
+_scratch = _capsule(&scratch_handler, b"crcx_scratch", &scratch)
 
 
 def empty(shape, dtype, beside=None):
@@ -201,8 +292,9 @@ def empty(shape, dtype, beside=None):
         The array the new one will be computed from: a large new array starts half
         a page away from it, modulo the page size.
 
-    A program that has installed its own NumPy memory handler keeps it: the array
-    is then made by that handler, as ``np.empty`` would make it.
+    Inside `reusing_memory` the array comes from the scratch pool. A program that
+    has installed its own NumPy memory handler keeps it: the array is then made by
+    that handler, as ``np.empty`` would make it.
 
     Examples
     --------
@@ -211,15 +303,50 @@ def empty(shape, dtype, beside=None):
     (2, 3)
     """
     global near
-    if PyDataMem_GetHandler() is not <object>PyDataMem_DefaultHandler:
+    current = PyDataMem_GetHandler()
+    if current is not <object>PyDataMem_DefaultHandler and current is not _scratch:
         return np.empty(shape, dtype)
     near = 0 if beside is None else <uintptr_t>beside.__array_interface__["data"][0]
-    previous = PyDataMem_SetHandler(_capsule)
+    previous = PyDataMem_SetHandler(_scratch if current is _scratch else _outputs)
     try:
         return np.empty(shape, dtype)
     finally:
         PyDataMem_SetHandler(previous)
         near = 0
+
+
+@contextlib.contextmanager
+def reusing_memory():
+    """While open, make this thread's NumPy arrays from the scratch pool.
+
+    For a filter that makes and frees many planes: their freed blocks are kept for
+    the next arrays of their sizes, in this call and later ones, instead of going
+    back to the system and being faulted in again. A program's own memory handler
+    is left in place (the section then changes nothing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx._output_cache import reusing_memory
+    >>> with reusing_memory():
+    ...     total = sum(float(np.ones(1 << 16).sum()) for _ in range(3))
+    >>> total
+    196608.0
+    """
+    global sections
+    cdef long section
+    if PyDataMem_GetHandler() is not <object>PyDataMem_DefaultHandler:
+        yield
+        return
+    with lock:
+        sections += 1
+        section = sections
+    previous = PyDataMem_SetHandler(_scratch)
+    try:
+        yield
+    finally:
+        PyDataMem_SetHandler(previous)
+        _release_stale(&scratch, section)
 
 
 def clear_output_cache():
@@ -231,21 +358,23 @@ def clear_output_cache():
     >>> clear_output_cache() >= 0
     True
     """
-    global n_kept, kept_bytes
+    return _clear(&outputs) + _clear(&scratch)
+
+
+cdef Py_ssize_t _clear(Pool* pool):
     cdef Py_ssize_t released = 0
-    cdef Header block
-    while True:
-        with lock:
-            if n_kept == 0:
-                return released
-            n_kept -= 1
-            block = kept[n_kept]
-            kept_bytes -= block.size
-        released += block.size
-        fallback.free(fallback.ctx, block.raw, _block_bytes(block.size))
-
-
-def kept_sizes():
-    """Sizes in bytes of the buffers kept for reuse, oldest first."""
     with lock:
-        return [kept[i].size for i in range(n_kept)]
+        released = pool.kept_bytes
+    while _release_oldest(pool):
+        pass
+    return released
+
+
+def kept_sizes(bint scratch_pool=False):
+    """Sizes in bytes of the buffers kept for reuse, oldest first.
+
+    Those of the scratch pool (arrays made inside `reusing_memory`) if `scratch_pool`.
+    """
+    cdef Pool* pool = &scratch if scratch_pool else &outputs
+    with lock:
+        return [pool.kept[i].capacity for i in range(pool.n_kept)]

@@ -17,6 +17,7 @@ import itertools
 import numpy as np
 
 from crcx import _crc, _window
+from crcx._output_cache import reusing_memory
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
                                   fit_noise, lags, parameters, prepare)
@@ -348,9 +349,10 @@ def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=N
     """:func:`crc_median` with validated parameters, and optionally given statistics."""
     image, planes, join = _planes(image, P["size"], mode, cval, n_threads, channel_axis,
                                   statistics)
-    out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
-                 for plane in planes if plane.values.size]) if image.size else None)
-    return finish(out, output, image)
+    with reusing_memory():
+        out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
+                     for plane in planes if plane.values.size]) if image.size else None)
+        return finish(out, output, image)
 
 
 def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
@@ -360,13 +362,14 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     gain the residual's scale of §4.
     """
     _, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
-    for plane in planes:
-        if plane.values.size == 0:
-            continue
-        if P["gain"] in ("crc", "wiener+crc"):
-            _restore(plane, P)
-        else:
-            _noise(plane, P)
+    with reusing_memory():
+        for plane in planes:
+            if plane.values.size == 0:
+                continue
+            if P["gain"] in ("crc", "wiener+crc"):
+                _restore(plane, P)
+            else:
+                _noise(plane, P)
     return [plane.statistics.values for plane in planes]
 
 
@@ -498,8 +501,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             flags.append(np.zeros(shape, bool))
             variances.append(np.zeros(shape))
             continue
-        O, _, E, sig2 = _stages(plane, P)
-        crc, direction = _correlation_map(plane, E, P)
+        with reusing_memory():
+            O, _, E, sig2 = _stages(plane, P)
+            crc, direction = _correlation_map(plane, E, P)
         maps.append(crc.reshape(shape))
         directions.append(direction.reshape(shape))
         flags.append(O.reshape(shape))

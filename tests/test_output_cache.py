@@ -1,4 +1,5 @@
-"""The memory of large outputs is reused, within bounds, and never shows through."""
+"""The memory of large outputs and of scratch planes is reused, within bounds, and never
+shows through."""
 import threading
 
 import numpy as np
@@ -41,6 +42,16 @@ def test_other_sizes_get_new_memory():
     assert output_cache.kept_sizes() == [LARGE]
 
 
+def test_a_buffer_serves_sizes_up_to_an_eighth_smaller():
+    first = output_cache.empty((LARGE + LARGE // 8,), np.uint8)
+    where = address(first)
+    del first
+    assert address(output_cache.empty((LARGE - 1,), np.uint8)) != where
+    assert address(output_cache.empty((LARGE,), np.uint8)) == where
+    # the buffer keeps its capacity, not the size it last served
+    assert output_cache.kept_sizes() == [LARGE + LARGE // 8]
+
+
 def test_small_and_huge_buffers_are_not_kept():
     output_cache.empty((LARGE - 1,), np.uint8)
     output_cache.empty((output_cache.MAX_BYTES + 1,), np.uint8)
@@ -61,8 +72,8 @@ def test_the_byte_limit_holds():
     arrays = [output_cache.empty((quarter + 1,), np.uint8) for i in range(3)]
     arrays.clear()
     assert output_cache.kept_sizes() == [quarter + 1] * 3
-    output_cache.empty((quarter,), np.uint8)
-    assert output_cache.kept_sizes() == [quarter + 1] * 2 + [quarter]
+    output_cache.empty((quarter + quarter // 4,), np.uint8)
+    assert output_cache.kept_sizes() == [quarter + 1] * 2 + [quarter + quarter // 4]
 
 
 def test_large_outputs_start_half_a_page_from_their_input():
@@ -116,3 +127,68 @@ def test_arrays_freed_on_other_threads():
     sizes = output_cache.kept_sizes()
     assert len(sizes) <= 4 and sum(sizes) <= output_cache.MAX_BYTES
     assert set(sizes) <= {LARGE, LARGE + 1, LARGE + 2}
+
+
+# --- the scratch pool ---------------------------------------------------------------
+
+SCRATCH = output_cache.SCRATCH_MIN_BYTES  # the smallest size the scratch pool keeps
+
+
+def test_inside_a_section_arrays_come_from_the_scratch_pool():
+    with output_cache.reusing_memory():
+        inside = np.ones(SCRATCH)
+        assert get_handler_name(inside) == "crcx_scratch"
+        assert get_handler_name(output_cache.empty((LARGE,), np.uint8)) == "crcx_scratch"
+    assert get_handler_name() == "default_allocator"
+    assert get_handler_name(np.ones(SCRATCH)) == "default_allocator"
+    np.testing.assert_array_equal(inside, 1.0)
+
+
+def test_scratch_planes_are_reused_within_and_across_sections():
+    with output_cache.reusing_memory():
+        plane = np.empty(SCRATCH, np.uint8)
+        where = address(plane)
+        del plane
+        assert output_cache.kept_sizes(scratch_pool=True) == [SCRATCH]
+        assert address(np.zeros(SCRATCH, np.uint8)) == where
+        small = np.empty(SCRATCH - 1, np.uint8)
+    del small
+    assert output_cache.kept_sizes(scratch_pool=True) == [SCRATCH]
+    assert output_cache.kept_sizes() == []
+    with output_cache.reusing_memory():
+        assert address(np.empty(SCRATCH, np.uint8)) == where
+
+
+def test_a_section_gives_back_the_buffers_it_did_not_use():
+    with output_cache.reusing_memory():
+        np.empty(SCRATCH, np.uint8)
+        np.empty(2 * SCRATCH, np.uint8)
+    assert sorted(output_cache.kept_sizes(scratch_pool=True)) == [SCRATCH, 2 * SCRATCH]
+    with output_cache.reusing_memory():
+        np.empty(2 * SCRATCH, np.uint8)
+    assert output_cache.kept_sizes(scratch_pool=True) == [2 * SCRATCH]
+    assert output_cache.clear_output_cache() == 2 * SCRATCH
+    assert output_cache.kept_sizes(scratch_pool=True) == []
+
+
+def test_the_scratch_pool_is_bounded():
+    with output_cache.reusing_memory():
+        arrays = [np.empty(SCRATCH + i, np.uint8)
+                  for i in range(output_cache.SCRATCH_MAX_BUFFERS + 3)]
+        while arrays:
+            del arrays[0]
+        sizes = output_cache.kept_sizes(scratch_pool=True)
+        assert len(sizes) == output_cache.SCRATCH_MAX_BUFFERS
+        assert min(sizes) == SCRATCH + 3          # the oldest made room
+        np.empty(output_cache.SCRATCH_MAX_BYTES + 1, np.uint8)
+    assert sorted(output_cache.kept_sizes(scratch_pool=True)) == sizes
+
+
+def test_crc_median_runs_in_a_section_and_leaves_none_open():
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (300, 300), dtype=np.uint8)
+    first = crcx.crc_median(image)
+    assert get_handler_name() == "default_allocator"
+    assert len(output_cache.kept_sizes(scratch_pool=True)) > 0
+    again = crcx.crc_median(image, n_threads=2)   # in memory the first call freed
+    np.testing.assert_array_equal(first, again)

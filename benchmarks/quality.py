@@ -51,6 +51,7 @@ ABLATION = [
     ("no structure rule", {"line_density": 0.0}),
     ("constant noise model", {"noise": "constant"}),
     ("5x5 search window", {"search": 2}),
+    ("one non-local pass (no guided pass)", {"passes": 1}),
     ("median base, Wiener gain (no non-local stage)", {"base": "median"}),
     ("median base, CRC gain, pearson (plain reading)", {"base": "median", "gain": "crc"}),
     ("median base, CRC gain, renyi", {"base": "median", "gain": "crc",

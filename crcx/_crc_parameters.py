@@ -32,7 +32,8 @@ MIN_SAMPLES = 64
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
 DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
                 excess=4.0, line_density=0.2, noise="affine", noise_bins=8, base="nonlocal",
-                search=3, patch=3, h=1.0, gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
+                search=3, patch=3, h=1.0, passes=2, pilot_h=0.3, gain="wiener", wiener_c=2.0,
+                t0=0.1, t1=0.5)
 
 
 def lags(ndim):
@@ -76,7 +77,7 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
              majority_density, excess, line_density, noise, noise_bins, base, search, patch, h,
-             gain, wiener_c, t0, t1):
+             passes, pilot_h, gain, wiener_c, t0, t1):
     _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
@@ -103,6 +104,10 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected an integer >= 0, got {search!r}")
     _check("patch", _odd(patch), f"expected an odd integer >= 1, got {patch!r}")
     _check("h", isinstance(h, numbers.Real) and h > 0, f"expected > 0, got {h!r}")
+    _check("passes", passes in (1, 2) and not isinstance(passes, bool),
+           f"expected 1 or 2, got {passes!r}")
+    _check("pilot_h", isinstance(pilot_h, numbers.Real) and pilot_h > 0,
+           f"expected > 0, got {pilot_h!r}")
     _check("gain", gain in GAINS, f"expected one of {GAINS}, got {gain!r}")
     _check("wiener_c", isinstance(wiener_c, numbers.Real) and wiener_c >= 0,
            f"expected >= 0, got {wiener_c!r}")
@@ -112,7 +117,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
                 s_max=int(s_max), impulses=impulses, kappa=float(kappa), majority=int(majority),
                 majority_density=float(majority_density), excess=float(excess),
                 line_density=float(line_density), noise=noise, noise_bins=int(noise_bins),
-                base=base, search=int(search), patch=int(patch), h=float(h), gain=gain,
+                base=base, search=int(search), patch=int(patch), h=float(h),
+                passes=int(passes), pilot_h=float(pilot_h), gain=gain,
                 wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
 
 

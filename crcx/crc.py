@@ -266,16 +266,24 @@ def _impulses(plane, P):
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
 
-def _nonlocal_mean(plane, J, sig2, P):
+def _nonlocal_mean(plane, J, sig2, O, P):
+    """B of §3: the non-local mean of J; with two passes, again where O is not set,
+    weighing the first pass's patches."""
+    if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
+        return J
     r, half = P["search"], P["patch"] // 2
     padded = plane.padded(J, r + half, plane.cval)
-    B = np.empty(J.shape)
     rows = sorted({offset[:2] + (0,) for offset in plane.cube(half)})
-    _crc.nonlocal_mean(padded, plane.reach(r + half),
-                       plane.deltas(plane.cube(r, skip_centre=True), padded),
-                       plane.deltas(rows, padded), half,
-                       np.ascontiguousarray(sig2), P["h"], B, plane.n_threads)
-    return B
+    geometry = (plane.reach(r + half), plane.deltas(plane.cube(r, skip_centre=True), padded),
+                plane.deltas(rows, padded), half, np.ascontiguousarray(sig2))
+    B = np.empty(J.shape)
+    _crc.nonlocal_mean(padded, padded, *geometry, P["h"], 1.0, True, B, plane.n_threads)
+    if P["passes"] == 1:
+        return B
+    guided = np.empty(J.shape)
+    _crc.nonlocal_mean(padded, plane.padded(B, r + half, plane.cval), *geometry,
+                       P["pilot_h"], 0.0, False, guided, plane.n_threads)
+    return np.where(O, B, guided)
 
 
 def _residual_scale(E):
@@ -316,7 +324,7 @@ def _noise(plane, P):
 def _stages(plane, P):
     """§1-§3 for one plane: O, the base B, the residual E and sigma^2(p)."""
     O, J, M, sig2 = _noise(plane, P)
-    B = _nonlocal_mean(plane, J, sig2, P) if P["base"] == "nonlocal" else M
+    B = _nonlocal_mean(plane, J, sig2, O, P) if P["base"] == "nonlocal" else M
     E = np.where(O, 0.0, J - B)
     return O, B, E, sig2
 
@@ -381,6 +389,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
+               passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
                gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
                t1=DEFAULTS["t1"]):
     """Denoise with CRC-MF: impulses out, noise averaged, coherent detail kept.
@@ -413,7 +422,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -435,6 +444,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   passes=passes, pilot_h=pilot_h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     return _denoise(image, P, mode, cval, channel_axis, output, n_threads)
 
@@ -447,6 +457,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
+            passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
             gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
             t1=DEFAULTS["t1"]):
     """The canonical Rényi correlation map of the residual CRC-MF restores.
@@ -466,7 +477,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) the filter assumes at each pixel.
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -490,6 +501,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   passes=passes, pilot_h=pilot_h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     maps, directions, flags, variances = [], [], [], []

@@ -70,6 +70,8 @@ options = st.fixed_dictionaries({
     "base": st.sampled_from(["nonlocal", "median"]),
     "search": st.integers(0, 2),
     "patch": st.sampled_from([1, 3]),
+    "passes": st.sampled_from([1, 2]),
+    "pilot_h": st.sampled_from([0.3, 1.0]),
     "gain": st.sampled_from(["wiener", "crc", "wiener+crc", "none"]),
 })
 
@@ -247,6 +249,9 @@ def test_output_may_be_the_image_itself():
     ({"noise": -1.0}, ValueError, "noise"),
     ({"excess": -1.0}, ValueError, "excess"),
     ({"gain": "magic"}, ValueError, "gain"),
+    ({"passes": 3}, ValueError, "passes"),
+    ({"passes": True}, ValueError, "passes"),
+    ({"pilot_h": 0.0}, ValueError, "pilot_h"),
     ({"t0": 0.5, "t1": 0.5}, ValueError, "t1"),
     ({"size": 0}, ValueError, "size"),
 ])

@@ -126,12 +126,14 @@ def test_stein_tuning_keeps_clean_pixels_under_impulse_noise():
     hit = rng.random(clean.shape) < 0.3
     noisy = np.where(hit, np.where(rng.random(clean.shape) < 0.5, 0, 255), clean)
     noisy = noisy.astype(np.uint8)
-    grid = {"wiener_c": (1.0, 3.0)}
-    error = {c: np.mean((crcx.crc_median(noisy, wiener_c=c).astype(float) - clean) ** 2)
-             for c in grid["wiener_c"]}
+    # One non-local pass: the guided second pass already keeps these pixels, and
+    # then wiener_c changes the error by less than 0.01 (nothing for a loss to find).
+    grid = {"wiener_c": (1.0, 3.0), "passes": (1,)}
+    error = {c: np.mean((crcx.crc_median(noisy, wiener_c=c, passes=1).astype(float)
+                         - clean) ** 2) for c in grid["wiener_c"]}
     oracle = min(error, key=error.get)
-    assert error[3.0] != error[1.0]
-    assert tune([noisy], grid, "crc", n_threads=1)[0] == {"wiener_c": oracle}
+    assert error[3.0] > error[1.0] + 1
+    assert tune([noisy], grid, "crc", n_threads=1)[0] == {"wiener_c": oracle, "passes": 1}
 
 
 def test_default_grid_and_table_layout():

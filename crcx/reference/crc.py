@@ -213,10 +213,20 @@ def _impulses(I, mode, cval, P):
 
 # --- §3 non-local stage --------------------------------------------------------------
 
-def _nonlocal_mean(J, sig2, mode, cval, P):
+def _nonlocal_mean(J, sig2, O, mode, cval, P):
+    B = _weighted_mean(J, J, sig2, mode, cval, P, P["h"], allowance=1.0, centre="largest")
+    if P["passes"] == 1:
+        return B
+    guided = _weighted_mean(J, B, sig2, mode, cval, P, P["pilot_h"], allowance=0.0,
+                            centre="one")
+    return np.where(O, B, guided)
+
+
+def _weighted_mean(J, G, sig2, mode, cval, P, h, allowance, centre):
+    """Mean of J over the search window, weights from the patches of G (§3)."""
     shape, d = J.shape, J.ndim
-    J_ext = _Extended(J, mode, cval)
-    r, hp, h = P["search"], P["patch"] // 2, P["h"]
+    J_ext, G_ext = _Extended(J, mode, cval), _Extended(G, mode, cval)
+    r, hp = P["search"], P["patch"] // 2
     offsets = [off for off in itertools.product(range(-r, r + 1), repeat=d) if any(off)]
     patch = list(itertools.product(range(-hp, hp + 1), repeat=d))
     B = np.empty(shape)
@@ -227,14 +237,14 @@ def _nonlocal_mean(J, sig2, mode, cval, P):
         scale = 2.0 * h * h * sig2[p]
         num = den = wmax = 0.0
         for off in offsets:
-            dist = np.mean([(J_ext.at([c + u for c, u in zip(p, pu)])
-                             - J_ext.at([c + u + o for c, u, o in zip(p, pu, off)])) ** 2
+            dist = np.mean([(G_ext.at([c + u for c, u in zip(p, pu)])
+                             - G_ext.at([c + u + o for c, u, o in zip(p, pu, off)])) ** 2
                             for pu in patch])
-            w = np.exp(-max(dist / scale - 1.0, 0.0))
+            w = np.exp(-max(dist / scale - allowance, 0.0))
             num += w * J_ext.at([c + o for c, o in zip(p, off)])
             den += w
             wmax = max(wmax, w)
-        w0 = wmax if wmax > 0 else 1.0
+        w0 = wmax if centre == "largest" and wmax > 0 else 1.0
         B[p] = (w0 * J[p] + num) / (w0 + den)
     return B
 
@@ -304,7 +314,7 @@ def _stages(I, mode, cval, P):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
     a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode)
     sig2 = a + b * np.maximum(M, 0.0)
-    B = _nonlocal_mean(J, sig2, mode, cval, P) if P["base"] == "nonlocal" else M
+    B = _nonlocal_mean(J, sig2, O, mode, cval, P) if P["base"] == "nonlocal" else M
     E = np.where(O, 0.0, J - B)
     return O, B, E, sig2
 
@@ -336,6 +346,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
+               passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
                gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
                t1=DEFAULTS["t1"]):
     """CRC-MF denoising: the reference definition of :func:`crcx.crc_median`.
@@ -408,6 +419,11 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Odd side of the patches compared in §3.
     h : float, optional
         Filtering parameter of §3, relative to the noise standard deviation.
+    passes : {1, 2}, optional
+        Non-local passes of §3: with 2, a second pass weighs the patches of the
+        first pass's estimate, which are far less noisy than the image's.
+    pilot_h : float, optional
+        Filtering parameter of that second pass.
     gain : {"wiener", "crc", "wiener+crc", "none"}, optional
         Restoration gain of §5.
     wiener_c : float, optional
@@ -434,6 +450,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   passes=passes, pilot_h=pilot_h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
@@ -451,6 +468,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
+            passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
             gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
             t1=DEFAULTS["t1"]):
     """Canonical Rényi correlation map of the residual that CRC-MF restores.
@@ -505,6 +523,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
+                   passes=passes, pilot_h=pilot_h,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)

@@ -17,11 +17,11 @@ import itertools
 import numpy as np
 
 from crcx import _crc, _window
-from crcx._output_cache import reusing_memory
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
                                   fit_noise, lags, parameters, prepare)
 from crcx._openmp import effective_n_threads
+from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
 
 __all__ = ["crc_median", "crc_map"]

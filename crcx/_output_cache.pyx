@@ -8,7 +8,8 @@ Two costs of a new array that a filter itself cannot avoid:
   filtering, 1.7 ms page faults). glibc keeps freed blocks below 32 MiB for the
   next malloc but unmaps larger ones, so a frame-by-frame loop would pay them on
   every call. Freed outputs of MIN_BYTES and more are kept here (at most
-  MAX_BUFFERS, MAX_BYTES in all) and handed to the next output of the same size.
+  MAX_BUFFERS, MAX_BYTES in all) and handed to the next output they fit (the same
+  size, or up to an eighth smaller).
   They stay mapped until `clear_output_cache` (marking them MADV_FREE instead,
   for the system to take back at will, cost 0.3 ms of the 1.5 ms of that median
   on two threads: every page's first write then goes through the page tables).
@@ -27,8 +28,9 @@ more than twice its mmap threshold is free there, so the planes of every call ar
 faulted in anew (512x512 CRC-MF on one thread: 16,000 page faults, 17 of its 71
 ms). Arrays made inside `reusing_memory` come from a second pool, the scratch
 pool, which keeps freed blocks of SCRATCH_MIN_BYTES and more (at most
-SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES in all) for the next array of their size,
-in that call and the next ones.
+SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES in all) for the next array they fit, in that
+call and the next ones; a section gives back, as it ends, the blocks kept before it
+began that it did not use.
 
 This is a NumPy memory handler (NEP 49) in two instances, one a pool: the output
 handler, set only while `empty` makes an array, and the scratch handler, set

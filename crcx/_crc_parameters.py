@@ -32,8 +32,8 @@ MIN_SAMPLES = 64
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
 DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
                 excess=4.0, line_density=0.2, noise="affine", noise_bins=8, base="nonlocal",
-                search=3, patch=3, h=1.0, passes=2, pilot_h=0.3, gain="wiener", wiener_c=2.0,
-                t0=0.1, t1=0.5)
+                search=3, patch=3, h=1.0, passes=2, pilot_h=0.3, joint_channels=True,
+                gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
 
 
 def lags(ndim):
@@ -77,7 +77,7 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
              majority_density, excess, line_density, noise, noise_bins, base, search, patch, h,
-             passes, pilot_h, gain, wiener_c, t0, t1):
+             passes, pilot_h, joint_channels, gain, wiener_c, t0, t1):
     _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
@@ -108,6 +108,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
            f"expected 1 or 2, got {passes!r}")
     _check("pilot_h", isinstance(pilot_h, numbers.Real) and pilot_h > 0,
            f"expected > 0, got {pilot_h!r}")
+    _check("joint_channels", isinstance(joint_channels, (bool, np.bool_)),
+           f"expected True or False, got {joint_channels!r}")
     _check("gain", gain in GAINS, f"expected one of {GAINS}, got {gain!r}")
     _check("wiener_c", isinstance(wiener_c, numbers.Real) and wiener_c >= 0,
            f"expected >= 0, got {wiener_c!r}")
@@ -118,7 +120,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
                 majority_density=float(majority_density), excess=float(excess),
                 line_density=float(line_density), noise=noise, noise_bins=int(noise_bins),
                 base=base, search=int(search), patch=int(patch), h=float(h),
-                passes=int(passes), pilot_h=float(pilot_h), gain=gain,
+                passes=int(passes), pilot_h=float(pilot_h),
+                joint_channels=bool(joint_channels), gain=gain,
                 wiener_c=float(wiener_c), t0=float(t0), t1=float(t1))
 
 
@@ -135,6 +138,14 @@ def reach(P):
     """
     return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
             + P["search"] + P["patch"] // 2 + P["window"] // 2 + 1)
+
+
+def channel_groups(n_planes, P):
+    """Index groups of the planes whose non-local weights are shared (§3, §7): all the
+    channels of an image at once, or each on its own."""
+    if P["joint_channels"]:
+        return [list(range(n_planes))]
+    return [[i] for i in range(n_planes)]
 
 
 def _planes(image, channel_axis):

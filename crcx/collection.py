@@ -24,7 +24,7 @@ __all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
            "load_images", "plan_files", "progress_bar"]
 
 # Method name -> crcx function, and how that function is told that axis 0 of a
-# (planes, rows, columns) stack holds independent planes.
+# (planes, rows, columns) stack holds planes.
 METHODS = {
     "median": ("median", {"axes": (1, 2)}),
     "crc": ("crc_median", {"channel_axis": 0}),
@@ -32,7 +32,7 @@ METHODS = {
 # A last axis this short holds channels (grey+alpha, RGB, RGBA), not columns.
 MAX_CHANNELS = 4
 # Options that the plane handling sets; a caller setting them would filter across planes.
-_PLANE_KEYWORDS = ("axes", "channel_axis")
+_PLANE_KEYWORDS = ("axes", "channel_axis", "joint_channels")
 
 
 class Failure(NamedTuple):
@@ -98,7 +98,8 @@ def filter_function(method):
 
 
 def _as_planes(image):
-    """View `image` as (planes, rows, columns); return it and the inverse reshaping."""
+    """View `image` as (planes, rows, columns); return it, the inverse reshaping, and
+    whether the planes are the channels of one colour image (not a stack)."""
     if image.ndim < 2:
         raise ValueError(f"image: expected at least 2 dimensions, got shape {image.shape}")
     channels_last = image.ndim >= 3 and image.shape[-1] <= MAX_CHANNELS
@@ -109,7 +110,16 @@ def _as_planes(image):
         result = result.reshape(moved.shape)
         return np.ascontiguousarray(np.moveaxis(result, 0, -1) if channels_last else result)
 
-    return planes, restore
+    return planes, restore, channels_last and image.ndim == 3
+
+
+def _plane_options(method, colour):
+    """How `method` is told that axis 0 holds planes: the channels of a colour image,
+    whose non-local weights CRC-MF shares, or independent planes."""
+    options = dict(METHODS[method][1])
+    if method == "crc":
+        options["joint_channels"] = colour
+    return options
 
 
 def _check_options(options):
@@ -139,9 +149,11 @@ def denoise_image(image, method="crc", **filter_options):
 
     Notes
     -----
-    A last axis of at most four is taken for channels, so a stack of images four
-    pixels wide or less is filtered across its columns' neighbours the wrong way round;
-    call the filter itself for such data.
+    CRC-MF filters the channels of a colour image together (they share its non-local
+    weights) and the pages of a stack each on its own. A last axis of at most four is
+    taken for channels, so a stack of images four pixels wide or less is filtered
+    across its columns' neighbours the wrong way round; call the filter itself for
+    such data.
 
     Examples
     --------
@@ -153,8 +165,8 @@ def denoise_image(image, method="crc", **filter_options):
     """
     _check_options(filter_options)
     function = filter_function(method)
-    planes, restore = _as_planes(np.asarray(image))
-    return restore(function(planes, **METHODS[method][1], **filter_options))
+    planes, restore, colour = _as_planes(np.asarray(image))
+    return restore(function(planes, **_plane_options(method, colour), **filter_options))
 
 
 def _is_path(item):
@@ -447,6 +459,7 @@ def collection_score(images, **options):
     _check_options(options)
     total = 0.0
     for image in load_images(images):
-        planes, _ = _as_planes(image)
-        total += float(np.mean(crcx.crc_map(planes, channel_axis=0, **options)))
+        planes, _, colour = _as_planes(image)
+        maps = crcx.crc_map(planes, **_plane_options("crc", colour), **options)
+        total += float(np.mean(maps))
     return math.log(total) if total > 0 else -math.inf

@@ -18,8 +18,9 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
-                                  fit_noise, lags, parameters, prepare)
+from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
+                                  excess_thresholds, finish, fit_noise, lags, parameters,
+                                  prepare)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -266,24 +267,28 @@ def _impulses(plane, P):
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
 
-def _nonlocal_mean(plane, J, sig2, O, P):
-    """B of §3: the non-local mean of J; with two passes, again where O is not set,
-    weighing the first pass's patches."""
+def _nonlocal_mean(planes, noise, P):
+    """B of §3 for planes that share their weights (the channels of a colour image):
+    the non-local mean of J; with two passes, again where O is not set, weighing the
+    first pass's patches. `noise` holds each plane's (O, J, M, sigma^2)."""
+    O, J, _, sig2 = (np.stack(part) for part in zip(*noise))
     if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
-        return J
-    r, half = P["search"], P["patch"] // 2
-    padded = plane.padded(J, r + half, plane.cval)
+        return list(J)
+    plane, r, half = planes[0], P["search"], P["patch"] // 2
+    padded = np.stack([p.padded(j, r + half, p.cval) for p, j in zip(planes, J)])
     rows = sorted({offset[:2] + (0,) for offset in plane.cube(half)})
-    geometry = (plane.reach(r + half), plane.deltas(plane.cube(r, skip_centre=True), padded),
-                plane.deltas(rows, padded), half, np.ascontiguousarray(sig2))
+    geometry = (plane.reach(r + half),
+                plane.deltas(plane.cube(r, skip_centre=True), padded[0]),
+                plane.deltas(rows, padded[0]), half, sig2)
     B = np.empty(J.shape)
     _crc.nonlocal_mean(padded, padded, *geometry, P["h"], 1.0, True, B, plane.n_threads)
     if P["passes"] == 1:
-        return B
+        return list(B)
+    guide = np.stack([p.padded(b, r + half, p.cval) for p, b in zip(planes, B)])
     guided = np.empty(J.shape)
-    _crc.nonlocal_mean(padded, plane.padded(B, r + half, plane.cval), *geometry,
-                       P["pilot_h"], 0.0, False, guided, plane.n_threads)
-    return np.where(O, B, guided)
+    _crc.nonlocal_mean(padded, guide, *geometry, P["pilot_h"], 0.0, False, guided,
+                       plane.n_threads)
+    return list(np.where(O, B, guided))
 
 
 def _residual_scale(E):
@@ -321,17 +326,25 @@ def _noise(plane, P):
     return O, J, M, a + b * np.maximum(M, 0.0)
 
 
-def _stages(plane, P):
-    """§1-§3 for one plane: O, the base B, the residual E and sigma^2(p)."""
-    O, J, M, sig2 = _noise(plane, P)
-    B = _nonlocal_mean(plane, J, sig2, O, P) if P["base"] == "nonlocal" else M
-    E = np.where(O, 0.0, J - B)
-    return O, B, E, sig2
+def _stages(planes, P):
+    """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
+    noise = [_noise(plane, P) for plane in planes]
+    B = [M for _, _, M, _ in noise]
+    if P["base"] == "nonlocal":
+        for group in channel_groups(len(planes), P):
+            for i, b in zip(group, _nonlocal_mean([planes[i] for i in group],
+                                                  [noise[i] for i in group], P)):
+                B[i] = b
+    return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, _, sig2), b in zip(noise, B)]
 
 
-def _restore(plane, P):
-    """§5: out = B + g E."""
-    O, B, E, sig2 = _stages(plane, P)
+def _restore(planes, P):
+    """§5: out = B + g E, for each plane."""
+    return [_gain(plane, B, E, sig2, P)
+            for plane, (_, B, E, sig2) in zip(planes, _stages(planes, P))]
+
+
+def _gain(plane, B, E, sig2, P):
     g = np.zeros(E.shape)
     if P["gain"] in ("wiener", "wiener+crc"):
         mean = plane.box_mean(E, P["window"])
@@ -358,8 +371,9 @@ def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=N
     image, planes, join = _planes(image, P["size"], mode, cval, n_threads, channel_axis,
                                   statistics)
     with reusing_memory():
-        out = (join([_restore(plane, P).reshape(plane.values.shape[3 - plane.ndim:])
-                     for plane in planes if plane.values.size]) if image.size else None)
+        out = (join([out.reshape(plane.values.shape[3 - plane.ndim:])
+                     for plane, out in zip(planes, _restore(planes, P))])
+               if image.size else None)
         return finish(out, output, image)
 
 
@@ -369,15 +383,14 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     Only the stages up to the last statistic run: the noise fit of §2, or with a CRC
     gain the residual's scale of §4.
     """
-    _, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
-    with reusing_memory():
-        for plane in planes:
-            if plane.values.size == 0:
-                continue
+    image, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
+    if image.size:
+        with reusing_memory():
             if P["gain"] in ("crc", "wiener+crc"):
-                _restore(plane, P)
+                _restore(planes, P)
             else:
-                _noise(plane, P)
+                for plane in planes:
+                    _noise(plane, P)
     return [plane.statistics.values for plane in planes]
 
 
@@ -390,8 +403,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
                passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-               gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
-               t1=DEFAULTS["t1"]):
+               joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
+               wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
     """Denoise with CRC-MF: impulses out, noise averaged, coherent detail kept.
 
     Impulses are found by an adaptive median and replaced by the median of their
@@ -417,12 +430,13 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     mode, cval : optional
         Border rule of every window, as in scipy.ndimage.
     channel_axis : int, optional
-        Axis of colour channels (or other independent planes).
+        Axis of colour channels (or, with ``joint_channels=False``, of independent
+        planes).
     output : ndarray or dtype, optional
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -444,7 +458,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h,
+                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     return _denoise(image, P, mode, cval, channel_axis, output, n_threads)
 
@@ -458,8 +472,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
             passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-            gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
-            t1=DEFAULTS["t1"]):
+            joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
+            wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
     """The canonical Rényi correlation map of the residual CRC-MF restores.
 
     ``CRC(p) = max(0, max over lags of rho(p, lag))`` of the residual after the
@@ -477,7 +491,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) the filter assumes at each pixel.
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -501,25 +515,26 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h,
+                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
     maps, directions, flags, variances = [], [], [], []
-    for plane in planes:
-        shape = plane.values.shape[3 - plane.ndim:]
-        if plane.values.size == 0:
+    if not image.size:
+        for plane in planes:
+            shape = plane.values.shape[3 - plane.ndim:]
             maps.append(np.zeros(shape))
             directions.append(np.zeros(shape, np.int8))
             flags.append(np.zeros(shape, bool))
             variances.append(np.zeros(shape))
-            continue
+    else:
         with reusing_memory():
-            O, _, E, sig2 = _stages(plane, P)
-            crc, direction = _correlation_map(plane, E, P)
-        maps.append(crc.reshape(shape))
-        directions.append(direction.reshape(shape))
-        flags.append(O.reshape(shape))
-        variances.append(sig2.reshape(shape))
+            for plane, (O, _, E, sig2) in zip(planes, _stages(planes, P)):
+                shape = plane.values.shape[3 - plane.ndim:]
+                crc, direction = _correlation_map(plane, E, P)
+                maps.append(crc.reshape(shape))
+                directions.append(direction.reshape(shape))
+                flags.append(O.reshape(shape))
+                variances.append(sig2.reshape(shape))
     out = [join(maps)]
     if return_direction:
         out.append(join(directions).astype(np.int8))

@@ -119,7 +119,8 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     Parameters
     ----------
     array : dask.array.Array or array_like
-        The image; any chunking (the channel axis may be chunked too).
+        The image; any chunking (the channel axis too, but where the channels share
+        their non-local weights, ``joint_channels``, each block holds all of them).
     size, mode, cval, channel_axis
         As in :func:`crcx.crc_median`.
     n_threads : int, optional
@@ -160,6 +161,8 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
                          f"{array.ndim}-d input")
     channels = None if channel_axis is None else channel_axis % array.ndim
     P = crc_parameters(size=size, **options)
+    if channels is not None and P["joint_channels"]:
+        array = array.rechunk({channels: -1})
     statistics = dask.delayed(plane_statistics, pure=True)(
         array, P, mode, cval, channel_axis, n_threads)
     extent = crc_reach(P)

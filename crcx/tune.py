@@ -31,8 +31,8 @@ import numpy as np
 
 import crcx
 from crcx._crc_parameters import DEFAULTS
-from crcx.collection import (METHODS, _as_planes, _check_options, filter_function, load_images,
-                             progress_bar)
+from crcx.collection import (_as_planes, _check_options, _plane_options, filter_function,
+                             load_images, progress_bar)
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
            "stein_loss", "tune"]
@@ -103,10 +103,10 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     stride = _check_stride(stride)
     _check_options(filter_options)
     function = filter_function(method)
-    plane_options = METHODS[method][1]
     total = 0.0
     for image in images:
-        planes, _ = _as_planes(np.asarray(image))
+        planes, _, colour = _as_planes(np.asarray(image))
+        as_planes = _plane_options(method, colour)
         noisy = planes.astype(np.float64)
         fill = _neighbour_mean(noisy)
         if planes.dtype.kind in "biu":
@@ -118,7 +118,7 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
                 continue
             masked = planes.copy()
             masked[hidden] = fill[hidden]
-            denoised = function(masked, **plane_options, **filter_options)
+            denoised = function(masked, **as_planes, **filter_options)
             total += float(np.mean((denoised[hidden].astype(np.float64) - noisy[hidden]) ** 2))
     return total
 
@@ -127,13 +127,14 @@ class _SteinSample:
     """One image's planes in float64, with what the Stein estimate holds fixed."""
 
     def __init__(self, image, method, options, epsilon, seed):
-        planes, _ = _as_planes(np.asarray(image))
+        planes, _, colour = _as_planes(np.asarray(image))
         self.noisy = planes.astype(np.float64)
+        self.as_planes = _plane_options(method, colour)
         shared = {name: options[name] for name in _SHARED_OPTIONS if name in options}
         estimate = options if method == "crc" else shared
-        _, impulses, self.variance = crcx.crc_map(self.noisy, channel_axis=0,
-                                                  return_impulses=True, return_variance=True,
-                                                  **estimate)
+        _, impulses, self.variance = crcx.crc_map(
+            self.noisy, **_plane_options("crc", colour), return_impulses=True,
+            return_variance=True, **estimate)
         # an outlier the impulse detector let through has no clean value to score against
         median = crcx.median(self.noisy, size=5, axes=(1, 2), **shared)
         outlier = np.abs(self.noisy - median) > DEFAULTS["kappa"] * np.sqrt(self.variance)
@@ -147,10 +148,11 @@ class _SteinSample:
         """Mean over the scored pixels of Stein's estimate of the squared error."""
         if not self.scored.any():
             return 0.0
-        denoised = function(self.noisy, **options)
+        denoised = function(self.noisy, **self.as_planes, **options)
         estimate = (denoised - self.noisy) ** 2 - self.variance
         if self.step > 0:
-            nudged = function(self.noisy + self.step * self.direction, **options)
+            nudged = function(self.noisy + self.step * self.direction, **self.as_planes,
+                              **options)
             divergence = self.direction * (nudged - denoised) / self.step
             estimate += 2.0 * self.variance * divergence
         return float(estimate[self.scored].mean())
@@ -168,8 +170,7 @@ def _stein_samples(images, method, options, epsilon, seed):
 
 def _stein_risk(samples, method, options):
     function = filter_function(method)
-    plane_options = METHODS[method][1]
-    return sum(sample.risk(function, {**plane_options, **options}) for sample in samples)
+    return sum(sample.risk(function, options) for sample in samples)
 
 
 def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_options):

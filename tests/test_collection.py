@@ -20,9 +20,17 @@ def _image(shape, dtype=np.uint8):
     return RNG.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
 
 
+def _noisy(shape):
+    """Grey 100 under Gaussian noise: CRC-MF's non-local stage works on it."""
+    return np.clip(100.0 + RNG.normal(0.0, 12.0, shape), 0, 255).astype(np.uint8)
+
+
 def _by_planes(image, method, channels_last):
-    """The expected result: the filter called on each 2-d plane separately."""
+    """The expected result: the filter called on each 2-d plane separately, but CRC-MF
+    on the channels of one colour image together (they share the non-local weights)."""
     function = filter_function(method)
+    if method == "crc" and channels_last and image.ndim == 3:
+        return function(image, channel_axis=-1, **OPTIONS)
     moved = np.moveaxis(image, -1, 0) if channels_last else image
     planes = [function(plane, **OPTIONS) for plane in moved.reshape((-1,) + moved.shape[-2:])]
     result = np.reshape(planes, moved.shape)
@@ -38,7 +46,7 @@ def method(request):
     ((12, 15), False), ((12, 15, 3), True), ((12, 15, 4), True), ((12, 15, 2), True),
     ((3, 12, 15), False), ((2, 3, 12, 15), False), ((2, 12, 15, 3), True)])
 def test_denoise_image_filters_each_plane(method, shape, channels_last):
-    image = _image(shape)
+    image = _noisy(shape)
     result = denoise_image(image, method, **OPTIONS)
     assert result.dtype == image.dtype and result.shape == image.shape
     np.testing.assert_array_equal(result, _by_planes(image, method, channels_last))
@@ -49,6 +57,8 @@ def test_denoise_image_rejects_cross_plane_options_and_flat_input():
         denoise_image(_image((8, 8)), "median", axes=(0, 1))
     with pytest.raises(TypeError, match="channel_axis"):
         denoise_image(_image((8, 8)), "median", channel_axis=0)
+    with pytest.raises(TypeError, match="joint_channels"):
+        denoise_image(_image((8, 8, 3)), "crc", joint_channels=False)
     with pytest.raises(ValueError, match="image: expected at least 2 dimensions"):
         denoise_image(_image((8,)), "median")
 
@@ -194,14 +204,15 @@ def test_expand_inputs_ignores_hidden_and_non_image_files(tmp_path):
 def test_collection_score_is_the_log_of_summed_mean_maps(monkeypatch):
     calls = []
 
-    def fake_crc_map(planes, channel_axis, **options):
-        calls.append((planes.shape, channel_axis, options))
+    def fake_crc_map(planes, channel_axis, joint_channels, **options):
+        calls.append((planes.shape, channel_axis, joint_channels, options))
         return np.full(planes.shape, planes.mean() / 255.0)
 
     monkeypatch.setattr(crcx, "crc_map", fake_crc_map, raising=False)
     images = [np.full((4, 5), 51, np.uint8), np.full((4, 5, 3), 102, np.uint8)]
     assert collection_score(images, window=5) == pytest.approx(math.log(0.2 + 0.4))
-    assert calls == [((1, 4, 5), 0, {"window": 5}), ((3, 4, 5), 0, {"window": 5})]
+    assert calls == [((1, 4, 5), 0, False, {"window": 5}),
+                     ((3, 4, 5), 0, True, {"window": 5})]
     assert collection_score([np.zeros((4, 4), np.uint8)]) == -math.inf
 
 

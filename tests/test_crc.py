@@ -72,6 +72,7 @@ options = st.fixed_dictionaries({
     "patch": st.sampled_from([1, 3]),
     "passes": st.sampled_from([1, 2]),
     "pilot_h": st.sampled_from([0.3, 1.0]),
+    "joint_channels": st.booleans(),
     "gain": st.sampled_from(["wiener", "crc", "wiener+crc", "none"]),
 })
 
@@ -238,6 +239,25 @@ def test_output_may_be_the_image_itself():
     np.testing.assert_array_equal(image, expected)
 
 
+def test_identical_channels_are_filtered_as_their_grey_image():
+    # Joint weights average the channels' distances; for equal channels that mean is
+    # each channel's own distance, so colour changes nothing but the rounding.
+    grey = np.random.default_rng(8).normal(100.0, 20.0, (24, 24))
+    colour = crcx.crc_median(np.stack([grey] * 3, axis=-1), channel_axis=-1)
+    for c in range(3):
+        assert_agrees(colour[..., c], crcx.crc_median(grey), _range(grey))
+
+
+def test_channels_filtered_apart_are_each_the_plane_filtered_alone():
+    rng = np.random.default_rng(9)
+    ramp = np.add.outer(np.arange(20.0), np.arange(22.0))[..., None] * [3.0, 5.0, 7.0]
+    rgb = np.clip(ramp + rng.normal(0.0, 10.0, ramp.shape), 0, 255).astype(np.uint8)
+    apart = crcx.crc_median(rgb, channel_axis=-1, joint_channels=False)
+    for c in range(3):
+        np.testing.assert_array_equal(apart[..., c], crcx.crc_median(rgb[..., c]))
+    assert not np.array_equal(apart, crcx.crc_median(rgb, channel_axis=-1))
+
+
 @pytest.mark.parametrize("kwargs, error, name", [
     ({"correlation": "spearman"}, ValueError, "correlation"),
     ({"bins": 5}, ValueError, "bins"),
@@ -252,6 +272,7 @@ def test_output_may_be_the_image_itself():
     ({"passes": 3}, ValueError, "passes"),
     ({"passes": True}, ValueError, "passes"),
     ({"pilot_h": 0.0}, ValueError, "pilot_h"),
+    ({"joint_channels": "yes"}, ValueError, "joint_channels"),
     ({"t0": 0.5, "t1": 0.5}, ValueError, "t1"),
     ({"size": 0}, ValueError, "size"),
 ])

@@ -66,6 +66,7 @@ def test_crc_median_is_exact_for_any_chunking(mode, shape, chunks, kwargs):
     ((160, 150), (40, 37), {}),
     ((160, 150), (160, 31), {"gain": "wiener+crc"}),
     ((100, 110, 3), (30, 40, 1), {"channel_axis": -1}),
+    ((100, 110, 3), (30, 40, 1), {"channel_axis": -1, "joint_channels": False}),
     ((12, 90, 80), (5, 25, 30), {"s_max": 7}),
 ])
 def test_crc_median_with_whole_plane_statistics_is_exact(mode, shape, chunks, kwargs):

@@ -10,8 +10,9 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, excess_thresholds, finish,
-                                  fit_noise, lags, parameters, prepare)
+from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
+                                  excess_thresholds, finish, fit_noise, lags, parameters,
+                                  prepare)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["crc_median", "crc_map", "lags"]
@@ -213,40 +214,50 @@ def _impulses(I, mode, cval, P):
 
 # --- §3 non-local stage --------------------------------------------------------------
 
-def _nonlocal_mean(J, sig2, O, mode, cval, P):
-    B = _weighted_mean(J, J, sig2, mode, cval, P, P["h"], allowance=1.0, centre="largest")
+def _nonlocal_mean(Js, sig2s, Os, mode, cval, P):
+    """B of §3 for planes that share their weights (the channels of a colour image)."""
+    Bs = _weighted_mean(Js, Js, sig2s, mode, cval, P, P["h"], allowance=1.0, centre="largest")
     if P["passes"] == 1:
-        return B
-    guided = _weighted_mean(J, B, sig2, mode, cval, P, P["pilot_h"], allowance=0.0,
+        return Bs
+    guided = _weighted_mean(Js, Bs, sig2s, mode, cval, P, P["pilot_h"], allowance=0.0,
                             centre="one")
-    return np.where(O, B, guided)
+    return [np.where(O, B, G) for O, B, G in zip(Os, Bs, guided)]
 
 
-def _weighted_mean(J, G, sig2, mode, cval, P, h, allowance, centre):
-    """Mean of J over the search window, weights from the patches of G (§3)."""
-    shape, d = J.shape, J.ndim
-    J_ext, G_ext = _Extended(J, mode, cval), _Extended(G, mode, cval)
+def _weighted_mean(Js, Gs, sig2s, mode, cval, P, h, allowance, centre):
+    """Means of the planes Js over the search window, weights from the patches of Gs (§3).
+
+    A plane whose sigma^2 is 0 at p keeps its value there and does not count in the
+    distance of the others.
+    """
+    shape, d = Js[0].shape, Js[0].ndim
+    J_ext = [_Extended(J, mode, cval) for J in Js]
+    G_ext = [_Extended(G, mode, cval) for G in Gs]
     r, hp = P["search"], P["patch"] // 2
     offsets = [off for off in itertools.product(range(-r, r + 1), repeat=d) if any(off)]
     patch = list(itertools.product(range(-hp, hp + 1), repeat=d))
-    B = np.empty(shape)
+    Bs = [np.array(J, dtype=np.float64) for J in Js]
     for p in np.ndindex(shape):
-        if sig2[p] <= 0:
-            B[p] = J[p]
+        active = [c for c, sig2 in enumerate(sig2s) if sig2[p] > 0]
+        if not active:
             continue
-        scale = 2.0 * h * h * sig2[p]
-        num = den = wmax = 0.0
+        num = [0.0] * len(Js)
+        den = wmax = 0.0
         for off in offsets:
-            dist = np.mean([(G_ext.at([c + u for c, u in zip(p, pu)])
-                             - G_ext.at([c + u + o for c, u, o in zip(p, pu, off)])) ** 2
-                            for pu in patch])
-            w = np.exp(-max(dist / scale - allowance, 0.0))
-            num += w * J_ext.at([c + o for c, o in zip(p, off)])
+            dist = np.mean([np.mean([(G_ext[c].at([i + u for i, u in zip(p, pu)])
+                                      - G_ext[c].at([i + u + o
+                                                     for i, u, o in zip(p, pu, off)])) ** 2
+                                     for pu in patch]) / (2.0 * h * h * sig2s[c][p])
+                            for c in active])
+            w = np.exp(-max(dist - allowance, 0.0))
+            for c in active:
+                num[c] += w * J_ext[c].at([i + o for i, o in zip(p, off)])
             den += w
             wmax = max(wmax, w)
         w0 = wmax if centre == "largest" and wmax > 0 else 1.0
-        B[p] = (w0 * J[p] + num) / (w0 + den)
-    return B
+        for c in active:
+            Bs[c][p] = (w0 * Js[c][p] + num[c]) / (w0 + den)
+    return Bs
 
 
 # --- §4 correlation map --------------------------------------------------------------
@@ -306,26 +317,40 @@ def _correlation_map(E, mode, P):
 
 # --- driver ---------------------------------------------------------------------------
 
-def _stages(I, mode, cval, P):
-    """§1-§3 for one plane: O, J, the base B, the residual E and sigma^2(p)."""
+def _noise(I, mode, cval, P):
+    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
     O, J, L = _impulses(I, mode, cval, P)
     M = median(J, size=P["size"], mode=mode, cval=cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
     a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode)
-    sig2 = a + b * np.maximum(M, 0.0)
-    B = _nonlocal_mean(J, sig2, O, mode, cval, P) if P["base"] == "nonlocal" else M
-    E = np.where(O, 0.0, J - B)
-    return O, B, E, sig2
+    return O, J, M, a + b * np.maximum(M, 0.0)
 
 
-def _restore(I, mode, cval, P):
-    """§5: out = B + g E."""
-    O, B, E, sig2 = _stages(I, mode, cval, P)
-    g = np.zeros(I.shape)
+def _stages(planes, mode, cval, P):
+    """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
+    noise = [_noise(I, mode, cval, P) for I in planes]
+    B = [M for _, _, M, _ in noise]
+    if P["base"] == "nonlocal":
+        for group in channel_groups(len(planes), P):
+            parts = [noise[i] for i in group]
+            for i, b in zip(group, _nonlocal_mean([J for _, J, _, _ in parts],
+                                                  [s for _, _, _, s in parts],
+                                                  [O for O, _, _, _ in parts], mode, cval, P)):
+                B[i] = b
+    return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, _, sig2), b in zip(noise, B)]
+
+
+def _restore(planes, mode, cval, P):
+    """§5: out = B + g E, for each plane."""
+    return [_gain(B, E, sig2, mode, P) for _, B, E, sig2 in _stages(planes, mode, cval, P)]
+
+
+def _gain(B, E, sig2, mode, P):
+    g = np.zeros(E.shape)
     if P["gain"] in ("wiener", "wiener+crc"):
         E_ext = _Extended(E, mode, 0.0)
-        for p in np.ndindex(I.shape):
+        for p in np.ndindex(E.shape):
             w = E_ext.cube(p, P["window"] // 2)
             v = (w * w).mean() - w.mean() ** 2
             if sig2[p] <= 0:
@@ -347,8 +372,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
                passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-               gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
-               t1=DEFAULTS["t1"]):
+               joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
+               wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
     """CRC-MF denoising: the reference definition of :func:`crcx.crc_median`.
 
     Impulses are found by an adaptive median and replaced by the median of their
@@ -378,7 +403,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Value past the border for ``mode="constant"`` (converted to the image dtype
         first, as scipy does); derived planes (residuals, flags) read 0 there.
     channel_axis : int, optional
-        Axis of colour channels or other independent planes, filtered one by one.
+        Axis of colour channels, filtered one by one but for the non-local weights,
+        which they share (with ``joint_channels=False``: independent planes).
     output : ndarray or dtype, optional
         Array to fill or dtype of the result (default: the image's dtype).
     n_threads : int, optional
@@ -424,6 +450,10 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         first pass's estimate, which are far less noisy than the image's.
     pilot_h : float, optional
         Filtering parameter of that second pass.
+    joint_channels : bool, optional
+        With `channel_axis`: the channels share the non-local weights, from their
+        patches compared together (colour). False filters them as independent planes
+        (a stack of frames).
     gain : {"wiener", "crc", "wiener+crc", "none"}, optional
         Restoration gain of §5.
     wiener_c : float, optional
@@ -450,13 +480,13 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h,
+                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
     # computed before writing: `output` may be the image itself
-    out = join([_restore(plane.astype(np.float64), mode, cval, P) for plane in planes
-                if plane.size]) if image.size else None
+    out = join(_restore([plane.astype(np.float64) for plane in planes], mode, cval, P)
+               ) if image.size else None
     return finish(out, output, image)
 
 
@@ -469,8 +499,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
             passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-            gain=DEFAULTS["gain"], wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"],
-            t1=DEFAULTS["t1"]):
+            joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
+            wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
     """Canonical Rényi correlation map of the residual that CRC-MF restores.
 
     Runs §1 to §3 of ``docs/algorithm.md`` with the same parameters as
@@ -523,24 +553,25 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
                    kappa=kappa, majority=majority, majority_density=majority_density,
                    excess=excess, line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h,
+                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
     image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
                                                  channel_axis)
     maps, directions, flags, variances = [], [], [], []
-    for plane in planes:
-        if plane.size == 0:
+    if not image.size:
+        for plane in planes:
             maps.append(np.zeros(plane.shape))
             directions.append(np.zeros(plane.shape, np.int8))
             flags.append(np.zeros(plane.shape, bool))
             variances.append(np.zeros(plane.shape))
-            continue
-        O, _, E, sig2 = _stages(plane.astype(np.float64), mode, cval, P)
-        crc, direction = _correlation_map(E, mode, P)
-        maps.append(crc)
-        directions.append(direction)
-        flags.append(O)
-        variances.append(sig2)
+    else:
+        for O, _, E, sig2 in _stages([plane.astype(np.float64) for plane in planes], mode,
+                                     cval, P):
+            crc, direction = _correlation_map(E, mode, P)
+            maps.append(crc)
+            directions.append(direction)
+            flags.append(O)
+            variances.append(sig2)
     out = [join(maps)]
     if return_direction:
         out.append(join(directions).astype(np.int8))

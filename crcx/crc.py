@@ -371,8 +371,8 @@ def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=N
     image, planes, join = _planes(image, P["size"], mode, cval, n_threads, channel_axis,
                                   statistics)
     with reusing_memory():
-        out = (join([out.reshape(plane.values.shape[3 - plane.ndim:])
-                     for plane, out in zip(planes, _restore(planes, P))])
+        out = (join([result.reshape(plane.values.shape[3 - plane.ndim:])
+                     for plane, result in zip(planes, _restore(planes, P))])
                if image.size else None)
         return finish(out, output, image)
 

@@ -76,6 +76,15 @@ def test_crc_median_with_whole_plane_statistics_is_exact(mode, shape, chunks, kw
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+def test_each_non_local_pass_adds_its_search_and_patch_to_the_reach():
+    # The guided pass reads the first pass's output over its own search window.
+    one, two = (crcx.dask.crc_parameters(passes=n) for n in (1, 2))
+    added = crcx.dask.crc_reach(two) - crcx.dask.crc_reach(one)
+    assert added == one["search"] + one["patch"] // 2
+    median_base = crcx.dask.crc_parameters(passes=2, base="median")
+    assert crcx.dask.crc_reach(median_base) == crcx.dask.crc_reach(one)
+
+
 def test_blocks_filtered_on_their_own_statistics_would_differ():
     # What the exactness above rests on: with the same overlaps, blocks that fit their
     # own statistics take other decisions than the whole plane.

@@ -49,12 +49,13 @@ cdef extern from *:
     double crcx_exp_minus(double t) noexcept nogil
 
 
-cdef inline Py_ssize_t _base(const double[:, :, ::1] padded, Py_ssize_t line,
+cdef inline Py_ssize_t _base(const Py_ssize_t* shape, Py_ssize_t line,
                              Py_ssize_t height, Py_ssize_t rz, Py_ssize_t ry,
                              Py_ssize_t rx) noexcept nogil:
-    """Flat index, in `padded`, of the first pixel of output line `line` (z, y)."""
+    """Flat index, in a padded (z, y, x) plane of `shape`, of the first pixel of output
+    line `line` (z, y)."""
     cdef Py_ssize_t z = line // height, y = line % height
-    return ((z + rz) * padded.shape[1] + y + ry) * padded.shape[2] + rx
+    return ((z + rz) * shape[1] + y + ry) * shape[2] + rx
 
 
 cdef double* _scratch(Py_ssize_t per_thread, int n_threads) except NULL:
@@ -94,7 +95,7 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
-                base = _base(padded, line, height, rz, ry, rx)
+                base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     if not todo[z, y, x]:
                         continue
@@ -168,7 +169,7 @@ def valid_median(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] valid,
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
-                base = _base(padded, line, height, rz, ry, rx)
+                base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     if not todo[z, y, x]:
                         continue
@@ -218,6 +219,8 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
     cdef Py_ssize_t span = width + 2 * half, side = 2 * half + 1
     cdef Py_ssize_t plane = padded.shape[1] * padded.shape[2] * padded.shape[3]
     cdef Py_ssize_t per_thread = span + (2 * channels + 5) * width
+    cdef const double* data = &padded[0, 0, 0, 0]
+    cdef const double* patches = &guide[0, 0, 0, 0]
     cdef double inv_patch = 1.0 / (n_rows * side)
     cdef double* scratch
     cdef double* columns
@@ -252,7 +255,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
-                base = ((z + rz) * padded.shape[2] + y + ry) * padded.shape[3] + rx
+                base = _base(padded.shape + 1, line, height, rz, ry, rx)
                 for x in range(width):
                     inv_active[x] = 0.0
                     weights[x] = 0.0
@@ -272,7 +275,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                         for x in range(span):
                             columns[x] = 0.0
                         for r in range(n_rows):
-                            a = &guide[0, 0, 0, 0] + c * plane + base + patch_rows[r] - half
+                            a = patches + c * plane + base + patch_rows[r] - half
                             b = a + search[k]
                             for x in range(span):
                                 diff = a[x] - b[x]
@@ -292,7 +295,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                         weight = crcx_exp_minus(max(w[x] * inv_active[x] - allowance, 0.0))
                         w[x] = weight if inv_active[x] >= 0 else 0.0
                     for c in range(channels):
-                        b = &padded[0, 0, 0, 0] + c * plane + base + search[k]
+                        b = data + c * plane + base + search[k]
                         for x in range(width):
                             total[c * width + x] = total[c * width + x] + w[x] * b[x]
                     for x in range(width):
@@ -302,7 +305,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                     if largest[x] <= 0 or not largest_centre:
                         largest[x] = 1.0
                 for c in range(channels):
-                    a = &padded[0, 0, 0, 0] + c * plane + base
+                    a = data + c * plane + base
                     for x in range(width):
                         if variance[c, z, y, x] > 0:
                             out[c, z, y, x] = ((largest[x] * a[x] + total[c * width + x])
@@ -417,7 +420,7 @@ def correlation_map(const double[:, :, ::1] padded, tuple reach,
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
-                base = _base(padded, line, height, rz, ry, rx)
+                base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     top = 0.0
                     arg = 0
@@ -476,7 +479,7 @@ def keep_structure(const double[:, :, ::1] padded, tuple reach,
                            num_threads=n_threads):
             z = line // height
             y = line % height
-            base = _base(padded, line, height, rz, ry, rx)
+            base = _base(padded.shape, line, height, rz, ry, rx)
             for x in range(width):
                 if not flagged[z, y, x]:
                     continue

@@ -14,9 +14,9 @@ from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_c
                              normalize_geometry, normalize_mode, normalize_n_threads,
                              prepare_output)
 
-__all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "lags", "parameters", "reach",
-           "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
-           "excess_thresholds"]
+__all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters",
+           "reach", "gate_kappa", "prepare", "finish", "robust_variance", "samples_by_bin",
+           "fit_noise", "excess_thresholds"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
@@ -28,9 +28,13 @@ FLAT = 1e-12
 TIE = 1e-9
 # Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
 MIN_SAMPLES = 64
+# Flagged fractions over which the final noise gate moves from `sparse_kappa` (an
+# image without impulse noise to speak of) to `kappa` (§1.2).
+SPARSE_DENSITIES = (0.02, 0.05)
 
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
-DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, majority=5, majority_density=0.35,
+DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, sparse_kappa=6.0, majority=5,
+                majority_density=0.35,
                 excess=4.0, line_density=0.2, noise="affine", noise_bins=8, base="nonlocal",
                 search=3, patch=3, h=1.0, passes=2, pilot_h=0.3, joint_channels=True,
                 gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
@@ -75,7 +79,7 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
     return _checked(size, window, correlation, bins, **values)
 
 
-def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
+def _checked(size, window, correlation, bins, s_max, impulses, kappa, sparse_kappa, majority,
              majority_density, excess, line_density, noise, noise_bins, base, search, patch, h,
              passes, pilot_h, joint_channels, gain, wiener_c, t0, t1):
     _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
@@ -86,6 +90,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
     _check("s_max", _odd(s_max) and s_max >= 3, f"expected an odd integer >= 3, got {s_max!r}")
     _check("impulses", impulses in IMPULSES, f"expected one of {IMPULSES}, got {impulses!r}")
     _check("kappa", isinstance(kappa, numbers.Real) and kappa >= 0, f"expected >= 0, got {kappa!r}")
+    _check("sparse_kappa", isinstance(sparse_kappa, numbers.Real) and sparse_kappa >= 0,
+           f"expected >= 0, got {sparse_kappa!r}")
     _check("majority", majority == 0 or _odd(majority),
            f"expected 0 or an odd integer, got {majority!r}")
     _check("majority_density", isinstance(majority_density, numbers.Real),
@@ -116,7 +122,8 @@ def _checked(size, window, correlation, bins, s_max, impulses, kappa, majority,
     _check("t1", isinstance(t0, numbers.Real) and isinstance(t1, numbers.Real) and t1 > t0,
            f"expected t1 > t0, got t0={t0!r}, t1={t1!r}")
     return dict(size=size, window=int(window), correlation=correlation, bins=int(bins),
-                s_max=int(s_max), impulses=impulses, kappa=float(kappa), majority=int(majority),
+                s_max=int(s_max), impulses=impulses, kappa=float(kappa),
+                sparse_kappa=float(sparse_kappa), majority=int(majority),
                 majority_density=float(majority_density), excess=float(excess),
                 line_density=float(line_density), noise=noise, noise_bins=int(noise_bins),
                 base=base, search=int(search), patch=int(patch), h=float(h),
@@ -140,6 +147,17 @@ def reach(P):
     passes = P["passes"] if P["base"] == "nonlocal" else 1
     return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
             + passes * (P["search"] + P["patch"] // 2) + P["window"] // 2 + 1)
+
+
+def gate_kappa(P, density):
+    """The noise gate's kappa for an image whose gate at `kappa` flags `density` (§1.2).
+
+    Where impulses are rare, most flags are not impulses but the extremes of edges,
+    lines and texture that stand out of the noise, and the gate is wider.
+    """
+    low, high = SPARSE_DENSITIES
+    sparse = min(max((high - density) / (high - low), 0.0), 1.0)
+    return P["kappa"] + sparse * (P["sparse_kappa"] - P["kappa"])
 
 
 def channel_groups(n_planes, P):

@@ -19,8 +19,8 @@ import numpy as np
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, lags, parameters,
-                                  prepare)
+                                  excess_thresholds, finish, fit_noise, gate_kappa, lags,
+                                  parameters, prepare)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -248,6 +248,7 @@ def _impulses(plane, P):
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
         O = modified & ((kind == 1) | (np.abs(I - A_amf) > P["kappa"] * sigma))
     flagged = plane.statistics.take("impulse density", lambda: float(O.mean()))
+    O = modified & ((kind == 1) | (np.abs(I - A_amf) > gate_kappa(P, flagged) * sigma))
     if P["majority"] and flagged < P["majority_density"]:
         O &= I != plane.median(I, P["majority"], plane.cval)
     if flagged < P["line_density"]:
@@ -397,8 +398,9 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
 def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
                cval=0.0, channel_axis=None, output=None, n_threads=None,
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-               kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-               majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
+               kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
+               majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
+               excess=DEFAULTS["excess"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -436,7 +438,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -455,8 +457,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     100
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, majority=majority, majority_density=majority_density,
-                   excess=excess, line_density=line_density, noise=noise,
+                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
+                   majority_density=majority_density, excess=excess,
+                   line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
@@ -466,8 +469,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
 def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
             return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-            kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-            majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
+            kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
+            majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
+            excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -491,7 +495,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) the filter assumes at each pixel.
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -512,8 +516,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     (1.0, 2)
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, majority=majority, majority_density=majority_density,
-                   excess=excess, line_density=line_density, noise=noise,
+                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
+                   majority_density=majority_density, excess=excess,
+                   line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)

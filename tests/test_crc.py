@@ -65,6 +65,7 @@ options = st.fixed_dictionaries({
     "cval": st.sampled_from([0.0, 3.0, 200.5]),
     "s_max": st.sampled_from([3, 5, 7]),
     "impulses": st.sampled_from(["adaptive", "hwang-haddad", "none"]),
+    "sparse_kappa": st.sampled_from([4.0, 6.0]),
     "majority": st.sampled_from([0, 3]),
     "noise": st.sampled_from(["affine", "constant", 0.0, 4.0]),
     "base": st.sampled_from(["nonlocal", "median"]),
@@ -177,6 +178,33 @@ def test_dense_impulses_on_real_black_and_white_regions_beat_the_median(density)
     assert restored < 0.5 * _mse(clean, crcx.crc_median(noisy, excess=0))
 
 
+def test_the_gate_widens_only_where_flags_are_sparse():
+    P = _crc_parameters.parameters(kappa=4.0, sparse_kappa=6.0)
+    low, high = _crc_parameters.SPARSE_DENSITIES
+    assert [_crc_parameters.gate_kappa(P, d) for d in (0.0, low, high, 0.5)] == [6, 6, 4, 4]
+    assert _crc_parameters.gate_kappa(P, (low + high) / 2) == pytest.approx(5.0)
+
+
+def _flags(image, **kwargs):
+    return crcx.crc_map(image, return_impulses=True, **kwargs)[1]
+
+
+def test_without_impulse_noise_the_wider_gate_keeps_detail_flags_would_erase():
+    rng = np.random.default_rng(3)
+    clean = np.zeros((64, 64))
+    clean[:, ::8] = 120.0                      # thin lines: extremes far from the median
+    noisy = clean + rng.normal(0.0, 10.0, clean.shape)
+    narrow = _flags(noisy, sparse_kappa=4.0)
+    wide = _flags(noisy)
+    assert 0 < narrow.mean() < _crc_parameters.SPARSE_DENSITIES[0]
+    assert not np.any(wide & ~narrow) and np.count_nonzero(wide) < np.count_nonzero(narrow)
+
+
+def test_under_impulse_noise_the_gate_keeps_kappa():
+    _, noisy = _phantom(64, 0.3)
+    np.testing.assert_array_equal(_flags(noisy), _flags(noisy, sparse_kappa=4.0))
+
+
 @pytest.mark.parametrize("mode, shape", [(mode, (24, 24)) for mode in MODES]
                          + [("reflect", (4, 12, 12)), ("constant", (4, 12, 12))],
                          ids=[f"2d-{mode}" for mode in MODES] + ["3d-reflect", "3d-constant"])
@@ -268,6 +296,7 @@ def test_channels_filtered_apart_are_each_the_plane_filtered_alone():
     ({"n_threads": 0}, ValueError, "n_threads"),
     ({"noise": -1.0}, ValueError, "noise"),
     ({"excess": -1.0}, ValueError, "excess"),
+    ({"sparse_kappa": -1.0}, ValueError, "sparse_kappa"),
     ({"gain": "magic"}, ValueError, "gain"),
     ({"passes": 3}, ValueError, "passes"),
     ({"passes": True}, ValueError, "passes"),

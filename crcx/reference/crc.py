@@ -11,8 +11,8 @@ import itertools
 import numpy as np
 
 from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, lags, parameters,
-                                  prepare)
+                                  excess_thresholds, finish, fit_noise, gate_kappa, lags,
+                                  parameters, prepare)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["crc_median", "crc_map", "lags"]
@@ -188,6 +188,10 @@ def _impulses(I, mode, cval, P):
     # §1.3 majority and structure rules, only while impulses are sparse, and the
     # majority rule's excess rule for extreme values at any density
     flagged = O.mean()
+    # the final gate, wider where the flags are too few to be impulse noise
+    kappa = gate_kappa(P, flagged)
+    for p in np.ndindex(shape):
+        O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > kappa * sigma[p])
     if P["majority"] and flagged < P["majority_density"]:
         M_major = median(I, size=P["majority"], mode=mode, cval=cval)
         O &= I != M_major
@@ -366,8 +370,9 @@ def _gain(B, E, sig2, mode, P):
 def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
                cval=0.0, channel_axis=None, output=None, n_threads=None,
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-               kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-               majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
+               kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
+               majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
+               excess=DEFAULTS["excess"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -417,6 +422,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     kappa : float, optional
         Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
         of the adaptive median is not an impulse.
+    sparse_kappa : float, optional
+        The gate's width instead of `kappa` where it flags under 2 % of the pixels
+        (blended between 2 and 5 %): there the flags are mostly detail, not impulses.
     majority : int, optional
         Window of the majority rule of §1.3 and of its excess rule (0 disables both).
     majority_density : float, optional
@@ -477,8 +485,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     100
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, majority=majority, majority_density=majority_density,
-                   excess=excess, line_density=line_density, noise=noise,
+                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
+                   majority_density=majority_density, excess=excess,
+                   line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
@@ -493,8 +502,9 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
 def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
             cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
             return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-            kappa=DEFAULTS["kappa"], majority=DEFAULTS["majority"],
-            majority_density=DEFAULTS["majority_density"], excess=DEFAULTS["excess"],
+            kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
+            majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
+            excess=DEFAULTS["excess"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -519,7 +529,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags O of §1.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) of §2 at each pixel.
-    s_max, impulses, kappa, majority, majority_density, excess, line_density, noise, noise_bins
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins
         As for :func:`crc_median` (§1, §2).
     base, search, patch, h
         As for :func:`crc_median` (§3).
@@ -550,8 +560,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     (1.0, 2)
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, majority=majority, majority_density=majority_density,
-                   excess=excess, line_density=line_density, noise=noise,
+                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
+                   majority_density=majority_density, excess=excess,
+                   line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
                    gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)

@@ -86,7 +86,7 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
     cdef const double* data = &padded[0, 0, 0]
     cdef double* scratch = _scratch(largest, n_threads)
     cdef double* window
-    cdef Py_ssize_t line, x, level, n, e, base, at_low, at_high, z, y
+    cdef Py_ssize_t line, x, level, n, m, e, base, at_low, at_high, z, y
     cdef double v, w, low, high, middle
     cdef bint qualified, between
     try:
@@ -123,8 +123,18 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                         if qualified or level == levels - 1:
                             break
                     if qualified:
-                        nth_element(window, window + n // 2, window + n)
-                        middle = window[n // 2]
+                        # The median is the (n // 2 - at_low)-th of the values strictly
+                        # between the extremes: select among those only, gathered
+                        # without a branch (in a dark region of clipped noise most of
+                        # the window is the minimum; 1920x1080 RGB: 49 -> 40 ms per
+                        # plane, a 48x192x192 volume: 1.68 -> 1.1 s).
+                        m = 0
+                        for e in range(n):
+                            w = window[e]
+                            window[m] = w
+                            m = m + (low < w) * (w < high)
+                        nth_element(window, window + (n // 2 - at_low), window + m)
+                        middle = window[n // 2 - at_low]
                     else:
                         middle = low if at_low > n // 2 else high
                     plain[z, y, x] = not (low < v < high)
@@ -173,12 +183,15 @@ def valid_median(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] valid,
                 for x in range(width):
                     if not todo[z, y, x]:
                         continue
+                    # a level is reached only if the smaller ones had no valid
+                    # value, so each level reads its ring only, without a branch
+                    # (1024x1024, 90 % salt and pepper: CRC-MF 350 -> 175 ms)
+                    count = 0
                     for level in range(levels):
-                        count = 0
-                        for e in range(level_end[level]):
-                            if ok[base + x + deltas[e]]:
-                                window[count] = data[base + x + deltas[e]]
-                                count = count + 1
+                        for e in range(level_end[level - 1] if level > 0 else 0,
+                                       level_end[level]):
+                            window[count] = data[base + x + deltas[e]]
+                            count = count + ok[base + x + deltas[e]]
                         if count > 0:
                             nth_element(window, window + count // 2, window + count)
                             upper = window[count // 2]

@@ -205,6 +205,26 @@ def test_under_impulse_noise_the_gate_keeps_kappa():
     np.testing.assert_array_equal(_flags(noisy), _flags(noisy, sparse_kappa=4.0))
 
 
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_dark_clipped_noise_matches_the_reference(mode):
+    # Most windows there hold more 0s than anything else: the adaptive median grows
+    # them and selects among the values between the extremes (docs/algorithm.md §1.1).
+    rng = np.random.default_rng(5)
+    image = np.clip(rng.normal(4.0, 10.0, (20, 22)), 0, 255).astype(np.uint8)
+    image[5:9, 5:15] = 200
+    kwargs = dict(mode=mode, s_max=9, search=1)
+    _, impulses = crcx.crc_map(image, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(image, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(impulses, expected)
+    assert_agrees(crcx.crc_median(image, output=np.float64, **kwargs),
+                  reference.crc_median(image, output=np.float64, **kwargs), 255.0)
+    # the plain adaptive median's output, with nothing after it: its medians exactly
+    plain = dict(mode=mode, s_max=9, impulses="hwang-haddad", base="median", size=1,
+                 gain="none")
+    np.testing.assert_array_equal(crcx.crc_median(image, **plain),
+                                  reference.crc_median(image, **plain))
+
+
 @pytest.mark.parametrize("mode, shape", [(mode, (24, 24)) for mode in MODES]
                          + [("reflect", (4, 12, 12)), ("constant", (4, 12, 12))],
                          ids=[f"2d-{mode}" for mode in MODES] + ["3d-reflect", "3d-constant"])

@@ -34,10 +34,9 @@ SPARSE_DENSITIES = (0.02, 0.05)
 
 # The algorithm's keyword parameters and their defaults (docs/algorithm.md).
 DEFAULTS = dict(s_max=19, impulses="adaptive", kappa=4.0, sparse_kappa=6.0, majority=5,
-                majority_density=0.35,
-                excess=4.0, line_density=0.2, noise="affine", noise_bins=8, base="nonlocal",
-                search=3, patch=3, h=1.0, passes=2, pilot_h=0.3, joint_channels=True,
-                gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
+                majority_density=0.35, excess=4.0, line_density=0.2, noise="affine",
+                noise_bins=8, base="nonlocal", search=3, patch=3, h=1.0, passes=2, pilot_h=0.3,
+                joint_channels=True, gain="wiener", wiener_c=2.0, t0=0.1, t1=0.5)
 
 
 def lags(ndim):

@@ -292,18 +292,21 @@ def _nonlocal_mean(planes, noise, P):
     return list(np.where(O, B, guided))
 
 
-def _residual_scale(E):
-    """Largest |E| (1 if E is 0), then mean square and robust deviation of E over it (§4)."""
-    s = float(np.max(np.abs(E), initial=0.0)) or 1.0
+def _residual_scale(E, B):
+    """Largest |E|, then mean square and robust deviation of E over it (§4); where E is
+    no larger than the rounding of B, infinity (E over it is 0), 0 and 0."""
+    s = float(np.max(np.abs(E), initial=0.0))
+    if s <= FLAT * float(np.max(np.abs(B), initial=0.0)):
+        return np.inf, 0.0, 0.0
     U = E / s
     nu = float(np.mean(U * U))
     return s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
 
 
-def _correlation_map(plane, E, P):
-    """CRC(p) and the index of the first maximising lag (§4)."""
+def _correlation_map(plane, E, B, P):
+    """CRC(p) of the residual E of B and the index of the first maximising lag (§4)."""
     half = P["window"] // 2
-    s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E))
+    s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E, B))
     padded = plane.padded(E / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
@@ -354,7 +357,7 @@ def _gain(plane, B, E, sig2, P):
             wiener = np.clip(1.0 - P["wiener_c"] * sig2 / variance, 0.0, 1.0)
         g = np.where(sig2 <= 0, 1.0, np.where(variance > 0, wiener, 0.0))
     if P["gain"] in ("crc", "wiener+crc"):
-        crc, _ = _correlation_map(plane, E, P)
+        crc, _ = _correlation_map(plane, E, B, P)
         g = np.maximum(g, np.clip((crc - P["t0"]) / (P["t1"] - P["t0"]), 0.0, 1.0))
     return B + g * E
 
@@ -533,9 +536,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             variances.append(np.zeros(shape))
     else:
         with reusing_memory():
-            for plane, (O, _, E, sig2) in zip(planes, _stages(planes, P)):
+            for plane, (O, B, E, sig2) in zip(planes, _stages(planes, P)):
                 shape = plane.values.shape[3 - plane.ndim:]
-                crc, direction = _correlation_map(plane, E, P)
+                crc, direction = _correlation_map(plane, E, B, P)
                 maps.append(crc.reshape(shape))
                 directions.append(direction.reshape(shape))
                 flags.append(O.reshape(shape))

@@ -185,13 +185,13 @@ def _impulses(I, mode, cval, P):
         for p in np.ndindex(shape):
             sigma[p] = np.sqrt(a + b * max(A_amf[p], 0.0))
             O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > P["kappa"] * sigma[p])
-    # §1.3 majority and structure rules, only while impulses are sparse, and the
-    # majority rule's excess rule for extreme values at any density
-    flagged = O.mean()
     # the final gate, wider where the flags are too few to be impulse noise
+    flagged = O.mean()
     kappa = gate_kappa(P, flagged)
     for p in np.ndindex(shape):
         O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > kappa * sigma[p])
+    # §1.3 majority and structure rules, only while impulses are sparse, and the
+    # majority rule's excess rule for extreme values at any density
     if P["majority"] and flagged < P["majority_density"]:
         M_major = median(I, size=P["majority"], mode=mode, cval=cval)
         O &= I != M_major
@@ -288,13 +288,18 @@ def _renyi(x, y, bins, tau):
     return float(np.linalg.svd(ix[:, None] * P * iy[None, :], compute_uv=False)[1])
 
 
-def _correlation_map(E, mode, P):
-    """CRC(p) = max(0, max over Δ of ρ(p, δ)) and the first lag within TIE of it."""
+def _correlation_map(E, B, mode, P):
+    """CRC(p) = max(0, max over Δ of ρ(p, δ)) of the residual E of B, and the first lag
+    within TIE of it."""
     shape, d = E.shape, E.ndim
     hw = P["window"] // 2
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
-    # do not underflow (§4)
-    E = E / (float(np.max(np.abs(E), initial=0.0)) or 1.0)
+    # do not underflow (§4); a residual no larger than the rounding of B is 0
+    largest = float(np.max(np.abs(E), initial=0.0))
+    if largest <= FLAT * float(np.max(np.abs(B), initial=0.0)):
+        E = np.zeros(shape)
+    else:
+        E = E / largest
     E_ext = _Extended(E, mode, 0.0)
     nu = float(np.mean(E * E))
     tau = 1.4826 * _true_median(np.abs(E).ravel()) if nu > 0 else 0.0
@@ -362,7 +367,7 @@ def _gain(B, E, sig2, mode, P):
             elif v > 0:
                 g[p] = min(max(1.0 - P["wiener_c"] * sig2[p] / v, 0.0), 1.0)
     if P["gain"] in ("crc", "wiener+crc"):
-        crc, _ = _correlation_map(E, mode, P)
+        crc, _ = _correlation_map(E, B, mode, P)
         g = np.maximum(g, np.clip((crc - P["t0"]) / (P["t1"] - P["t0"]), 0.0, 1.0))
     return B + g * E
 
@@ -576,9 +581,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             flags.append(np.zeros(plane.shape, bool))
             variances.append(np.zeros(plane.shape))
     else:
-        for O, _, E, sig2 in _stages([plane.astype(np.float64) for plane in planes], mode,
+        for O, B, E, sig2 in _stages([plane.astype(np.float64) for plane in planes], mode,
                                      cval, P):
-            crc, direction = _correlation_map(E, mode, P)
+            crc, direction = _correlation_map(E, B, mode, P)
             maps.append(crc)
             directions.append(direction)
             flags.append(O)

@@ -241,14 +241,18 @@ def _impulses(plane, P):
     if P["impulses"] == "hwang-haddad":
         return plain, np.where(plain, A_amf, I), None
     L = _immerkaer(plane)
+    # every gate (two noise fits, then the final one) keeps the impulse-dominated
+    # flags and tests the same deviations against its own threshold
+    kept = modified & (kind == 1)
+    deviation = np.abs(I - A_amf)
     O = modified
     for iteration in range(2):
         a, b = plane.statistics.take(f"impulse noise fit {iteration}",
                                      lambda: _noise_model(plane, L, O, A_amf, P))
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
-        O = modified & ((kind == 1) | (np.abs(I - A_amf) > P["kappa"] * sigma))
+        O = kept | (modified & (deviation > P["kappa"] * sigma))
     flagged = plane.statistics.take("impulse density", lambda: float(O.mean()))
-    O = modified & ((kind == 1) | (np.abs(I - A_amf) > gate_kappa(P, flagged) * sigma))
+    O = kept | (modified & (deviation > gate_kappa(P, flagged) * sigma))
     if P["majority"] and flagged < P["majority_density"]:
         O &= I != plane.median(I, P["majority"], plane.cval)
     if flagged < P["line_density"]:

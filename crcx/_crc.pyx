@@ -534,3 +534,51 @@ def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
     # starts[j] is now where bin j ends
     bounds = [0] + starts_array[:n_bins].tolist()
     return [(level_array[a:b], laplacian_array[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
+              tuple reach, const Py_ssize_t[::1] deltas, Py_ssize_t k,
+              double[:, :, ::1] distance, double[:, :, ::1] spread, int n_threads):
+    """How far each pixel is from its neighbours that are not `flagged` (§1.5).
+
+    `flagged` is padded like `padded`; `deltas` are the neighbours' offsets. Over the
+    unflagged neighbours (all of them where fewer than `k` are unflagged): the k-th
+    smallest distance |I(q) - I(p)|, and the spread of their middle half,
+    v[n - 1 - n // 4] - v[n // 4] of the n sorted values.
+    """
+    cdef Py_ssize_t depth = distance.shape[0], height = distance.shape[1]
+    cdef Py_ssize_t width = distance.shape[2], count = deltas.shape[0]
+    cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
+    cdef const double* data = &padded[0, 0, 0]
+    cdef const uint8_t* skip = &flagged[0, 0, 0]
+    cdef double* scratch = _scratch(2 * count, n_threads)
+    cdef double* values
+    cdef double* gaps
+    cdef Py_ssize_t line, x, e, n, base, z, y
+    cdef double v
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            values = scratch + omp_get_thread_num() * 2 * count
+            gaps = values + count
+            for line in prange(depth * height, schedule="dynamic", chunksize=4):
+                z = line // height
+                y = line % height
+                base = _base(padded.shape, line, height, rz, ry, rx)
+                for x in range(width):
+                    v = data[base + x]
+                    n = 0
+                    for e in range(count):
+                        values[n] = data[base + x + deltas[e]]
+                        n = n + 1 - skip[base + x + deltas[e]]
+                    if n < k:
+                        n = count
+                        for e in range(count):
+                            values[e] = data[base + x + deltas[e]]
+                    for e in range(n):
+                        gaps[e] = fabs(values[e] - v)
+                    nth_element(gaps, gaps + k - 1, gaps + n)
+                    distance[z, y, x] = gaps[k - 1]
+                    sort(values, values + n)
+                    spread[z, y, x] = values[n - 1 - n // 4] - values[n // 4]
+    finally:
+        free(scratch)

@@ -18,9 +18,12 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, gate_kappa, lags,
-                                  parameters, prepare)
+from crcx._crc_parameters import (DEFAULTS, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
+                                  ISOLATION_KAPPA, ISOLATION_PASSES, ISOLATION_RANK,
+                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW,
+                                  WEAK_TEXTURE_DENSITY, TIE, channel_groups,
+                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  gate_kappa, isolation_radius, lags, parameters, prepare)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -77,6 +80,13 @@ class _Plane:
                 index = np.where(index < 0, out.shape[axis] - 1, index)
             out = np.take(out, index, axis=axis)
         return np.ascontiguousarray(out)
+
+    def neighbours(self, array, fill):
+        """`array` read at each unit offset of :meth:`cube` (1, without the centre)."""
+        padded = self.padded(array, 1, fill)
+        return [padded[tuple(slice(r + o, r + o + n) for r, o, n in
+                             zip(self.reach(1), offset, array.shape))]
+                for offset in self.cube(1, skip_centre=True)]
 
     def cube(self, radius, skip_centre=False):
         """Offsets (z, y, x) of the cube of `radius`, nearest first (by Chebyshev radius)."""
@@ -172,13 +182,28 @@ def _immerkaer(plane):
     return np.abs(L) / 6.0 ** (plane.ndim / 2)
 
 
-def _noise_model(plane, L, O, proxy, P):
-    """(a, b) of the noise variance a + b * intensity (§2)."""
+def _gradient_energy(plane):
+    """Mean over the ENERGY_WINDOW cube of the squared forward differences (§2)."""
+    I = plane.values
+    padded = plane.padded(I, 1, plane.cval)
+    squares = np.zeros(I.shape)
+    for axis in plane.axes:
+        offset = [0, 0, 0]
+        offset[axis] = 1
+        squares += (padded[tuple(slice(r + o, r + o + n) for r, o, n in
+                                 zip(plane.reach(1), offset, I.shape))] - I) ** 2
+    return plane.box_mean(squares, ENERGY_WINDOW)
+
+
+def _noise_model(plane, L, O, proxy, P, energy=None):
+    """(a, b) of the noise variance a + b * intensity (§2), on the weak-texture samples
+    where the gradient `energy` is given."""
     if not isinstance(P["noise"], str):
         return float(P["noise"]) ** 2, 0.0
     near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
                        n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"], _crc.samples_by_bin)
+    return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"], _crc.samples_by_bin,
+                     None if energy is None else (energy[~near], plane.ndim))
 
 
 def _structures(ndim):
@@ -206,10 +231,7 @@ def _excess_thresholds(plane, O, P):
     if pairs < MIN_SAMPLES or not np.any(O & ~middle):
         return []
     extremes = (low, high)
-    padded = plane.padded(I, 1, plane.cval)
-    shifted = [padded[tuple(slice(r + o, r + o + n) for r, o, n in
-                            zip(plane.reach(1), offset, I.shape))]
-               for offset in plane.cube(1, skip_centre=True)]
+    shifted = plane.neighbours(I, plane.cval)
     hits = [sum(int(np.count_nonzero((values == e) & middle)) for values in shifted)
             for e in extremes]
     counts = [int(np.count_nonzero(I == e)) for e in extremes]
@@ -231,6 +253,60 @@ def _excess(plane, O, P):
                & (plane.count(e, P["majority"]) >= window_min))
 
 
+class _Isolation:
+    """§1.5: the pixels far from their unflagged neighbours, found by passes from
+    outside in, and what their number and values say about the image's impulses."""
+
+    def __init__(self, plane, P):
+        I = plane.values
+        self.plane = plane
+        self.radius = isolation_radius(plane.ndim)
+        self.padded = plane.padded(I, self.radius, plane.cval)
+        self.deltas = plane.deltas(plane.cube(self.radius, skip_centre=True), self.padded)
+        self.floor = P["isolation"] * plane.statistics.take(
+            "value range", lambda: float(I.max() - I.min()))
+        self.candidates = np.zeros(I.shape, bool)
+        for _ in range(ISOLATION_PASSES):
+            self.candidates = self.isolated(self.floor)
+        values = I[self.candidates]
+        self.density, self.share = plane.statistics.take(
+            "isolated density and fixed share",
+            lambda: (float(self.candidates.mean()), fixed_share(values)))
+        self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
+
+    def isolated(self, threshold):
+        """Pixels whose k-th nearest unflagged neighbour is farther than `threshold`
+        and than ISOLATION_SPREAD times the spread of those neighbours."""
+        distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
+        flags = self.plane.padded(self.candidates.view(np.uint8), self.radius, 0)
+        _crc.isolation(self.padded, flags, self.plane.reach(self.radius), self.deltas,
+                       ISOLATION_RANK, distance, spread, self.plane.n_threads)
+        return distance > np.maximum(ISOLATION_SPREAD * spread, threshold)
+
+    def noise_flags(self):
+        """The candidates the noise fits leave out: all, in an image with random-valued
+        impulses; none otherwise."""
+        return self.candidates if self.random_valued else np.zeros_like(self.candidates)
+
+    def apply(self, O, sigma):
+        """The final flags from the adaptive median's flags `O`, by what the image's
+        impulses are (§1.5): salt and pepper (the flags' values, or those of many
+        isolated pixels, are fixed) keep `O`;
+        sparse fixed-valued impulses keep its isolated flags; random-valued impulses
+        add every isolated pixel; without impulse noise nothing is flagged."""
+        values = self.plane.values[O]
+        flagged_share = self.plane.statistics.take("flagged fixed share",
+                                                   lambda: fixed_share(values))
+        if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
+                                            and self.density >= ISOLATED_DENSITY):
+            return O
+        if self.share >= FIXED_SHARE:
+            return O & self.isolated(np.maximum(self.floor, ISOLATION_KAPPA * sigma))
+        if self.random_valued:
+            return O | self.isolated(np.maximum(self.floor, ISOLATION_KAPPA * sigma))
+        return np.zeros_like(O)
+
+
 def _impulses(plane, P):
     """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
     I = plane.values
@@ -245,10 +321,12 @@ def _impulses(plane, P):
     # flags and tests the same deviations against its own threshold
     kept = modified & (kind == 1)
     deviation = np.abs(I - A_amf)
+    isolation = _Isolation(plane, P) if P["isolation"] > 0 else None
+    unfit = np.zeros(I.shape, bool) if isolation is None else isolation.noise_flags()
     O = modified
     for iteration in range(2):
         a, b = plane.statistics.take(f"impulse noise fit {iteration}",
-                                     lambda: _noise_model(plane, L, O, A_amf, P))
+                                     lambda: _noise_model(plane, L, O | unfit, A_amf, P))
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
         O = kept | (modified & (deviation > P["kappa"] * sigma))
     flagged = plane.statistics.take("impulse density", lambda: float(O.mean()))
@@ -262,6 +340,8 @@ def _impulses(plane, P):
                             P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
     if P["majority"] and P["excess"] > 0:
         _excess(plane, O, P)
+    if isolation is not None:
+        O = isolation.apply(O, sigma)
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)
@@ -330,7 +410,11 @@ def _noise(plane, P):
     M = plane.median(J, P["size"], plane.cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(plane)
-    a, b = plane.statistics.take("noise fit", lambda: _noise_model(plane, L, O, M, P))
+    # where impulses were replaced, the texture-inclusive level also smooths the
+    # repairs; elsewhere the noise level is that of the weak-texture samples
+    sparse = plane.statistics.take("flagged density", lambda: float(O.mean())) < WEAK_TEXTURE_DENSITY
+    a, b = plane.statistics.take("noise fit", lambda: _noise_model(
+        plane, L, O, M, P, _gradient_energy(plane) if sparse else None))
     return O, J, M, a + b * np.maximum(M, 0.0)
 
 
@@ -407,7 +491,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
                kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
                majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-               excess=DEFAULTS["excess"],
+               excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -445,7 +529,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         The algorithm's parameters (docs/algorithm.md); defaults chosen by the
         quality benchmark. ``noise`` may be a known standard deviation, which also
         makes the result independent of the rest of the image.
@@ -458,14 +542,14 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     Examples
     --------
     >>> import numpy as np, crcx
-    >>> image = np.full((9, 9), 100, np.uint8)
-    >>> image[4, 4] = 255                  # one impulse on a flat patch
-    >>> int(crcx.crc_median(image)[4, 4])
+    >>> image = np.full((16, 16), 100, np.uint8)
+    >>> image[1::4, 2::4] = 255            # hot pixels on a flat patch
+    >>> int(crcx.crc_median(image).max())
     100
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess,
+                   majority_density=majority_density, excess=excess, isolation=isolation,
                    line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
@@ -478,7 +562,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
             majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-            excess=DEFAULTS["excess"],
+            excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -502,7 +586,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) the filter assumes at each pixel.
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
         As for :func:`crc_median`.
 
     Returns
@@ -524,7 +608,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess,
+                   majority_density=majority_density, excess=excess, isolation=isolation,
                    line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy import ndimage as ndi
+from skimage import data
 
 import crcx
 from crcx import _crc, _crc_parameters
@@ -66,6 +68,7 @@ options = st.fixed_dictionaries({
     "s_max": st.sampled_from([3, 5, 7]),
     "impulses": st.sampled_from(["adaptive", "hwang-haddad", "none"]),
     "sparse_kappa": st.sampled_from([4.0, 6.0]),
+    "isolation": st.sampled_from([0.0, 0.04, 0.3]),
     "majority": st.sampled_from([0, 3]),
     "noise": st.sampled_from(["affine", "constant", 0.0, 4.0]),
     "base": st.sampled_from(["nonlocal", "median"]),
@@ -133,10 +136,15 @@ def test_a_constant_image_is_unchanged(dtype, shape):
     np.testing.assert_array_equal(crcx.crc_median(image), image)
 
 
-def test_an_isolated_impulse_on_a_flat_background_is_removed():
-    image = np.full((15, 15), 100, np.uint8)
+def test_impulses_of_one_value_on_a_flat_background_are_removed():
+    image = np.full((32, 32), 100, np.uint8)
+    hot = (np.arange(3, 32, 7)[:, None], np.arange(2, 32, 6))
+    image[hot] = 255
+    np.testing.assert_array_equal(crcx.crc_median(image), np.full((32, 32), 100, np.uint8))
+    # one outlier alone is no evidence of impulse noise: it stays, as a star would
+    image[hot] = 100
     image[7, 7] = 255
-    np.testing.assert_array_equal(crcx.crc_median(image), np.full((15, 15), 100, np.uint8))
+    np.testing.assert_array_equal(crcx.crc_median(image), image)
 
 
 def _line():
@@ -210,6 +218,74 @@ def test_without_impulse_noise_the_wider_gate_keeps_detail_flags_would_erase():
 def test_under_impulse_noise_the_gate_keeps_kappa():
     _, noisy = _phantom(64, 0.3)
     np.testing.assert_array_equal(_flags(noisy), _flags(noisy, sparse_kappa=4.0))
+
+
+# --- §1.5 the kind of impulses -----------------------------------------------------
+
+def _camera():
+    return data.camera()[::2, ::2]
+
+
+def test_a_clean_picture_gets_no_impulse_flags():
+    assert not _flags(_camera()).any()
+    # the adaptive median's gates alone flag the picture's own extremes
+    assert _flags(_camera(), isolation=0.0).mean() > 0.01
+
+
+def test_random_valued_impulses_are_found_and_the_filter_beats_the_median():
+    clean = _camera()
+    rng = np.random.default_rng(1)
+    hit = rng.random(clean.shape) < 0.1
+    noisy = np.where(hit, rng.integers(0, 256, clean.shape), clean).astype(np.uint8)
+    flags = _flags(noisy)
+    visible = hit & (np.abs(noisy - clean.astype(np.float64)) > 40)
+    assert flags[visible].mean() > 0.9
+    median = _mse(clean, ndi.median_filter(noisy, 3))
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.75 * median
+    # without the isolation test the impulses that are no window's extreme stay
+    assert _mse(clean, crcx.crc_median(noisy, isolation=0.0)) > median
+
+
+def test_hot_pixels_are_removed_from_a_clean_picture():
+    clean = _camera()
+    hot = np.random.default_rng(2).random(clean.shape) < 0.003
+    noisy = np.where(hot, 255, clean).astype(np.uint8)
+    flags = _flags(noisy)
+    # a hot pixel over a bright region is no outlier there
+    assert flags[hot & (clean < 200)].mean() > 0.75
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.25 * _mse(clean, noisy)
+
+
+@pytest.mark.parametrize("values, share", [([], 0.0), ([3.0] * 7, 0.0), ([3.0] * 8, 1.0),
+                                           ([0.0] * 6 + [9.0] * 6 + [1.0, 2.0, 4.0, 5.0], 0.75)])
+def test_fixed_share_counts_the_two_most_frequent_values(values, share):
+    assert _crc_parameters.fixed_share(np.array(values)) == share
+
+
+def test_texture_does_not_read_as_noise():
+    # the plain fit reads about 10 grey levels of noise in this clean texture (§2)
+    _, variance = crcx.crc_map(data.grass()[:128, :128], return_variance=True)
+    assert np.sqrt(variance.mean()) < 2.0
+    y, x = np.mgrid[:128, :128]
+    smooth = 50.0 + x + 30.0 * ((x - 64) ** 2 + (y - 60) ** 2 < 900)
+    noisy = smooth + np.random.default_rng(2).normal(0.0, 10.0, smooth.shape)
+    _, variance = crcx.crc_map(noisy, return_variance=True)
+    assert np.sqrt(variance.mean()) == pytest.approx(10.0, rel=0.05)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_random_valued_impulses_match_the_reference(mode):
+    rng = np.random.default_rng(4)
+    clean = np.add.outer(np.arange(18.0), np.arange(20.0)) * 6
+    hit = rng.random(clean.shape) < 0.15
+    noisy = np.where(hit, rng.integers(0, 256, clean.shape), clean).astype(np.uint8)
+    kwargs = dict(mode=mode, s_max=5, search=1)
+    _, impulses = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(impulses, expected)
+    assert impulses[hit].mean() > 0.5
+    assert_agrees(crcx.crc_median(noisy, output=np.float64, **kwargs),
+                  reference.crc_median(noisy, output=np.float64, **kwargs), 255.0)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "constant"])
@@ -324,6 +400,7 @@ def test_channels_filtered_apart_are_each_the_plane_filtered_alone():
     ({"noise": -1.0}, ValueError, "noise"),
     ({"excess": -1.0}, ValueError, "excess"),
     ({"sparse_kappa": -1.0}, ValueError, "sparse_kappa"),
+    ({"isolation": 1.5}, ValueError, "isolation"),
     ({"gain": "magic"}, ValueError, "gain"),
     ({"passes": 3}, ValueError, "passes"),
     ({"passes": True}, ValueError, "passes"),

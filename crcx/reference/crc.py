@@ -10,9 +10,12 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DEFAULTS, FLAT, MIN_SAMPLES, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, gate_kappa, lags,
-                                  parameters, prepare)
+from crcx._crc_parameters import (DEFAULTS, ENERGY_WINDOW, FIXED_SHARE, FLAT,
+                                  ISOLATED_DENSITY, ISOLATION_KAPPA, ISOLATION_PASSES,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
+                                  WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
+                                  finish, fit_noise, fixed_share, gate_kappa,
+                                  isolation_radius, lags, parameters, prepare)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["crc_median", "crc_map", "lags"]
@@ -102,13 +105,27 @@ def _immerkaer(I_ext, shape):
     return L
 
 
-def _noise_model(L, O, proxy, noise, noise_bins, mode):
-    """(a, b) of the noise variance a + b * intensity, fitted away from impulses (§2)."""
+def _gradient_energy(I_ext, shape, mode):
+    """Mean over the ENERGY_WINDOW cube of the squared forward differences (§2)."""
+    d = len(shape)
+    squares = np.zeros(shape)
+    for p in np.ndindex(shape):
+        squares[p] = sum((I_ext.at([c + (i == axis) for i, c in enumerate(p)]) - I_ext.at(p)) ** 2
+                         for axis in range(d))
+    squares_ext = _Extended(squares, mode, 0.0)
+    return np.array([squares_ext.cube(p, ENERGY_WINDOW // 2).mean()
+                     for p in np.ndindex(shape)]).reshape(shape)
+
+
+def _noise_model(L, O, proxy, noise, noise_bins, mode, energy=None):
+    """(a, b) of the noise variance a + b * intensity, fitted away from impulses (§2),
+    on the weak-texture samples where the gradient `energy` is given."""
     if not isinstance(noise, str):
         return float(noise) ** 2, 0.0
     O_ext = _Extended(O, mode, False)
     valid = np.array([not O_ext.cube(p, 1).any() for p in np.ndindex(O.shape)]).reshape(O.shape)
-    return fit_noise(L[valid], proxy[valid], noise, noise_bins)
+    return fit_noise(L[valid], proxy[valid], noise, noise_bins,
+                     weak_texture=None if energy is None else (energy[valid], O.ndim))
 
 
 def _on_structure(I_ext, p, tau):
@@ -165,6 +182,59 @@ def _excess(I_ext, I, O, P):
                 O[p] = False
 
 
+class _Isolation:
+    """§1.5: pixels far from their unflagged neighbours, and what they say of the
+    image's impulses."""
+
+    def __init__(self, I, mode, cval, P):
+        self.I_ext = _Extended(I, mode, cval)
+        self.mode = mode
+        self.radius = isolation_radius(I.ndim)
+        self.floor = P["isolation"] * float(I.max() - I.min())
+        self.candidates = np.zeros(I.shape, bool)
+        for _ in range(ISOLATION_PASSES):
+            self.candidates = self.isolated(np.full(I.shape, self.floor))
+        self.density = float(self.candidates.mean())
+        self.share = fixed_share(I[self.candidates])
+        self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
+
+    def isolated(self, threshold):
+        """Whether the ISOLATION_RANK-th nearest of the unflagged neighbours (all where
+        fewer are unflagged) is farther than `threshold` and than ISOLATION_SPREAD
+        times the spread of the middle half of their values."""
+        F_ext = _Extended(self.candidates, self.mode, False)
+        out = np.zeros(self.candidates.shape, bool)
+        centre = (2 * self.radius + 1) ** len(out.shape) // 2
+        for p in np.ndindex(out.shape):
+            values = np.delete(self.I_ext.cube(p, self.radius), centre)
+            flags = np.delete(F_ext.cube(p, self.radius), centre)
+            if np.count_nonzero(~flags) >= ISOLATION_RANK:
+                values = values[~flags]
+            v = np.sort(values)
+            n = v.size
+            spread = v[n - 1 - n // 4] - v[n // 4]
+            distance = np.sort(np.abs(values - self.I_ext.at(p)))[ISOLATION_RANK - 1]
+            out[p] = distance > max(ISOLATION_SPREAD * spread, threshold[p])
+        return out
+
+    def noise_flags(self):
+        """Left out of the impulse stage's noise fits: the candidates, where impulses
+        are random-valued."""
+        return self.candidates if self.random_valued else np.zeros_like(self.candidates)
+
+    def apply(self, I, O, sigma):
+        """The final flags, by the kind of impulses (§1.5)."""
+        if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
+                                               and self.density >= ISOLATED_DENSITY):
+            return O
+        threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
+        if self.share >= FIXED_SHARE:
+            return O & self.isolated(threshold)
+        if self.random_valued:
+            return O | self.isolated(threshold)
+        return np.zeros_like(O)
+
+
 def _impulses(I, mode, cval, P):
     """O (impulse flags) and J (the image with impulses replaced), §1."""
     shape = I.shape
@@ -177,10 +247,12 @@ def _impulses(I, mode, cval, P):
     # §1.2 noise gate: a flag survives if the pixel is farther than kappa noise
     # standard deviations from A_amf (impulse-dominated pixels always survive)
     L = _immerkaer(I_ext, shape)
+    isolation = _Isolation(I, mode, cval, P) if P["isolation"] > 0 else None
+    unfit = np.zeros(shape, bool) if isolation is None else isolation.noise_flags()
     O = modified.copy()
     sigma = np.zeros(shape)
     for _ in range(2):
-        a, b = _noise_model(L, O, A_amf, P["noise"], P["noise_bins"], mode)
+        a, b = _noise_model(L, O | unfit, A_amf, P["noise"], P["noise_bins"], mode)
         O = np.zeros(shape, bool)
         for p in np.ndindex(shape):
             sigma[p] = np.sqrt(a + b * max(A_amf[p], 0.0))
@@ -201,6 +273,9 @@ def _impulses(I, mode, cval, P):
                 O[p] = False
     if P["majority"] and P["excess"] > 0:
         _excess(I_ext, I, O, P)
+    # §1.5 the kind of impulses decides which flags stay
+    if isolation is not None:
+        O = isolation.apply(I, O, sigma)
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
@@ -332,7 +407,10 @@ def _noise(I, mode, cval, P):
     M = median(J, size=P["size"], mode=mode, cval=cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
-    a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode)
+    # §2 the weak-texture noise level, unless many impulses were repaired
+    energy = (_gradient_energy(_Extended(I, mode, cval), I.shape, mode)
+              if O.mean() < WEAK_TEXTURE_DENSITY else None)
+    a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode, energy)
     return O, J, M, a + b * np.maximum(M, 0.0)
 
 
@@ -377,7 +455,7 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
                s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
                kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
                majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-               excess=DEFAULTS["excess"],
+               excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
                line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
                noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
                search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -430,6 +508,10 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     sparse_kappa : float, optional
         The gate's width instead of `kappa` where it flags under 2 % of the pixels
         (blended between 2 and 5 %): there the flags are mostly detail, not impulses.
+    isolation : float, optional
+        Floor of the isolation test (§1.5), as a fraction of the image's range: the
+        test that tells random-valued from fixed-valued impulses and a clean image
+        from an image with impulses. 0 turns it off (the flags of §1.1-§1.3 stay).
     majority : int, optional
         Window of the majority rule of §1.3 and of its excess rule (0 disables both).
     majority_density : float, optional
@@ -484,14 +566,14 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     --------
     >>> import numpy as np
     >>> from crcx.reference.crc import crc_median
-    >>> image = np.full((9, 9), 100, np.uint8)
-    >>> image[4, 4] = 255                  # one impulse on a flat patch
-    >>> int(crc_median(image, search=1)[4, 4])
+    >>> image = np.full((16, 16), 100, np.uint8)
+    >>> image[1::4, 2::4] = 255            # hot pixels on a flat patch
+    >>> int(crc_median(image, search=1).max())
     100
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess,
+                   majority_density=majority_density, excess=excess, isolation=isolation,
                    line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
@@ -509,7 +591,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
             return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
             kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
             majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-            excess=DEFAULTS["excess"],
+            excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
             line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
             noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
             search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
@@ -534,7 +616,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags O of §1.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) of §2 at each pixel.
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, line_density, noise, noise_bins
+    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins
         As for :func:`crc_median` (§1, §2).
     base, search, patch, h
         As for :func:`crc_median` (§3).
@@ -566,7 +648,7 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     """
     P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
                    kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess,
+                   majority_density=majority_density, excess=excess, isolation=isolation,
                    line_density=line_density, noise=noise,
                    noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
                    passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,

@@ -180,13 +180,16 @@ def reach(P):
 
     The stages run one after another, so their reaches add up: the adaptive median
     (and the excess rule, as far) and then the replacement of impulses (s_max // 2
-    each), the Laplacian (1), the majority rule, the structure rule (2), the median
+    each), the Laplacian (1), the majority rule, the structure rule (2), the passes
+    of the isolation test and its final test (the 2-d radius, the larger), the median
     proxy, the non-local search and patch of each pass, and the window of the gain
     with its lag.
     """
     passes = P["passes"] if P["base"] == "nonlocal" else 1
-    return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + int(np.max(P["size"])) // 2
-            + passes * (P["search"] + P["patch"] // 2) + P["window"] // 2 + 1)
+    isolation = (ISOLATION_PASSES + 1) * isolation_radius(2) if P["isolation"] > 0 else 0
+    return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + isolation
+            + int(np.max(P["size"])) // 2 + passes * (P["search"] + P["patch"] // 2)
+            + P["window"] // 2 + 1)
 
 
 def gate_kappa(P, density):

@@ -76,6 +76,23 @@ def test_crc_median_with_whole_plane_statistics_is_exact(mode, shape, chunks, kw
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+@pytest.mark.parametrize("kind", ["random-valued", "hot pixels", "none"])
+def test_crc_median_is_exact_whatever_the_kind_of_impulses(kind):
+    # each kind takes another branch of the isolation test (§1.5), whose passes reach
+    # further than any other stage of the impulse stage
+    rng = np.random.default_rng(1)
+    rows, columns = np.indices((90, 80))
+    image = 60 + 120 * columns / 80 + 40 * np.sin(rows / 3) + rng.normal(0, 2, rows.shape)
+    hit = rng.random(rows.shape) < {"random-valued": 0.1, "hot pixels": 0.004, "none": 0}[kind]
+    image = np.where(hit, rng.integers(0, 256, rows.shape) if kind == "random-valued" else 255,
+                     image)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    expected = crcx.crc_median(image, n_threads=1)
+    lazy = crcx.dask.crc_median(da.from_array(image, chunks=(30, 25)))
+    np.testing.assert_array_equal(lazy.compute(), expected)
+    assert np.any(crcx.crc_map(image, return_impulses=True)[1]) == (kind != "none")
+
+
 def test_each_non_local_pass_adds_its_search_and_patch_to_the_reach():
     # The guided pass reads the first pass's output over its own search window.
     one, two = (crcx.dask.crc_parameters(passes=n) for n in (1, 2))

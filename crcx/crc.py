@@ -20,7 +20,7 @@ from crcx import _crc, _window
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DEFAULTS, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
                                   ISOLATION_KAPPA, ISOLATION_PASSES, ISOLATION_RANK,
-                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW,
+                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW, RANDOM_SPREAD,
                                   WEAK_TEXTURE_DENSITY, TIE, channel_groups,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   gate_kappa, isolation_radius, lags, parameters, prepare)
@@ -274,14 +274,16 @@ class _Isolation:
             lambda: (float(self.candidates.mean()), fixed_share(values)))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold):
-        """Pixels whose k-th nearest unflagged neighbour is farther than `threshold`
-        and than ISOLATION_SPREAD times the spread of those neighbours."""
+    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD):
+        """Pixels whose k-th nearest neighbour not in `flags` (the candidates) is
+        farther than `threshold` and than `factor` times the spread of those
+        neighbours."""
+        flags = self.candidates if flags is None else flags
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
-        flags = self.plane.padded(self.candidates.view(np.uint8), self.radius, 0)
+        flags = self.plane.padded(flags.view(np.uint8), self.radius, 0)
         _crc.isolation(self.padded, flags, self.plane.reach(self.radius), self.deltas,
                        ISOLATION_RANK, distance, spread, self.plane.n_threads)
-        return distance > np.maximum(ISOLATION_SPREAD * spread, threshold)
+        return distance > np.maximum(factor * spread, threshold)
 
     def noise_flags(self):
         """The candidates the noise fits leave out: all, in an image with random-valued
@@ -293,17 +295,22 @@ class _Isolation:
         impulses are (§1.5): salt and pepper (the flags' values, or those of many
         isolated pixels, are fixed) keep `O`;
         sparse fixed-valued impulses keep its isolated flags; random-valued impulses
-        add every isolated pixel; without impulse noise nothing is flagged."""
+        add the pixels isolated given the candidates, then given those, with the
+        narrower RANDOM_SPREAD; without impulse noise nothing is flagged."""
         values = self.plane.values[O]
         flagged_share = self.plane.statistics.take("flagged fixed share",
                                                    lambda: fixed_share(values))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= ISOLATED_DENSITY):
             return O
+        threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(np.maximum(self.floor, ISOLATION_KAPPA * sigma))
+            return O & self.isolated(threshold)
         if self.random_valued:
-            return O | self.isolated(np.maximum(self.floor, ISOLATION_KAPPA * sigma))
+            isolated = self.candidates
+            for _ in range(ISOLATION_PASSES):
+                isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
+            return O | isolated
         return np.zeros_like(O)
 
 

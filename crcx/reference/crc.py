@@ -12,7 +12,7 @@ import numpy as np
 
 from crcx._crc_parameters import (DEFAULTS, ENERGY_WINDOW, FIXED_SHARE, FLAT,
                                   ISOLATED_DENSITY, ISOLATION_KAPPA, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
                                   finish, fit_noise, fixed_share, gate_kappa,
                                   isolation_radius, lags, parameters, prepare)
@@ -198,11 +198,12 @@ class _Isolation:
         self.share = fixed_share(I[self.candidates])
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold):
-        """Whether the ISOLATION_RANK-th nearest of the unflagged neighbours (all where
-        fewer are unflagged) is farther than `threshold` and than ISOLATION_SPREAD
-        times the spread of the middle half of their values."""
-        F_ext = _Extended(self.candidates, self.mode, False)
+    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD):
+        """Whether the ISOLATION_RANK-th nearest of the neighbours not in `flags` (the
+        candidates; all neighbours where fewer are unflagged) is farther than
+        `threshold` and than `factor` times the spread of the middle half of their
+        values."""
+        F_ext = _Extended(self.candidates if flags is None else flags, self.mode, False)
         out = np.zeros(self.candidates.shape, bool)
         centre = (2 * self.radius + 1) ** len(out.shape) // 2
         for p in np.ndindex(out.shape):
@@ -214,7 +215,7 @@ class _Isolation:
             n = v.size
             spread = v[n - 1 - n // 4] - v[n // 4]
             distance = np.sort(np.abs(values - self.I_ext.at(p)))[ISOLATION_RANK - 1]
-            out[p] = distance > max(ISOLATION_SPREAD * spread, threshold[p])
+            out[p] = distance > max(factor * spread, threshold[p])
         return out
 
     def noise_flags(self):
@@ -231,7 +232,10 @@ class _Isolation:
         if self.share >= FIXED_SHARE:
             return O & self.isolated(threshold)
         if self.random_valued:
-            return O | self.isolated(threshold)
+            isolated = self.candidates
+            for _ in range(ISOLATION_PASSES):
+                isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
+            return O | isolated
         return np.zeros_like(O)
 
 

@@ -13,6 +13,8 @@ _PUBLIC = {
     "rank_filter": "crcx.filters",
     "crc_median": "crcx.crc",
     "crc_map": "crcx.crc",
+    "estimate_noise": "crcx.crc",
+    "NoiseEstimate": "crcx._crc_parameters",
     "clear_output_cache": "crcx._output_cache",
 }
 

@@ -7,6 +7,7 @@ dtype are the same computation in both; only the per-pixel stages differ in form
 import itertools
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_c
                              normalize_geometry, normalize_mode, normalize_n_threads,
                              prepare_output)
 
-__all__ = ["DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters",
+__all__ = ["NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters",
            "reach", "gate_kappa", "prepare", "finish", "robust_variance", "samples_by_bin",
            "fit_noise", "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD",
            "ISOLATION_PASSES", "ISOLATED_DENSITY", "FIXED_SHARE", "ISOLATION_KAPPA",
@@ -194,6 +195,41 @@ def reach(P):
     return (2 * (P["s_max"] // 2) + 1 + P["majority"] // 2 + 2 + isolation
             + int(np.max(P["size"])) // 2 + passes * (P["search"] + P["patch"] // 2)
             + P["window"] // 2 + 1)
+
+
+# What :func:`crcx.estimate_noise` calls the impulses of an image (§1.5).
+IMPULSE_KINDS = ("none", "fixed-valued", "random-valued")
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """The noise CRC-MF finds in one plane (docs/algorithm.md §1.5, §2).
+
+    Attributes
+    ----------
+    variance, gain : float
+        The noise variance is ``variance + gain * intensity``: a Gaussian variance and
+        a Poisson gain, in the image's units.
+    impulse_density : float
+        Fraction of the pixels flagged as impulses.
+    impulse_kind : str
+        One of IMPULSE_KINDS: ``"none"``, ``"fixed-valued"`` (salt and pepper, hot and
+        dead pixels) or ``"random-valued"``.
+    """
+    variance: float
+    gain: float
+    impulse_density: float
+    impulse_kind: str
+
+
+def noise_estimate(O, model, kind):
+    """The :class:`NoiseEstimate` of a plane's flags `O`, fitted noise model (a, b) and
+    impulse kind; without the isolation test (`kind` None) flags are the adaptive
+    median's window extremes, the model of fixed-valued impulses."""
+    density = float(O.mean()) if O.size else 0.0
+    if kind is None:
+        kind = IMPULSE_KINDS[1] if density > 0 else IMPULSE_KINDS[0]
+    return NoiseEstimate(float(model[0]), float(model[1]), density, kind)
 
 
 def gate_kappa(P, density):

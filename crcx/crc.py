@@ -22,13 +22,13 @@ from crcx._crc_parameters import (DEFAULTS, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
                                   ISOLATION_KAPPA, ISOLATION_PASSES, ISOLATION_RANK,
                                   ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW, RANDOM_SPREAD,
                                   WEAK_TEXTURE_DENSITY, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  excess_thresholds, finish, fit_noise, noise_estimate, fixed_share,
                                   gate_kappa, isolation_radius, lags, parameters, prepare)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
 
-__all__ = ["crc_median", "crc_map"]
+__all__ = ["crc_median", "crc_map", "estimate_noise"]
 
 
 class _Statistics:
@@ -291,7 +291,8 @@ class _Isolation:
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
     def apply(self, O, sigma):
-        """The final flags from the adaptive median's flags `O`, by what the image's
+        """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
+        name of the image's impulses, by what the image's
         impulses are (§1.5): salt and pepper (the flags' values, or those of many
         isolated pixels, are fixed) keep `O`;
         sparse fixed-valued impulses keep its isolated flags; random-valued impulses
@@ -302,27 +303,27 @@ class _Isolation:
                                                    lambda: fixed_share(values))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= ISOLATED_DENSITY):
-            return O
+            return O, "fixed-valued"
         threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(threshold)
+            return O & self.isolated(threshold), "fixed-valued"
         if self.random_valued:
             isolated = self.candidates
             for _ in range(ISOLATION_PASSES):
                 isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
-            return O | isolated
-        return np.zeros_like(O)
+            return O | isolated, "random-valued"
+        return np.zeros_like(O), "none"
 
 
 def _impulses(plane, P):
     """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
     I = plane.values
     if P["impulses"] == "none":
-        return np.zeros(I.shape, bool), I, None
+        return np.zeros(I.shape, bool), I, None, None
     windows = _GrowingWindows(plane, P["s_max"])
     plain, modified, A_amf, kind = _adaptive_median(plane, windows)
     if P["impulses"] == "hwang-haddad":
-        return plain, np.where(plain, A_amf, I), None
+        return plain, np.where(plain, A_amf, I), None, None
     L = _immerkaer(plane)
     # every gate (two noise fits, then the final one) keeps the impulse-dominated
     # flags and tests the same deviations against its own threshold
@@ -347,14 +348,15 @@ def _impulses(plane, P):
                             P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
     if P["majority"] and P["excess"] > 0:
         _excess(plane, O, P)
+    found = None
     if isolation is not None:
-        O = isolation.apply(O, sigma)
+        O, found = isolation.apply(O, sigma)
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)
     _crc.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
                       todo, J, plane.n_threads)
-    return O, J, L
+    return O, J, L, found
 
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
@@ -413,7 +415,13 @@ def _correlation_map(plane, E, B, P):
 
 def _noise(plane, P):
     """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
-    O, J, L = _impulses(plane, P)
+    O, J, M, (a, b), _ = _fitted(plane, P)
+    return O, J, M, a + b * np.maximum(M, 0.0)
+
+
+def _fitted(plane, P):
+    """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
+    O, J, L, kind = _impulses(plane, P)
     M = plane.median(J, P["size"], plane.cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(plane)
@@ -422,7 +430,7 @@ def _noise(plane, P):
     sparse = plane.statistics.take("flagged density", lambda: float(O.mean())) < WEAK_TEXTURE_DENSITY
     a, b = plane.statistics.take("noise fit", lambda: _noise_model(
         plane, L, O, M, P, _gradient_energy(plane) if sparse else None))
-    return O, J, M, a + b * np.maximum(M, 0.0)
+    return O, J, M, (a, b), kind
 
 
 def _stages(planes, P):
@@ -491,6 +499,53 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
                 for plane in planes:
                     _noise(plane, P)
     return [plane.statistics.values for plane in planes]
+
+
+def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_threads=None):
+    """The noise that :func:`crc_median` finds, and removes, in an image.
+
+    The same estimate the filter makes, blind (docs/algorithm.md §1.5, §2): the
+    impulses found and what they are, and the noise variance fitted away from them,
+    ``variance + gain * intensity`` (a Gaussian variance and a Poisson gain).
+
+    Parameters
+    ----------
+    image : array_like
+        2-d image or 3-d volume, optionally with a channel axis; finite values.
+    channel_axis : int, optional
+        Axis of colour channels or independent planes: one estimate per plane.
+    mode, cval : optional
+        Border rule of every window, as in scipy.ndimage.
+    n_threads : int, optional
+        OpenMP threads (default: all the runtime offers).
+
+    Returns
+    -------
+    NoiseEstimate or tuple of NoiseEstimate
+        One estimate, or one per plane along `channel_axis`.
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> rng = np.random.default_rng(0)
+    >>> image = np.linspace(20, 230, 128) + rng.normal(0, 5, (128, 128))
+    >>> hit = rng.random(image.shape) < 0.1     # random-valued impulses
+    >>> image[hit] = rng.integers(0, 256, hit.sum())
+    >>> found = crcx.estimate_noise(image)
+    >>> found.impulse_kind, round(found.variance ** 0.5), round(found.impulse_density, 2)
+    ('random-valued', 5, 0.08)
+    """
+    P = parameters()
+    image, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
+    found = []
+    with reusing_memory():
+        for plane in planes:
+            if plane.values.size:
+                O, _, _, model, kind = _fitted(plane, P)
+            else:
+                O, model, kind = plane.values.astype(bool), (0.0, 0.0), None
+            found.append(noise_estimate(O, model, kind))
+    return found[0] if channel_axis is None else tuple(found)
 
 
 def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",

@@ -428,7 +428,7 @@ def test_an_unknown_keyword_is_a_type_error():
         crcx.crc_median(np.zeros((8, 8)), windw=5)
 
 
-@pytest.mark.parametrize("name", ["crc_median", "crc_map"])
+@pytest.mark.parametrize("name", ["crc_median", "crc_map", "estimate_noise"])
 def test_compiled_and_reference_share_their_signature(name):
     assert (inspect.signature(getattr(crcx, name))
             == inspect.signature(getattr(reference, name)))
@@ -453,3 +453,68 @@ def test_samples_by_bin_matches_the_reference(case):
     for (x, y), (ex, ey) in zip(compiled, expected):
         np.testing.assert_array_equal(x, ex)
         np.testing.assert_array_equal(y, ey)
+
+
+# --- crcx.estimate_noise ---------------------------------------------------------------
+
+def _ramp(shape=(96, 96)):
+    return np.broadcast_to(np.linspace(30.0, 220.0, shape[1]), shape).copy()
+
+
+@pytest.mark.parametrize("noise, kind", [
+    ("clean", "none"), ("gaussian", "none"), ("hot", "fixed-valued"),
+    ("salt-and-pepper", "fixed-valued"), ("random-valued", "random-valued")])
+def test_estimate_noise_names_the_kind_of_impulses(noise, kind):
+    rng = np.random.default_rng(6)
+    image = _ramp()
+    if noise != "clean":
+        image += rng.normal(0.0, 3.0, image.shape)
+    hit = rng.random(image.shape) < {"hot": 0.004, "salt-and-pepper": 0.2,
+                                     "random-valued": 0.1}.get(noise, 0.0)
+    values = {"hot": np.full(image.shape, 255.0),
+              "salt-and-pepper": np.where(rng.random(image.shape) < 0.5, 0.0, 255.0)}.get(
+        noise, rng.integers(0, 256, image.shape))
+    image = np.where(hit, values, image)
+    found = crcx.estimate_noise(image)
+    assert found.impulse_kind == kind
+    assert (found.impulse_density > 0) == (kind != "none")
+
+
+def test_estimate_noise_fits_gaussian_and_poisson_noise():
+    rng = np.random.default_rng(7)
+    gaussian = crcx.estimate_noise(_ramp((160, 160)) + rng.normal(0.0, 6.0, (160, 160)))
+    assert np.sqrt(gaussian.variance) == pytest.approx(6.0, rel=0.05) and gaussian.gain < 0.02
+    peak = 30.0                          # photons at 255: variance = intensity 255 / peak
+    poisson = crcx.estimate_noise(rng.poisson(_ramp((160, 160)) * peak / 255) * 255 / peak)
+    # within 15 % over the ramp's range: each intensity bin of the fit spans 24 grey
+    # levels, which at the dark end is 80 % of the intensity
+    intensity = np.linspace(30.0, 220.0, 9)
+    np.testing.assert_allclose(poisson.variance + poisson.gain * intensity,
+                               intensity * 255 / peak, rtol=0.15)
+
+
+def test_estimate_noise_is_the_model_the_filter_uses():
+    image = _ramp() + np.random.default_rng(8).normal(0.0, 4.0, (96, 96))
+    found = crcx.estimate_noise(image)
+    _, variance = crcx.crc_map(image, return_variance=True)
+    median = crcx.median(image, 5)
+    np.testing.assert_allclose(variance, found.variance + found.gain * np.maximum(median, 0))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_estimate_noise_matches_the_reference(mode):
+    rng = np.random.default_rng(9)
+    image = _ramp((14, 16)) + rng.normal(0.0, 2.0, (14, 16))
+    hit = rng.random(image.shape) < 0.1
+    image = np.stack([np.where(hit, rng.integers(0, 256, image.shape), image), image], -1)
+    compiled = crcx.estimate_noise(image, channel_axis=-1, mode=mode)
+    expected = reference.estimate_noise(image, channel_axis=-1, mode=mode)
+    assert [f.impulse_kind for f in compiled] == [f.impulse_kind for f in expected]
+    for c, e in zip(compiled, expected):
+        assert c.impulse_density == e.impulse_density
+        assert c.variance == pytest.approx(e.variance, rel=1e-9, abs=1e-9)
+        assert c.gain == pytest.approx(e.gain, rel=1e-9, abs=1e-9)
+
+
+def test_estimate_noise_of_an_empty_image():
+    assert crcx.estimate_noise(np.zeros((0, 5))) == crcx.NoiseEstimate(0.0, 0.0, 0.0, "none")

@@ -15,10 +15,11 @@ from crcx._crc_parameters import (DEFAULTS, ENERGY_WINDOW, FIXED_SHARE, FLAT,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
                                   finish, fit_noise, fixed_share, gate_kappa,
-                                  isolation_radius, lags, parameters, prepare)
+                                  isolation_radius, lags, noise_estimate, parameters,
+                                  prepare)
 from crcx.reference.median import extend_index, median
 
-__all__ = ["crc_median", "crc_map", "lags"]
+__all__ = ["crc_median", "crc_map", "estimate_noise", "lags"]
 
 
 class _Extended:
@@ -224,30 +225,30 @@ class _Isolation:
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
     def apply(self, I, O, sigma):
-        """The final flags, by the kind of impulses (§1.5)."""
+        """The final flags and the name of the kind of impulses (§1.5)."""
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= ISOLATED_DENSITY):
-            return O
+            return O, "fixed-valued"
         threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(threshold)
+            return O & self.isolated(threshold), "fixed-valued"
         if self.random_valued:
             isolated = self.candidates
             for _ in range(ISOLATION_PASSES):
                 isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
-            return O | isolated
-        return np.zeros_like(O)
+            return O | isolated, "random-valued"
+        return np.zeros_like(O), "none"
 
 
 def _impulses(I, mode, cval, P):
     """O (impulse flags) and J (the image with impulses replaced), §1."""
     shape = I.shape
     if P["impulses"] == "none":
-        return np.zeros(shape, bool), I.copy(), None
+        return np.zeros(shape, bool), I.copy(), None, None
     I_ext = _Extended(I, mode, cval)
     plain, modified, A_amf, kind = _adaptive_median(I_ext, shape, P["s_max"])
     if P["impulses"] == "hwang-haddad":
-        return plain, np.where(plain, A_amf, I), None
+        return plain, np.where(plain, A_amf, I), None, None
     # §1.2 noise gate: a flag survives if the pixel is farther than kappa noise
     # standard deviations from A_amf (impulse-dominated pixels always survive)
     L = _immerkaer(I_ext, shape)
@@ -278,8 +279,9 @@ def _impulses(I, mode, cval, P):
     if P["majority"] and P["excess"] > 0:
         _excess(I_ext, I, O, P)
     # §1.5 the kind of impulses decides which flags stay
+    found = None
     if isolation is not None:
-        O = isolation.apply(I, O, sigma)
+        O, found = isolation.apply(I, O, sigma)
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
@@ -292,7 +294,7 @@ def _impulses(I, mode, cval, P):
             if not flags.all():
                 J[p] = _true_median(values[~flags])
                 break
-    return O, J, L
+    return O, J, L, found
 
 
 # --- §3 non-local stage --------------------------------------------------------------
@@ -407,7 +409,13 @@ def _correlation_map(E, B, mode, P):
 
 def _noise(I, mode, cval, P):
     """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
-    O, J, L = _impulses(I, mode, cval, P)
+    O, J, M, (a, b), _ = _fitted(I, mode, cval, P)
+    return O, J, M, a + b * np.maximum(M, 0.0)
+
+
+def _fitted(I, mode, cval, P):
+    """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
+    O, J, L, kind = _impulses(I, mode, cval, P)
     M = median(J, size=P["size"], mode=mode, cval=cval)
     if L is None and isinstance(P["noise"], str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
@@ -415,7 +423,7 @@ def _noise(I, mode, cval, P):
     energy = (_gradient_energy(_Extended(I, mode, cval), I.shape, mode)
               if O.mean() < WEAK_TEXTURE_DENSITY else None)
     a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode, energy)
-    return O, J, M, a + b * np.maximum(M, 0.0)
+    return O, J, M, (a, b), kind
 
 
 def _stages(planes, mode, cval, P):
@@ -682,3 +690,30 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     if return_variance:
         out.append(join(variances).astype(np.float64))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_threads=None):
+    """The noise CRC-MF finds in each plane: noise model and impulses (§1.5, §2).
+
+    Parameters and result as :func:`crcx.estimate_noise`: a
+    :class:`crcx.NoiseEstimate`, or a tuple of them along `channel_axis`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.reference.crc import estimate_noise
+    >>> estimate_noise(np.full((8, 8), 7.0)).impulse_kind
+    'none'
+    """
+    P = parameters()
+    image, mode, cval, _, planes, _ = prepare(image, P["size"], mode, cval, n_threads,
+                                              channel_axis)
+    found = []
+    for I in planes:
+        I = np.asarray(I, dtype=np.float64)
+        if I.size:
+            O, _, _, model, kind = _fitted(I, mode, cval, P)
+        else:
+            O, model, kind = I.astype(bool), (0.0, 0.0), None
+        found.append(noise_estimate(O, model, kind))
+    return found[0] if channel_axis is None else tuple(found)

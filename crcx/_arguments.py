@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
-           "Geometry", "as_image", "check_dtype", "cval_in_dtype", "normalize_cval",
-           "normalize_geometry", "normalize_mode", "normalize_n_threads", "prepare_output"]
+           "NonNumericDtypeError", "Geometry", "as_image", "as_integer", "check_dtype",
+           "check_finite", "cval_in_dtype", "normalize_cval", "normalize_geometry",
+           "normalize_mode", "normalize_n_threads", "prepare_output"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -30,6 +31,9 @@ MODES = {
 MAX_FOOTPRINT_ELEMENTS = 1 << 24
 
 SUPPORTED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+# Strings, bytes and dates: not numbers at all.
+NON_NUMERIC_KINDS = "USM"
+INTEGERS = "an integer or a sequence of integers"
 
 
 class ArgumentError(ValueError, RuntimeError):
@@ -40,6 +44,11 @@ class ComplexDtypeError(TypeError, RuntimeError):
     """Complex data (``TypeError`` for an input, ``RuntimeError`` for an output, as scipy)."""
 
 
+class NonNumericDtypeError(TypeError, RuntimeError):
+    """Strings or dates: ``TypeError`` as for scipy's string inputs, ``RuntimeError`` as
+    for its 2-d date inputs and every output."""
+
+
 class FootprintTooLargeError(ValueError, MemoryError):
     """The footprint is too large to filter with (``MemoryError`` as in scipy)."""
 
@@ -48,6 +57,10 @@ def check_dtype(dtype, name):
     """Raise unless `dtype` is one the filters compute in (or write to)."""
     if dtype.kind == "c":
         raise ComplexDtypeError(f"{name}: complex data is not supported")
+    if dtype.kind in NON_NUMERIC_KINDS:
+        raise NonNumericDtypeError(
+            f"{name}: dtype {dtype} is not numeric; expected bool, an integer type, "
+            "float32 or float64")
     if dtype.kind not in SUPPORTED_KINDS or dtype == np.float16 or dtype.itemsize > 8:
         raise ArgumentError(
             f"{name}: dtype {dtype} is not supported; expected bool, an integer type, "
@@ -65,6 +78,24 @@ def as_image(image, name="image"):
     return image
 
 
+def check_finite(values, name="image"):
+    """Raise unless every value is finite: NaN and infinities are refused."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"{name}: contains NaN or infinity; expected finite values "
+                         "(numpy.nan_to_num replaces them)")
+
+
+def as_integer(value, name, expected):
+    """`value` as an int (a bool is refused); a TypeError naming `name` otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected {expected}, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected {expected}, got {value!r}") from None
+
+
 def normalize_mode(mode):
     """Return the canonical border mode name for `mode`."""
     if not isinstance(mode, str):
@@ -80,13 +111,21 @@ def normalize_mode(mode):
 def _normalize_axes(axes, ndim):
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, numbers.Integral):
+    try:
+        axes = tuple(axes)
+    except TypeError:  # a single axis
         axes = (axes,)
     result = []
     for axis in axes:
-        axis = operator.index(axis)
+        # scipy takes a bool for an axis, so unlike sizes it is not refused here
+        try:
+            axis = operator.index(axis)
+        except TypeError:
+            raise TypeError(f"axes: expected {INTEGERS}, got {axis!r}") from None
         if not -ndim <= axis < ndim:
-            raise ValueError(f"axes: axis {axis} is out of range for {ndim}-d input")
+            # AxisError is both the ValueError a reader expects and scipy's IndexError
+            raise np.exceptions.AxisError(
+                f"axes: axis {axis} is out of range for {ndim}-d input")
         result.append(axis % ndim)
     if len(set(result)) != len(result):
         raise ValueError(f"axes: axes must be unique, got {tuple(axes)}")
@@ -94,18 +133,17 @@ def _normalize_axes(axes, ndim):
 
 
 def _per_axis(value, count, name):
-    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
-        return (operator.index(value),) * count
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected an integer or a sequence of integers, got bool")
-    if isinstance(value, numbers.Number):
-        raise TypeError(f"{name}: expected an integer or a sequence of integers, got {value!r}")
-    values = tuple(value)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected {INTEGERS}, got {value!r}")
+    try:
+        values = tuple(value)
+    except TypeError:  # one value for every axis (0-d integer arrays included, as in scipy)
+        return (as_integer(value, name, INTEGERS),) * count
     if len(values) != count:
         raise ArgumentError(
             f"{name}: sequence argument must have length equal to the number of filtered "
             f"axes ({count}), got {len(values)}")
-    return tuple(operator.index(v) for v in values)
+    return tuple(as_integer(v, name, INTEGERS) for v in values)
 
 
 @dataclass(frozen=True)
@@ -190,8 +228,11 @@ def normalize_n_threads(n_threads):
 
 
 def normalize_cval(cval):
-    """Return `cval` as a Python float, as scipy converts it."""
-    if isinstance(cval, (str, bytes)) or not isinstance(cval, (numbers.Real, np.generic)):
+    """Return `cval` as a Python float, as scipy converts it (0-d arrays included)."""
+    if isinstance(cval, np.ndarray) and cval.ndim == 0:
+        cval = cval[()]
+    if not (isinstance(cval, numbers.Real)
+            or isinstance(cval, np.generic) and cval.dtype.kind in SUPPORTED_KINDS):
         raise TypeError(f"cval: expected a real number, got {cval!r}")
     return float(cval)
 

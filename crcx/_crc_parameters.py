@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
-                             normalize_geometry, normalize_mode, normalize_n_threads,
-                             prepare_output)
+from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, cval_in_dtype,
+                             normalize_cval, normalize_geometry, normalize_mode,
+                             normalize_n_threads, prepare_output)
 
 __all__ = ["NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters",
            "reach", "gate_kappa", "prepare", "finish", "robust_variance", "samples_by_bin",
@@ -271,8 +271,7 @@ def _planes(image, channel_axis):
     if channel_axis is None:
         spatial = image.ndim
     else:
-        _check("channel_axis", isinstance(channel_axis, numbers.Integral)
-               and -image.ndim <= channel_axis < image.ndim,
+        _check("channel_axis", -image.ndim <= channel_axis < image.ndim,
                f"out of range for {image.ndim}-d input: {channel_axis!r}")
         spatial = image.ndim - 1
     _check("image", spatial in (2, 3),
@@ -286,15 +285,23 @@ def _planes(image, channel_axis):
 
 
 def prepare(image, size, mode, cval, n_threads, channel_axis):
-    """Validate the common arguments; return image, mode, cval, n_threads, planes, join."""
+    """Validate the common arguments; return image, mode, cval, n_threads, planes, join.
+
+    Every value the filter reads must be finite (docs/algorithm.md §0).
+    """
     image = as_image(image)
+    check_finite(image)
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
+    if channel_axis is not None:
+        channel_axis = as_integer(channel_axis, "channel_axis", "an integer or None")
     planes, join = _planes(image, channel_axis)
     normalize_geometry(image.ndim - (channel_axis is not None), size=size)
     # windows of the image read cval as scipy does: first converted to the dtype
     cval = float(cval_in_dtype(cval, image.dtype))
+    if mode == "constant":
+        check_finite(cval, "cval")
     return image, mode, cval, n_threads, planes, join
 
 

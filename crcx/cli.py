@@ -163,10 +163,14 @@ def _demo(parser, args):
 
 
 def _load_params(path):
+    problem = f"--params: {path} is not a file written by crcx tune"
     with open(path) as handle:
-        saved = json.load(handle)
+        try:
+            saved = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{problem} ({error})") from None
     if not isinstance(saved, dict) or not isinstance(saved.get("parameters"), dict):
-        raise ValueError(f"--params: {path} is not a file written by crcx tune")
+        raise ValueError(problem)
     return saved
 
 

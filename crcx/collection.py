@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 import crcx
-from crcx.io import (SUFFIXES, ImageReadError, _optional, partial_files, read_image,
-                     write_image)
+from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional,
+                     partial_files, read_image, write_image)
 
 __all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
            "denoise_collection", "denoise_image", "expand_inputs", "filter_function",
@@ -92,7 +92,7 @@ def filter_function(method):
     >>> filter_function("median").__name__
     'median'
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     return getattr(crcx, METHODS[method][0])
 
@@ -104,13 +104,21 @@ def _as_planes(image):
         raise ValueError(f"image: expected at least 2 dimensions, got shape {image.shape}")
     channels_last = image.ndim >= 3 and image.shape[-1] <= MAX_CHANNELS
     moved = np.moveaxis(image, -1, 0) if channels_last else image
-    planes = moved.reshape((-1,) + moved.shape[-2:])
+    planes = moved.reshape((math.prod(moved.shape[:-2]),) + moved.shape[-2:])
 
     def restore(result):
         result = result.reshape(moved.shape)
         return np.ascontiguousarray(np.moveaxis(result, 0, -1) if channels_last else result)
 
     return planes, restore, channels_last and image.ndim == 3
+
+
+def _planes_to_score(image):
+    """:func:`_as_planes` of an image that a score averages over, so not empty."""
+    if image.size == 0:
+        raise ValueError(f"images: an image of shape {image.shape} has no pixel to score")
+    planes, _, colour = _as_planes(image)
+    return planes, colour
 
 
 def _plane_options(method, colour):
@@ -170,7 +178,13 @@ def denoise_image(image, method="crc", **filter_options):
 
 
 def _is_path(item):
-    return isinstance(item, (str, os.PathLike))
+    return isinstance(item, _PATH_TYPES)
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 def _as_list(images_or_paths, name):
@@ -188,7 +202,7 @@ def expand_inputs(paths):
 
     Parameters
     ----------
-    paths : sequence of str or os.PathLike
+    paths : str, os.PathLike or a sequence of them
 
     Returns
     -------
@@ -205,8 +219,8 @@ def expand_inputs(paths):
     []
     """
     files, failures, seen = [], [], set()
-    for item in paths:
-        text = os.fspath(item)
+    for item in _as_list(paths, "paths"):
+        text = os.fspath(_as_path(item, "paths"))
         if os.path.isdir(text):
             # Hidden files include the partial files of an interrupted run.
             found = sorted(entry for entry in Path(text).iterdir()
@@ -291,7 +305,9 @@ def plan_files(paths, output_dir, overwrite=False):
     """
     if output_dir is None:
         raise ValueError("output_dir: required when the inputs are paths")
-    output_dir = Path(output_dir)
+    output_dir = _as_path(output_dir, "output_dir")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output_dir: {output_dir} exists and is not a directory")
     files, failures = expand_inputs(paths)
     inputs = {os.path.realpath(path): path for path in files}
     pairs, claimed = [], {}
@@ -408,10 +424,14 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
     """
     items = _as_list(images_or_paths, "images_or_paths")
     jobs = _check_jobs(jobs)
+    overwrite = _check_flag(overwrite, "overwrite")
+    progress = _check_flag(progress, "progress")
     _check_options(filter_options)
     if jobs > 1:
         filter_options.setdefault("n_threads", 1)
-    if not all(_is_path(item) for item in items):
+    # An empty collection holds arrays, unless it is given somewhere to write files.
+    paths = all(_is_path(item) for item in items) if items else output_dir is not None
+    if not paths:
         if any(_is_path(item) for item in items):
             raise TypeError("images_or_paths: expected arrays or paths, not a mix of both")
         if output_dir is not None:
@@ -452,14 +472,15 @@ def collection_score(images, **options):
     --------
     >>> import numpy as np
     >>> from crcx.collection import collection_score
-    >>> images = [np.random.default_rng(0).integers(0, 256, (32, 32), np.uint8)]
+    >>> ramp = np.add.outer(np.arange(32.0), np.arange(32.0)) * 4
+    >>> images = [ramp + np.random.default_rng(0).normal(0, 10, ramp.shape)]
     >>> bool(np.isfinite(collection_score(images, size=3)))
     True
     """
     _check_options(options)
     total = 0.0
     for image in load_images(images):
-        planes, _, colour = _as_planes(image)
+        planes, colour = _planes_to_score(image)
         maps = crcx.crc_map(planes, **_plane_options("crc", colour), **options)
         total += float(np.mean(maps))
     return math.log(total) if total > 0 else -math.inf

@@ -573,7 +573,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     ----------
     image : array_like
         2-d image or 3-d volume, optionally with a channel axis; any dtype that
-        :func:`crcx.median` takes. Processed in float64.
+        :func:`crcx.median` takes. Processed in float64; must be finite (NaN or
+        infinity raises ValueError).
     size : int, optional
         Median footprint of the intensity proxy (and of the base with base="median").
     window : int, optional

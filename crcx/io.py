@@ -15,6 +15,8 @@ import numpy as np
 
 __all__ = ["ImageReadError", "SUFFIXES", "read_image", "write_image", "partial_files"]
 
+# What a path argument may be.
+_PATH_TYPES = (str, os.PathLike)
 # File suffix (lower case) -> format written under that name.
 SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 # Formats are recognised by content, not by name, when reading.
@@ -47,6 +49,14 @@ class ImageReadError(OSError):
     def __reduce__(self):
         # Rebuild from (path, reason), e.g. when a dask worker sends it back.
         return type(self), (self.path, self.reason)
+
+
+def _as_path(path, name="path"):
+    """`path` as a pathlib.Path; a TypeError naming `name` unless it is one of _PATH_TYPES."""
+    if not isinstance(path, _PATH_TYPES):
+        raise TypeError(f"{name}: expected a str or os.PathLike path, got "
+                        f"{type(path).__name__}")
+    return Path(path)
 
 
 def _optional(module, extra="io"):
@@ -94,6 +104,8 @@ def read_image(path):
     ImageReadError
         The file is missing, not a PNG, JPEG or TIFF file, truncated or corrupt, or a
         16-bit colour PNG (which Pillow would silently reduce to 8 bits; use TIFF).
+    TypeError
+        `path` is not a str or os.PathLike.
 
     Examples
     --------
@@ -104,7 +116,7 @@ def read_image(path):
     >>> read_image(path).dtype, read_image(path).shape
     (dtype('uint16'), (3, 4))
     """
-    path = Path(path)
+    path = _as_path(path)
     try:
         kind, head = _sniff(path)
         if kind is None:
@@ -131,7 +143,15 @@ def read_image(path):
 def _check_writable(path, kind, array):
     """Refuse arrays that the format of `path` cannot hold exactly."""
     channels = array.shape[-1] if array.ndim == 3 else None
-    if kind == "png":
+    if array.size == 0:
+        raise ValueError(f"array: shape {array.shape} holds no pixel to write ({path})")
+    if kind == "tiff":
+        if array.dtype.kind not in "biufc":
+            raise ValueError(f"array: TIFF holds numbers, not {array.dtype} ({path})")
+        if array.ndim < 2:
+            raise ValueError(f"array: TIFF holds (rows, columns, ...), not shape "
+                             f"{array.shape} ({path})")
+    elif kind == "png":
         if array.dtype not in (np.bool_, np.uint8, np.uint16):
             raise ValueError(f"array: PNG holds bool, uint8 or uint16, not {array.dtype} "
                              f"({path}); use a .tif name")
@@ -176,7 +196,8 @@ def write_image(path, array):
         chooses the format.
     array : ndarray
         PNG: bool, uint8 or uint16, grey or 2-4 channels (uint16 grey only);
-        JPEG: uint8 grey or RGB; TIFF: any shape and any numeric dtype.
+        JPEG: uint8 grey or RGB; TIFF: two or more axes and any numeric dtype.
+        Never empty.
 
     Returns
     -------
@@ -187,6 +208,8 @@ def write_image(path, array):
     ------
     ValueError
         Unknown suffix, or an array the format cannot hold without loss of dtype or shape.
+    TypeError
+        `path` is not a path or `array` not an array.
 
     Examples
     --------
@@ -197,7 +220,7 @@ def write_image(path, array):
     >>> read_image(write_image(path, stack)).shape
     (3, 4, 5)
     """
-    path = Path(path)
+    path = _as_path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"path: unknown image suffix {path.suffix!r} ({path}); "
@@ -240,6 +263,9 @@ def partial_files(directory, names=None):
     >>> partial_files(tempfile.mkdtemp())
     []
     """
+    directory = _as_path(directory, "directory")
+    if isinstance(names, (str, bytes)):
+        raise TypeError(f"names: expected a collection of file names, got {names!r}")
     tail = 1 + 2 * _TOKEN_BYTES + len(PARTIAL_SUFFIX)  # ".<token><suffix>"
 
     def matches(entry):

@@ -30,9 +30,10 @@ from collections.abc import Mapping
 import numpy as np
 
 import crcx
+from crcx._arguments import as_image, check_finite
 from crcx._crc_parameters import DEFAULTS
-from crcx.collection import (_as_planes, _check_options, _plane_options, filter_function,
-                             load_images, progress_bar)
+from crcx.collection import (_as_list, _check_flag, _check_options, _plane_options,
+                             _planes_to_score, filter_function, load_images, progress_bar)
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
            "stein_loss", "tune"]
@@ -66,6 +67,13 @@ def _neighbour_mean(planes):
             + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 4.0
 
 
+def _planes(image):
+    """(planes, colour) of one noisy image, which must be numeric, finite and not empty."""
+    planes, colour = _planes_to_score(as_image(image))
+    check_finite(planes)
+    return planes, colour
+
+
 def _check_stride(stride):
     if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 2:
         raise ValueError(f"stride: expected an integer of at least 2, got {stride!r}")
@@ -77,8 +85,8 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
 
     Parameters
     ----------
-    images : sequence of array_like
-        Noisy images (grey, colour or stacks; filtered plane by plane).
+    images : array or sequence of array_like
+        Noisy images (grey, colour or stacks; filtered plane by plane), all finite.
     method : {'crc', 'median'}, optional
         The filter (see :func:`crcx.collection.denoise_image`).
     stride : int, optional
@@ -104,18 +112,18 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     _check_options(filter_options)
     function = filter_function(method)
     total = 0.0
-    for image in images:
-        planes, _, colour = _as_planes(np.asarray(image))
+    for image in _as_list(images, "images"):
+        planes, colour = _planes(image)
         as_planes = _plane_options(method, colour)
         noisy = planes.astype(np.float64)
         fill = _neighbour_mean(noisy)
         if planes.dtype.kind in "biu":
             fill = np.rint(fill)
         fill = fill.astype(planes.dtype)
-        for row, column in itertools.product(range(stride), repeat=2):
+        # phases past the image's rows or columns would hide nothing
+        rows, columns = (min(stride, n) for n in planes.shape[1:])
+        for row, column in itertools.product(range(rows), range(columns)):
             hidden = (slice(None), slice(row, None, stride), slice(column, None, stride))
-            if noisy[hidden].size == 0:
-                continue
             masked = planes.copy()
             masked[hidden] = fill[hidden]
             denoised = function(masked, **as_planes, **filter_options)
@@ -127,7 +135,7 @@ class _SteinSample:
     """One image's planes in float64, with what the Stein estimate holds fixed."""
 
     def __init__(self, image, method, options, epsilon, seed):
-        planes, _, colour = _as_planes(np.asarray(image))
+        planes, colour = _planes(image)
         self.noisy = planes.astype(np.float64)
         self.as_planes = _plane_options(method, colour)
         shared = {name: options[name] for name in _SHARED_OPTIONS if name in options}
@@ -162,6 +170,12 @@ def _check_epsilon(epsilon):
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
         raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
     return float(epsilon)
+
+
+def _check_seed(seed):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def _stein_samples(images, method, options, epsilon, seed):
@@ -205,7 +219,8 @@ def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_option
     """
     _check_options(filter_options)
     filter_function(method)
-    samples = _stein_samples(images, method, filter_options, _check_epsilon(epsilon), seed)
+    samples = _stein_samples(_as_list(images, "images"), method, filter_options,
+                             _check_epsilon(epsilon), _check_seed(seed))
     return _stein_risk(samples, method, filter_options)
 
 
@@ -280,8 +295,11 @@ def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progres
         raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     grid = _check_grid(DEFAULT_GRIDS[method] if grid is None else grid, filter_options)
     stride = _check_stride(stride)
+    progress = _check_flag(progress, "progress")
     _check_options(filter_options)
     images = load_images(images)
+    if not images:
+        raise ValueError("images: no image to score the parameters on")
     if loss == "sure":
         samples = _stein_samples(images, method, filter_options, EPSILON, 0)
 

@@ -486,7 +486,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     ----------
     image : array_like
         2-D image, 3-D volume, or either with a channel axis (`channel_axis`).
-        Bool, integer, float32 or float64; processed in float64.
+        Bool, integer, float32 or float64; processed in float64; must be finite
+        (NaN or infinity raises ValueError).
     size : int or sequence of int, optional
         Median footprint k of the intensity proxy M = median_k(J) (§2) and of the
         base for ``base="median"``.

@@ -115,6 +115,12 @@ class Geometry:
     ``footprint`` is boolean with one dimension per filtered axis, ordered as the
     filtered axes appear in the image; ``origin`` shifts it as in scipy.ndimage;
     ``axes`` lists the filtered axes in increasing order.
+
+    Both follow what scipy.ndimage (1.17) does rather than what its documentation
+    says (scipy issue 22576): the i-th dimension of the footprint or entry of
+    ``size`` goes with the i-th filtered axis in increasing order, whatever the
+    order of ``axes``; the i-th origin goes with ``axes[i]`` when only some axes
+    are filtered, and with axis i when all are.
     """
     footprint: np.ndarray
     origin: tuple
@@ -159,8 +165,8 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
         footprint = footprint.astype(bool)
         if footprint.ndim != len(axes):
             raise ArgumentError(
-                f"footprint: footprint.ndim ({footprint.ndim}) must match the number of "
-                f"filtered axes ({len(axes)})")
+                f"footprint: footprint.ndim ({footprint.ndim}) must match len(axes) "
+                f"({len(axes)}), one dimension per filtered axis")
         if footprint.size > MAX_FOOTPRINT_ELEMENTS:
             raise FootprintTooLargeError(
                 f"footprint: {footprint.size} elements is too large "
@@ -169,13 +175,13 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
             raise ArgumentError("footprint: the footprint selects no element "
                                 "(rank not within filter footprint size)")
     origins = _per_axis(origin, len(axes), "origin")
+    if len(axes) < ndim:
+        origins = tuple(o for _, o in sorted(zip(axes, origins)))
     for o, s in zip(origins, footprint.shape):
         if not -(s // 2) <= o <= (s - 1) // 2:
             raise ValueError(f"origin: invalid origin {o} for a footprint of length {s}")
-    order = sorted(range(len(axes)), key=axes.__getitem__)
-    return Geometry(footprint=np.ascontiguousarray(footprint.transpose(order)),
-                    origin=tuple(origins[i] for i in order),
-                    axes=tuple(axes[i] for i in order))
+    return Geometry(footprint=np.ascontiguousarray(footprint), origin=origins,
+                    axes=tuple(sorted(axes)))
 
 
 def normalize_n_threads(n_threads):

@@ -235,10 +235,11 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         Value past the border with ``mode='constant'``.
     origin : int or sequence of int, optional
         Shift of the window, as in scipy.ndimage.
-    axes : sequence of int, optional
+    axes : int or sequence of int, optional
         Axes to filter (at most three); others are filtered independently, so a
         colour image or a stack of frames is filtered channel by channel / frame by
-        frame.
+        frame. `size`, `footprint` and `origin` go with them as scipy 1.17 pairs
+        them (see :class:`crcx._arguments.Geometry`).
     n_threads : int, optional
         OpenMP threads; default all that the runtime offers.
 

@@ -102,14 +102,19 @@ def windows(draw, shape, within, holes):
     """Keyword arguments ``axes``, ``size`` or ``footprint``, ``origin`` for `shape`.
 
     With `within`, no window is longer than the axis it filters; without `holes`,
-    footprints are full boxes.
+    footprints are full boxes. `axes` come in any order, negative or not; they pair
+    with the window as scipy 1.17 pairs them: the window's i-th dimension with the
+    i-th filtered axis in increasing order, the i-th origin with ``axes[i]`` when
+    some axes are not filtered, else with axis i.
     """
     ndim = len(shape)
     axes = draw(st.none() | st.integers(-ndim, ndim - 1)
                 | st.lists(st.integers(-ndim, ndim - 1), unique_by=lambda a: a % ndim,
                            max_size=ndim).map(tuple))
-    filtered = range(ndim) if axes is None else [axes] if isinstance(axes, int) else axes
-    limits = [min(7, shape[axis]) if within else 7 for axis in filtered]
+    filtered = [a % ndim for a in
+                (range(ndim) if axes is None else [axes] if isinstance(axes, int) else axes)]
+    along = sorted(filtered)
+    limits = [min(7, shape[axis]) if within else 7 for axis in along]
     forms = ["sizes", "footprint"] if holes else ["sizes"]
     if all(limit >= 3 for limit in limits):
         forms.append("default")
@@ -135,7 +140,9 @@ def windows(draw, shape, within, holes):
         mask.flat[draw(st.integers(0, mask.size - 1))] = True
         # Non-boolean footprints count their nonzero elements, as scipy's do.
         kwargs["footprint"] = mask * draw(st.sampled_from([True, 2, -1, 0.5]))
-    origins = tuple(draw(st.integers(-(k // 2), (k - 1) // 2)) for k in extents)
+    origin_axes = filtered if len(filtered) < ndim else along
+    origins = tuple(draw(st.integers(-(k // 2), (k - 1) // 2))
+                    for k in (extents[along.index(axis)] for axis in origin_axes))
     if form in ("default", "size") and extents and draw(st.booleans()):
         origins = origins[0]
     if origins or draw(st.booleans()):
@@ -246,29 +253,20 @@ def scipy_agrees(call):
 def scipy_median(call, filter=ndi.median_filter):
     """scipy.ndimage.median_filter for `call`, which :func:`scipy_agrees` accepts.
 
-    The call is respelled the way scipy handles it. scipy needs an explicit size. It
-    applies `size`, `footprint` and (when every axis is filtered) `origin` to the
-    filtered axes in increasing order whatever the order of `axes`, contrary to its
-    documentation, which crcx follows; and it rejects a negative integer `axes`. So it
-    gets the axes sorted and the rest permuted to match. Its 1-d path rejects
-    non-native floats and writes native bytes into non-native outputs, so it gets
-    native arrays; and it converts `cval` to the image's dtype even when the mode
-    ignores it, raising for NaN or infinity, so it gets `cval` only with "constant".
+    The call is respelled only where scipy rejects what crcx accepts. scipy needs an
+    explicit size, and rejects a negative integer `axes` (it wants it in a
+    sequence). Its 1-d path rejects non-native floats and writes native bytes into
+    non-native outputs, so it gets native arrays; and it converts `cval` to the
+    image's dtype even when the mode ignores it, raising for NaN or infinity, so it
+    gets `cval` only with "constant". The order of `axes` is passed as drawn.
     """
     kwargs = {key: value for key, value in call.kwargs.items() if key != "n_threads"}
     if MODES[kwargs["mode"]] != "constant":
         del kwargs["cval"]
     if "size" not in kwargs and "footprint" not in kwargs:
         kwargs["size"] = 3
-    if kwargs.get("axes") is not None:
-        axes = np.atleast_1d(kwargs["axes"]) % call.image.ndim
-        order = np.argsort(axes)
-        kwargs["axes"] = tuple(axes[order].tolist())
-        for name in ("size", "origin"):
-            if isinstance(kwargs.get(name), tuple):
-                kwargs[name] = tuple(kwargs[name][i] for i in order)
-        if "footprint" in kwargs:
-            kwargs["footprint"] = np.transpose(kwargs["footprint"], order)
+    if isinstance(kwargs.get("axes"), int):
+        kwargs["axes"] = (kwargs["axes"],)
     image = call.image.astype(call.image.dtype.newbyteorder("="))
     return filter(image, output=call.output_dtype.newbyteorder("="), **kwargs)
 
@@ -502,6 +500,24 @@ def test_rank_filter_matches_scipy(call, data):
         image, rank, **kwargs))
     assert_same(call.run(lambda image, **kwargs: crcx.rank_filter(image, rank, **kwargs)),
                 expected)
+
+
+@pytest.mark.parametrize("image, kwargs", [
+    ((7, 9), dict(size=(3, 4), axes=(1, 0))),
+    ((7, 9), dict(footprint=np.tri(5), axes=(1, 0))),
+    ((7, 9), dict(size=(3, 5), origin=(1, -2), axes=(-1, 0))),
+    ((5, 7, 9), dict(size=(3, 5), origin=(2, -1), axes=(2, -3))),
+    ((5, 7, 9), dict(footprint=np.tri(4)[:3], origin=(-1, 1), axes=(-1, 1))),
+    ((4, 5, 6, 3), dict(size=(2, 3, 4), origin=(-1, 0, 1), axes=(2, 0, 1))),
+])
+def test_axes_pair_with_the_window_as_scipy_pairs_them(image, kwargs):
+    # scipy 1.17 lays `size` and `footprint` along the filtered axes in increasing
+    # order whatever the order of `axes`, and pairs origins with `axes` only when
+    # some axes are not filtered; crcx once paired all three with `axes`.
+    image = np.random.default_rng(14).integers(0, 100, image)
+    expected = ndi.median_filter(image, **kwargs)
+    for function in (median, reference_median):
+        assert_same(function(image, **kwargs), expected)
 
 
 def wide_key_image(rng, dtype, shape, specials):

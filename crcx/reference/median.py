@@ -97,8 +97,10 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         ``k // 2 + origin`` elements before the pixel along an axis of length ``k``.
     axes : int or sequence of int, optional
         Filtered axes (default all); other axes are not part of the window. The i-th
-        entry of `size` or `origin` and the i-th footprint dimension go with the i-th
-        axis, as scipy documents (scipy 1.17 applies them in increasing axis order).
+        entry of `size` and the i-th footprint dimension go with the i-th filtered
+        axis in increasing order, whatever the order of `axes`; the i-th entry of
+        `origin` goes with ``axes[i]`` when some axes are not filtered, else with axis
+        i. That is what scipy 1.17 does (its documentation pairs all with ``axes[i]``).
     n_threads : int, optional
         Validated as by :func:`crcx.median`, otherwise ignored.
 

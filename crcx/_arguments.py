@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
-           "Geometry", "as_image", "check_dtype", "cval_in_dtype", "normalize_cval",
-           "normalize_geometry", "normalize_mode", "normalize_n_threads", "prepare_output"]
+           "Geometry", "as_image", "check_dtype", "cval_in_dtype", "median_rank",
+           "normalize_cval", "normalize_geometry", "normalize_mode", "normalize_n_threads",
+           "percentile_rank", "prepare_output", "rank_index"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -131,11 +132,6 @@ class Geometry:
         """Number of elements in the footprint."""
         return int(np.count_nonzero(self.footprint))
 
-    @property
-    def rank(self):
-        """The median's rank among the sorted window: scipy's ``n // 2``."""
-        return self.count // 2
-
     def extents(self):
         """Per filtered axis, how far the window reaches (before, after) the pixel."""
         return tuple((s // 2 + o, s - 1 - s // 2 - o)
@@ -239,3 +235,45 @@ def prepare_output(output, image, empty=np.empty):
         raise TypeError(f"output: expected None, a dtype or an array, got {output!r}") from None
     check_dtype(dtype, "output")
     return empty(image.shape, dtype)
+
+
+def median_rank(count):
+    """The median's rank among `count` sorted values: scipy's ``count // 2``."""
+    return count // 2
+
+
+def rank_index(rank, count):
+    """`rank` (negative counts from the largest) as an index into `count` sorted values."""
+    try:
+        rank = operator.index(rank)
+    except TypeError:
+        raise TypeError(f"rank: expected an integer, got {rank!r}") from None
+    if not -count <= rank < count:
+        raise ArgumentError(f"rank: {rank} is not within the footprint's {count} elements "
+                            "(rank not within filter footprint size)")
+    return rank % count
+
+
+def percentile_rank(percentile, count):
+    """The rank scipy.ndimage.percentile_filter takes for `percentile` of `count` values.
+
+    Negative percentiles count from 100; the rank is computed in the percentile's own
+    type exactly as scipy computes it, so that both pick the same element.
+
+    Examples
+    --------
+    >>> percentile_rank(50, 9), percentile_rank(-25.0, 9), percentile_rank(100, 9)
+    (4, 6, 8)
+    """
+    if (isinstance(percentile, (bool, np.bool_))
+            or not isinstance(percentile, (numbers.Real, np.integer, np.floating))):
+        raise TypeError(f"percentile: expected a real number, got {percentile!r}")
+    given = percentile
+    if percentile < 0.0:
+        percentile += 100.0
+    if not 0 <= percentile <= 100:   # False for NaN too
+        raise ArgumentError(f"percentile: expected a value from -100 to 100, got {given!r} "
+                            "(invalid percentile)")
+    if percentile == 100.0:
+        return count - 1
+    return rank_index(int(float(count) * percentile / 100.0), count)

@@ -1,19 +1,18 @@
 """Public filters: validate and dispatch in Python, loop in the compiled kernels."""
 import functools
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from crcx import _median, _output_cache as output_cache
-from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
-                             normalize_geometry, normalize_mode, normalize_n_threads,
-                             prepare_output)
+from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, median_rank,
+                             normalize_cval, normalize_geometry, normalize_mode,
+                             normalize_n_threads, percentile_rank, prepare_output, rank_index)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
 
-__all__ = ["median", "rank_filter"]
+__all__ = ["median", "percentile_filter", "rank_filter"]
 
 # Algorithm codes of _median.pxd.
 NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = 0, 1, 2, 3, 4, 5
@@ -264,7 +263,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
            [0, 0, 0],
            [0, 0, 0]], dtype=uint8)
     """
-    return _filter(image, None, size, footprint, output, mode, cval, origin, axes, n_threads)
+    return _filter(image, median_rank, size, footprint, output, mode, cval, origin, axes,
+                   n_threads)
 
 
 def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
@@ -280,23 +280,36 @@ def rank_filter(image, rank, size=None, footprint=None, output=None, mode="refle
     >>> crcx.rank_filter(np.arange(5), -1, size=3)
     array([1, 2, 3, 4, 4])
     """
-    rank = operator.index(rank)
-    return _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads)
+    return _filter(image, functools.partial(rank_index, rank), size, footprint, output,
+                   mode, cval, origin, axes, n_threads)
 
 
-def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads):
-    """Validate, plan and run one rank filter (the median when `rank` is None)."""
+def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+                      mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Percentile filter with the semantics of :func:`scipy.ndimage.percentile_filter`.
+
+    Parameters are those of :func:`median`, plus `percentile`, from -100 to 100
+    (negative counts from 100, as in scipy): of a window of ``n`` values it takes
+    the element of rank ``int(n * percentile / 100)``, the largest for 100.
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> crcx.percentile_filter(np.array([5, 1, 9, 2, 8]), 100, size=3)
+    array([5, 9, 9, 9, 8])
+    """
+    return _filter(image, functools.partial(percentile_rank, percentile), size, footprint,
+                   output, mode, cval, origin, axes, n_threads)
+
+
+def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
+    """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
     image = as_image(image)
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
-    if rank is None:
-        rank = geometry.rank
-    elif not -geometry.count <= rank < geometry.count:
-        raise ArgumentError(f"rank: {rank} is not within the footprint's "
-                            f"{geometry.count} elements")
-    rank %= geometry.count
+    rank = rank_of(geometry.count)
     result = prepare_output(output, image,
                             functools.partial(output_cache.empty, beside=image))
     if len(geometry.axes) > MAX_FILTERED_AXES:
@@ -310,7 +323,16 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     # element for element the same way whatever the input's layout.
     target = (result if result.dtype == image.dtype and not shares
               else np.empty_like(result, dtype=image.dtype))
+    _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads)
+    if target is not result:
+        # As scipy's C conversion: NaN or out-of-range values cast without a warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.copyto(result, target, casting="unsafe")
+    return result
 
+
+def _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads):
+    """Filter `image` into `target` (same dtype) with the compiled kernels."""
     footprint3 = geometry.footprint.reshape(
         (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
     extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
@@ -327,8 +349,3 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     else:
         for index in np.ndindex(src.shape[:-4]):
             _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
-    if target is not result:
-        # As scipy's C conversion: NaN or out-of-range values cast without a warning.
-        with np.errstate(invalid="ignore", over="ignore"):
-            np.copyto(result, target, casting="unsafe")
-    return result

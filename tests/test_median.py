@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import crcx
+import crcx.filters
+import crcx.reference
 from crcx import median
 from crcx._arguments import MODES, normalize_geometry
 from crcx.reference import extend_index
@@ -489,17 +491,70 @@ def test_reference_loads_no_compiled_code():
     assert done.stdout.strip() == "[]"
 
 
+def rank_and_percentile(call, data):
+    """A rank and a percentile to draw for `call`'s window."""
+    count = normalize_geometry(call.image.ndim, call.kwargs.get("size"),
+                               call.kwargs.get("footprint"), call.kwargs.get("origin", 0),
+                               call.kwargs.get("axes")).count
+    rank = data.draw(st.integers(-count, count - 1))
+    percentile = data.draw(st.sampled_from([0, 100, -100, 50, -0.0, 99.9])
+                           | st.integers(-100, 100) | st.floats(-100, 100)
+                           | st.floats(-100, 100, width=32).map(np.float32))
+    return [(crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, rank),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter,
+             percentile)]
+
+
+def with_argument(function, argument):
+    return lambda image, **kwargs: function(image, argument, **kwargs)
+
+
 @given(calls(for_scipy=True), st.data())
-def test_rank_filter_matches_scipy(call, data):
-    # Every rank, not only the median, goes through the same kernels.
-    geometry = normalize_geometry(call.image.ndim, call.kwargs.get("size"),
-                                  call.kwargs.get("footprint"), call.kwargs.get("origin", 0),
-                                  call.kwargs.get("axes"))
-    rank = data.draw(st.integers(-geometry.count, geometry.count - 1))
-    expected = scipy_median(call, filter=lambda image, **kwargs: ndi.rank_filter(
-        image, rank, **kwargs))
-    assert_same(call.run(lambda image, **kwargs: crcx.rank_filter(image, rank, **kwargs)),
-                expected)
+def test_rank_and_percentile_filters_match_scipy(call, data):
+    # Every rank, not only the median, goes through the same kernels; percentiles
+    # become ranks as scipy computes them (in the percentile's own type).
+    for function, _, scipy_function, argument in rank_and_percentile(call, data):
+        assert_same(call.run(with_argument(function, argument)),
+                    scipy_median(call, filter=with_argument(scipy_function, argument)))
+
+
+@given(calls(), st.data())
+def test_rank_and_percentile_filters_match_reference(call, data):
+    for function, reference_function, _, argument in rank_and_percentile(call, data):
+        assert_same(call.run(with_argument(function, argument)),
+                    call.run(with_argument(reference_function, argument)))
+
+
+@pytest.mark.parametrize("argument, types, scipy_type", [
+    (0.5, (TypeError,), TypeError), (12, BAD_VALUE, RuntimeError),
+    (-13, BAD_VALUE, RuntimeError), ("1", (TypeError,), None)])
+@pytest.mark.parametrize("function", [crcx.rank_filter, crcx.reference.rank_filter])
+def test_invalid_ranks(function, argument, types, scipy_type):
+    with pytest.raises(types[0]) as raised:
+        function(IMAGE, argument, size=(3, 4))
+    assert isinstance(raised.value, types) and "rank" in str(raised.value)
+    if scipy_type is not None:
+        assert isinstance(raised.value, scipy_type)
+        with pytest.raises(scipy_type):
+            ndi.rank_filter(IMAGE, argument, size=(3, 4))
+
+
+@pytest.mark.parametrize("argument, types, scipy_type", [
+    (100.5, BAD_VALUE, RuntimeError), (-101, BAD_VALUE, RuntimeError),
+    (np.inf, BAD_VALUE, RuntimeError), (np.nan, BAD_VALUE, ValueError),
+    ("50", (TypeError,), TypeError), (1j, (TypeError,), TypeError),
+    (np.array([50.0]), (TypeError,), TypeError), (True, (TypeError,), None)])
+@pytest.mark.parametrize("function", [crcx.percentile_filter,
+                                      crcx.reference.percentile_filter])
+def test_invalid_percentiles(function, argument, types, scipy_type):
+    # True is a percentile of 1 to scipy; crcx takes no bool for a number.
+    with pytest.raises(types[0]) as raised:
+        function(IMAGE, argument, size=3)
+    assert isinstance(raised.value, types) and "percentile" in str(raised.value)
+    if scipy_type is not None:
+        assert isinstance(raised.value, scipy_type)
+        with pytest.raises(scipy_type):
+            ndi.percentile_filter(IMAGE, argument, size=3)
 
 
 @pytest.mark.parametrize("image, kwargs", [

@@ -1,10 +1,13 @@
-"""The median filter written as its definition: gather, sort, pick."""
+"""The median, rank and percentile filters written as their definition: gather, sort, pick."""
+import functools
+
 import numpy as np
 
-from crcx._arguments import (as_image, cval_in_dtype, normalize_cval, normalize_geometry,
-                             normalize_mode, normalize_n_threads, prepare_output)
+from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
+                             normalize_geometry, normalize_mode, normalize_n_threads,
+                             percentile_rank, prepare_output, rank_index)
 
-__all__ = ["extend_index", "median"]
+__all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
 
 def extend_index(i, n, mode):
@@ -73,7 +76,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Each output pixel is computed literally: gather the values under the footprint
     (shifted by `origin`; positions outside the image read by the border rule of
     `mode`, see :func:`extend_index`), sort them, take the element of rank
-    ``count // 2`` where ``count`` is the number of footprint elements.
+    ``count // 2`` where ``count`` is the number of footprint elements. Any
+    number of axes may be filtered.
 
     Parameters
     ----------
@@ -128,9 +132,54 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     >>> median(np.array([5, 1, 9, 2, 8]), size=3, mode="constant", cval=0.5, output=float)
     array([0., 5., 2., 8., 2.])
     """
+    return _rank_filter(image, median_rank, size, footprint, output, mode, cval, origin,
+                        axes, n_threads)
+
+
+def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+                cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Rank filter: the reference definition of :func:`crcx.rank_filter`.
+
+    As :func:`median`, but takes the element of rank `rank` of the sorted window
+    (negative counts from the largest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.reference import rank_filter
+    >>> rank_filter(np.array([5, 1, 9, 2, 8]), 0, size=3)
+    array([1, 1, 1, 2, 2])
+    """
+    return _rank_filter(image, functools.partial(rank_index, rank), size, footprint,
+                        output, mode, cval, origin, axes, n_threads)
+
+
+def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+                      mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Percentile filter: the reference definition of :func:`crcx.percentile_filter`.
+
+    As :func:`median`, but takes the element of rank ``int(count * percentile /
+    100)`` of the sorted window (the largest for 100; a negative `percentile`
+    counts from 100).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.reference import percentile_filter
+    >>> percentile_filter(np.array([5, 1, 9, 2, 8]), 50, size=3)
+    array([5, 5, 2, 8, 8])
+    """
+    return _rank_filter(image, functools.partial(percentile_rank, percentile), size,
+                        footprint, output, mode, cval, origin, axes, n_threads)
+
+
+def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, axes,
+                 n_threads):
+    """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
     image = as_image(image)
     mode = normalize_mode(mode)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
+    rank = rank_of(geometry.count)
     cval = normalize_cval(cval)
     normalize_n_threads(n_threads)
     result = prepare_output(output, image)
@@ -152,7 +201,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     medians = np.empty_like(result, dtype=image.dtype)
     for pixel in np.ndindex(image.shape):
         window = np.array([read(pixel, offset) for offset in offsets], dtype=image.dtype)
-        medians[pixel] = np.sort(window)[geometry.rank]
+        medians[pixel] = np.sort(window)[rank]
     # scipy converts in C without warnings; NaN or out-of-range values may be cast.
     with np.errstate(invalid="ignore", over="ignore"):
         np.copyto(result, medians, casting="unsafe")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crcx import _median, _output_cache as output_cache
-from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, median_rank,
+from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
                              normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads, percentile_rank, prepare_output, rank_index)
 from crcx._boundary import extended_indices
@@ -46,7 +46,10 @@ RANKED_BOX_REGION = 4096
 # per tile, 61x61 1.0 / 4.9 with 16).
 RANKED_BOX_MIN_OUTPUTS = 256
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
+# Windows over more axes are gathered and partitioned by NumPy (_gathered_rank_filter).
 MAX_FILTERED_AXES = 3
+# Window values the NumPy path holds at once (a chunk of outputs times the window).
+GATHERED_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -235,10 +238,11 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     origin : int or sequence of int, optional
         Shift of the window, as in scipy.ndimage.
     axes : int or sequence of int, optional
-        Axes to filter (at most three); others are filtered independently, so a
-        colour image or a stack of frames is filtered channel by channel / frame by
-        frame. `size`, `footprint` and `origin` go with them as scipy 1.17 pairs
-        them (see :class:`crcx._arguments.Geometry`).
+        Axes to filter; others are filtered independently, so a colour image or a
+        stack of frames is filtered channel by channel / frame by frame. `size`,
+        `footprint` and `origin` go with them as scipy 1.17 pairs them (see
+        :class:`crcx._arguments.Geometry`). Windows over more than three axes run
+        on a slower NumPy path.
     n_threads : int, optional
         OpenMP threads; default all that the runtime offers.
 
@@ -312,10 +316,6 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
     rank = rank_of(geometry.count)
     result = prepare_output(output, image,
                             functools.partial(output_cache.empty, beside=image))
-    if len(geometry.axes) > MAX_FILTERED_AXES:
-        raise ArgumentError(
-            f"axes: at most {MAX_FILTERED_AXES} axes can be filtered together, got "
-            f"{len(geometry.axes)}; pass axes= to choose them")
     if image.size == 0:
         return result
     shares = np.may_share_memory(result, image)
@@ -323,7 +323,13 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
     # element for element the same way whatever the input's layout.
     target = (result if result.dtype == image.dtype and not shares
               else np.empty_like(result, dtype=image.dtype))
-    _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads)
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        geometry = _without_unit_axes(geometry)
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        _gathered_rank_filter(image, target, geometry, mode, cval_in_dtype(cval, image.dtype),
+                              rank)
+    else:
+        _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads)
     if target is not result:
         # As scipy's C conversion: NaN or out-of-range values cast without a warning.
         with np.errstate(invalid="ignore", over="ignore"):
@@ -349,3 +355,48 @@ def _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads):
     else:
         for index in np.ndindex(src.shape[:-4]):
             _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
+
+
+def _without_unit_axes(geometry):
+    """`geometry` without the filtered axes along which the window has one element.
+
+    Filtering along those is the identity, so a window that spans more axes than
+    the kernels take may still fit them.
+    """
+    keep = [i for i, n in enumerate(geometry.footprint.shape) if n > 1]
+    return Geometry(footprint=geometry.footprint.reshape(
+                        [geometry.footprint.shape[i] for i in keep]),
+                    origin=tuple(geometry.origin[i] for i in keep),
+                    axes=tuple(geometry.axes[i] for i in keep))
+
+
+def _gathered_rank_filter(image, target, geometry, mode, fill, rank):
+    """Rank filter over any number of axes: gather each window, partition with NumPy.
+
+    NumPy orders values as the kernels do (in their own dtype, NaN above +inf), so
+    the result is the same; chunks of outputs bound the gathered values to
+    GATHERED_VALUES (or one window).
+    """
+    batch = [axis for axis in range(image.ndim) if axis not in geometry.axes]
+    src = image.transpose(batch + list(geometry.axes))
+    dst = target.transpose(batch + list(geometry.axes))
+    maps = [extended_indices(n, before, after, mode)
+            for n, (before, after) in zip(src.shape[len(batch):], geometry.extents())]
+    offsets = np.argwhere(geometry.footprint)
+    chunk = max(1, GATHERED_VALUES // len(offsets))
+    for start in range(0, dst.size, chunk):
+        outputs = np.unravel_index(np.arange(start, min(start + chunk, dst.size)), dst.shape)
+        lead, positions = outputs[:len(batch)], outputs[len(batch):]
+        # Per filtered axis and step into the window, the index each output reads
+        # (the maps start at the first position a window reaches).
+        reads = [[m[p + step] for step in range(n)]
+                 for m, p, n in zip(maps, positions, geometry.footprint.shape)]
+        outside = [[r < 0 for r in axis] for axis in reads] if mode == "constant" else None
+        windows = np.empty((len(positions[0]), len(offsets)), image.dtype)
+        for j, offset in enumerate(offsets):
+            values = src[lead + tuple(r[step] for r, step in zip(reads, offset))]
+            if outside is not None:
+                np.copyto(values, fill, where=functools.reduce(
+                    np.logical_or, [o[step] for o, step in zip(outside, offset)]))
+            windows[:, j] = values
+        dst[outputs] = np.partition(windows, rank, axis=1)[:, rank]

@@ -187,7 +187,7 @@ def calls(draw, for_scipy=False, max_side=8, max_pixels=MAX_PIXELS):
     """Calls of the median filter; with `for_scipy`, only calls scipy gets right."""
     dtype = draw(st.sampled_from(DTYPES))
     shape, budget = [], max_pixels
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 4))):
         shape.append(draw(st.integers(1, min(max_side, budget))))
         budget //= shape[-1]
     shape, ndim = tuple(shape), len(shape)
@@ -573,6 +573,49 @@ def test_axes_pair_with_the_window_as_scipy_pairs_them(image, kwargs):
     expected = ndi.median_filter(image, **kwargs)
     for function in (median, reference_median):
         assert_same(function(image, **kwargs), expected)
+
+
+FOUR_AXES = [dict(size=3), dict(size=(2, 3, 1, 3), origin=(-1, 1, 0, 0)),
+             dict(footprint=np.random.default_rng(15).random((3, 2, 3, 2)) < 0.6,
+                  origin=(1, 0, -1, 0))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_windows_over_four_axes_match_scipy(dtype, mode):
+    # More filtered axes than the kernels take: NumPy gathers the windows.
+    image = wide_key_image(np.random.default_rng(16), dtype, (5, 4, 6, 7), specials=False)
+    for kwargs in FOUR_AXES:
+        kwargs = dict(kwargs, mode=mode, cval=3)
+        assert_same(median(image, **kwargs), ndi.median_filter(image, **kwargs))
+        assert_same(crcx.rank_filter(image, -2, **kwargs), ndi.rank_filter(image, -2, **kwargs))
+        assert_same(crcx.percentile_filter(image, 30, **kwargs),
+                    ndi.percentile_filter(image, 30, **kwargs))
+    stack = np.stack([image, image[::-1]], axis=2)   # a fifth axis, not filtered
+    kwargs = dict(size=(2, 3, 3, 2), axes=(4, 0, -2, 1), mode=mode, cval=3)
+    assert_same(median(stack, **kwargs), ndi.median_filter(stack, **kwargs))
+
+
+@pytest.mark.parametrize("chunk", [1, 17, 100, 1000])
+def test_windows_over_four_axes_in_chunks(chunk, monkeypatch):
+    # Chunks of outputs that end mid-line, and windows larger than a chunk's values.
+    image = wide_key_image(np.random.default_rng(18), np.int16, (3, 5, 4, 6), specials=False)
+    expected = [ndi.median_filter(image, mode="constant", cval=-1, **kwargs)
+                for kwargs in FOUR_AXES]
+    monkeypatch.setattr(crcx.filters, "GATHERED_VALUES", chunk)
+    for kwargs, result in zip(FOUR_AXES, expected):
+        assert_same(median(image, mode="constant", cval=-1, **kwargs), result)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.float32, np.float64])
+def test_windows_over_four_axes_stay_exact_and_order_nan_last(dtype):
+    image = wide_key_image(np.random.default_rng(17), dtype, (3, 4, 3, 4), specials=True)
+    if np.dtype(dtype).kind in "iu":
+        image += dtype(2**62)   # beyond float64's exact integers
+    for kwargs in FOUR_AXES:
+        for mode in ("wrap", "constant"):
+            assert_same(median(image, mode=mode, cval=np.nan, **kwargs),
+                        reference_median(image, mode=mode, cval=np.nan, **kwargs))
 
 
 def wide_key_image(rng, dtype, shape, specials):

@@ -1,14 +1,14 @@
 """crcx.median against its pure-Python reference and against scipy.ndimage.median_filter.
 
 The compiled filter must equal the reference on every call, and both must equal scipy
-wherever scipy's result is defined (see :func:`scipy_agrees`).
+wherever scipy's result is defined (see :func:`scipy_agrees` in tests/scipy_cases.py).
 """
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,52 +22,27 @@ import crcx
 import crcx.filters
 import crcx.reference
 from crcx import median
-from crcx._arguments import MODES, normalize_geometry
+from crcx._arguments import normalize_geometry
 from crcx.reference import extend_index
 from crcx.reference import median as reference_median
 
-DTYPES = tuple(np.dtype(t) for t in (bool, np.uint8, np.int8, np.uint16, np.int16, np.uint32,
-                                      np.int32, np.uint64, np.int64, np.float32, np.float64))
-CANONICAL_MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
-MODE_NAMES = CANONICAL_MODES + tuple(sorted(set(MODES) - set(CANONICAL_MODES)))
-# scipy compares in float64, exact for integers up to this magnitude.
-EXACT_IN_FLOAT64 = 2**53
+
+def _load_scipy_cases():
+    """Load tests/scipy_cases.py, shared with benchmarks/fuzz.py (tests/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        "scipy_cases", Path(__file__).with_name("scipy_cases.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scipy_cases"] = module
+    spec.loader.exec_module(module)
+
+
+_load_scipy_cases()
+import scipy_cases  # noqa: E402
+from scipy_cases import (CANONICAL_MODES, DTYPES, LAYOUTS, MODE_NAMES, Call,  # noqa: E402
+                         assert_same, lay_out, scipy_agrees, scipy_median, value_range)
+
 # Keeps the pure-Python reference fast: at most this many pixels and window elements.
 MAX_PIXELS, MAX_WINDOW = 200, 49
-LAYOUTS = ("contiguous", "fortran", "strided", "reversed", "swapped", "readonly")
-
-
-def lay_out(array, layout):
-    """Return an array equal to `array`, stored as `layout` says."""
-    if layout == "fortran":
-        return np.asfortranarray(array)
-    if layout == "strided":
-        buffer = np.zeros(tuple(2 * n + 1 for n in array.shape), array.dtype)
-        view = buffer[tuple(slice(1, None, 2) for _ in array.shape)]
-        view[...] = array
-        return view
-    if layout == "reversed":
-        flip = tuple(slice(None, None, -1) for _ in array.shape)
-        return array[flip].copy()[flip]
-    if layout == "swapped":
-        return array.astype(array.dtype.newbyteorder())
-    if layout == "readonly":
-        array = array.copy()
-        array.flags.writeable = False
-        return array
-    return np.ascontiguousarray(array)
-
-
-def value_range(dtype, exact):
-    """Smallest and largest value to draw for `dtype`; within 2**53 if `exact`."""
-    if dtype.kind == "b":
-        return 0, 1
-    if dtype.kind == "f":
-        return float(np.finfo(dtype).min), float(np.finfo(dtype).max)
-    info = np.iinfo(dtype)
-    if exact:
-        return max(int(info.min), -EXACT_IN_FLOAT64), min(int(info.max), EXACT_IN_FLOAT64)
-    return int(info.min), int(info.max)
 
 
 def images(dtype, shape, exact, nonfinite):
@@ -152,36 +127,6 @@ def windows(draw, shape, within, holes):
     return kwargs
 
 
-@dataclass
-class Call:
-    """One call of a median filter, to make with either implementation.
-
-    `layout` is the image's (see :func:`lay_out`); `output` says how to pass the
-    ``output`` argument: ``("none",)``, ``("dtype", dtype)`` or
-    ``("array", dtype, layout)``.
-    """
-    image: np.ndarray
-    layout: str
-    kwargs: dict
-    output: tuple
-
-    @property
-    def output_dtype(self):
-        return self.image.dtype if self.output[0] == "none" else np.dtype(self.output[1])
-
-    def run(self, function):
-        """Call `function`, handing it a fresh output array if the call passes one."""
-        kind = self.output[0]
-        if kind == "array":
-            output = lay_out(np.zeros(self.image.shape, self.output[1]), self.output[2])
-        else:
-            output = None if kind == "none" else self.output[1]
-        result = function(self.image, output=output, **self.kwargs)
-        if kind == "array":
-            assert result is output
-        return result
-
-
 @st.composite
 def calls(draw, for_scipy=False, max_side=8, max_pixels=MAX_PIXELS):
     """Calls of the median filter; with `for_scipy`, only calls scipy gets right."""
@@ -208,76 +153,6 @@ def calls(draw, for_scipy=False, max_side=8, max_pixels=MAX_PIXELS):
         output = draw(st.sampled_from([("none",), ("dtype", output_dtype),
                                        ("array", output_dtype, output_layout)]))
     return Call(image, layout, kwargs, output)
-
-
-def scipy_agrees(call):
-    """Whether scipy.ndimage.median_filter (1.17) computes `call` correctly.
-
-    scipy takes a 1-d path for 1-d images and an n-d path otherwise; it goes wrong:
-
-    * when a window reaches further than the axis length past an edge: it reads
-      memory outside the array (1-d path with mirror, reflect, wrap; n-d path with
-      reflect and a non-zero origin);
-    * on NaN, whose order it leaves undefined, and on 64-bit integers beyond 2**53,
-      which it rounds through float64;
-    * for 1-d images with a footprint that has holes: the 1-d path filters the
-      footprint's whole bounding box;
-    * with an output dtype other than the input's, in the 1-d path for int64, float32
-      and float64 (it writes the input type into the output's buffer) and for bool
-      outputs (it truncates and stores byte values other than 0 and 1); in the n-d
-      path a safe cast is fine;
-    * with a `cval` that is NaN or beyond the input dtype's range: scipy converts it
-      to that dtype with a C cast, which is undefined there (crcx converts it as
-      numpy does).
-    """
-    image, kwargs = call.image, call.kwargs
-    geometry = normalize_geometry(image.ndim, kwargs.get("size"), kwargs.get("footprint"),
-                                  kwargs.get("origin", 0), kwargs.get("axes"))
-    if any(max(reach) >= image.shape[axis]
-           for axis, reach in zip(geometry.axes, geometry.extents())):
-        return False
-    low, high = value_range(image.dtype, exact=True)
-    if not (np.all(image >= low) and np.all(image <= high)):   # False for NaN too
-        return False
-    if image.ndim == 1 and not geometry.footprint.all():
-        return False
-    dtype, output_dtype = image.dtype.newbyteorder("="), call.output_dtype.newbyteorder("=")
-    if output_dtype != dtype and (image.ndim == 1 or output_dtype == bool
-                                  or not np.can_cast(dtype, output_dtype, "safe")):
-        return False
-    cval = float(kwargs.get("cval", 0.0))
-    if MODES[kwargs.get("mode", "reflect")] != "constant":
-        return True
-    low, high = value_range(dtype, exact=False)
-    return bool(np.isfinite(cval)) and low <= cval <= high
-
-
-def scipy_median(call, filter=ndi.median_filter):
-    """scipy.ndimage.median_filter for `call`, which :func:`scipy_agrees` accepts.
-
-    The call is respelled only where scipy rejects what crcx accepts. scipy needs an
-    explicit size, and rejects a negative integer `axes` (it wants it in a
-    sequence). Its 1-d path rejects non-native floats and writes native bytes into
-    non-native outputs, so it gets native arrays; and it converts `cval` to the
-    image's dtype even when the mode ignores it, raising for NaN or infinity, so it
-    gets `cval` only with "constant". The order of `axes` is passed as drawn.
-    """
-    kwargs = {key: value for key, value in call.kwargs.items() if key != "n_threads"}
-    if MODES[kwargs["mode"]] != "constant":
-        del kwargs["cval"]
-    if "size" not in kwargs and "footprint" not in kwargs:
-        kwargs["size"] = 3
-    if isinstance(kwargs.get("axes"), int):
-        kwargs["axes"] = (kwargs["axes"],)
-    image = call.image.astype(call.image.dtype.newbyteorder("="))
-    return filter(image, output=call.output_dtype.newbyteorder("="), **kwargs)
-
-
-def assert_same(actual, expected):
-    """Same shape, same dtype up to byte order, same values (NaN equal to NaN)."""
-    assert actual.shape == expected.shape
-    assert actual.dtype.newbyteorder("=") == expected.dtype.newbyteorder("=")
-    np.testing.assert_array_equal(actual, expected)
 
 
 def fingerprint(array):
@@ -809,3 +684,12 @@ def test_column_histograms_are_planned_for_large_boxes():
     holes = np.ones((1, 15, 15), bool)
     holes[0, 7, 7] = False
     assert algorithm(holes, np.uint16) == HISTOGRAM
+
+
+@pytest.mark.parametrize("first", range(0, 600, 100))
+def test_random_cases_match_scipy_or_the_reference(first):
+    # A few hundred of benchmarks/fuzz.py's cases (its seed 0), each against scipy
+    # where scipy is right, else against the reference.
+    for i in range(first, first + 100):
+        case = scipy_cases.draw_case(np.random.default_rng([0, i]))
+        assert scipy_cases.check(case)[1] is None, (i, case)

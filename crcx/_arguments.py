@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
            "Geometry", "as_image", "check_dtype", "cval_in_dtype", "median_rank",
            "normalize_cval", "normalize_geometry", "normalize_mode", "normalize_n_threads",
-           "percentile_rank", "prepare_output", "rank_index"]
+           "percentile_rank", "prepare_output", "rank_index", "uses_float_border"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -265,6 +265,8 @@ def percentile_rank(percentile, count):
     >>> percentile_rank(50, 9), percentile_rank(-25.0, 9), percentile_rank(100, 9)
     (4, 6, 8)
     """
+    if isinstance(percentile, np.ndarray) and percentile.ndim == 0:
+        percentile = percentile[()]   # scipy takes a 0-d array as its number
     if (isinstance(percentile, (bool, np.bool_))
             or not isinstance(percentile, (numbers.Real, np.integer, np.floating))):
         raise TypeError(f"percentile: expected a real number, got {percentile!r}")
@@ -277,3 +279,26 @@ def percentile_rank(percentile, count):
     if percentile == 100.0:
         return count - 1
     return rank_index(int(float(count) * percentile / 100.0), count)
+
+
+def uses_float_border(geometry, mode, cval, dtype, rank):
+    """Whether a constant border takes part as the float64 `cval`, not in `dtype`.
+
+    scipy.ndimage hands the smallest and the largest rank to its minimum and maximum
+    filters. Where the footprint is a full box, they filter one axis after another,
+    in float64, comparing `cval` as it is; its rank filter (and its minimum filter
+    for other footprints) converts `cval` to the input's dtype first. The two differ
+    only for a `cval` within the dtype's range that the dtype does not hold (0.5
+    for integers, 0.1 for float32), and then the border is the float64 `cval`: where
+    a window reaches it and `cval` is smaller (larger) than its other values, the
+    result is `cval`, converted to the output's dtype. Beyond the range, or NaN,
+    scipy's conversion is undefined, and `cval` is converted first.
+    """
+    if (mode != "constant" or rank not in (0, geometry.count - 1)
+            or not geometry.footprint.all()):
+        return False
+    if dtype.kind == "f":
+        low, high = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+    else:
+        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    return low <= cval <= high and float(cval_in_dtype(cval, dtype)) != cval

@@ -7,7 +7,8 @@ import numpy as np
 from crcx import _median, _output_cache as output_cache
 from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
                              normalize_cval, normalize_geometry, normalize_mode,
-                             normalize_n_threads, percentile_rank, prepare_output, rank_index)
+                             normalize_n_threads, percentile_rank, prepare_output, rank_index,
+                             uses_float_border)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
@@ -325,19 +326,44 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
               else np.empty_like(result, dtype=image.dtype))
     if len(geometry.axes) > MAX_FILTERED_AXES:
         geometry = _without_unit_axes(geometry)
-    if len(geometry.axes) > MAX_FILTERED_AXES:
-        _gathered_rank_filter(image, target, geometry, mode, cval_in_dtype(cval, image.dtype),
-                              rank)
-    else:
-        _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads)
+    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    # With a float border, the border first takes the value that never wins.
+    fill = (_never_wins(image.dtype, rank == 0) if float_border
+            else cval_in_dtype(cval, image.dtype))
+    _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads)
+    if float_border:
+        reached = np.empty(image.shape, np.uint8)
+        _rank_filter_into(np.zeros(image.shape, np.uint8), reached, geometry, mode,
+                          np.uint8(1), geometry.count - 1, n_threads)
+        wins = reached.view(bool) & (~(target <= cval) if rank == 0 else target < cval)
     if target is not result:
         # As scipy's C conversion: NaN or out-of-range values cast without a warning.
         with np.errstate(invalid="ignore", over="ignore"):
             np.copyto(result, target, casting="unsafe")
+    if float_border:
+        np.copyto(result, cval_in_dtype(cval, result.dtype), where=wins)
     return result
 
 
-def _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads):
+def _never_wins(dtype, smallest):
+    """The value of `dtype` that the smallest (else the largest) of a window never is
+    unless every value is it: the largest (smallest) in crcx's order, NaN above +inf."""
+    if dtype.kind == "b":
+        return np.bool_(smallest)
+    if dtype.kind == "f":
+        return dtype.type(np.nan if smallest else -np.inf)
+    return dtype.type(np.iinfo(dtype).max if smallest else np.iinfo(dtype).min)
+
+
+def _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads):
+    """Filter `image` into `target` (same dtype); `fill` (of that dtype) is the border."""
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        _gathered_rank_filter(image, target, geometry, mode, fill, rank)
+    else:
+        _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads)
+
+
+def _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads):
     """Filter `image` into `target` (same dtype) with the compiled kernels."""
     footprint3 = geometry.footprint.reshape(
         (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
@@ -346,7 +372,7 @@ def _kernel_rank_filter(image, target, geometry, mode, cval, rank, n_threads):
     dst = _lines_view(target, geometry.axes)
     plan = _cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
                         mode, rank, image.dtype)
-    cval_bits = np.array(cval_in_dtype(cval, image.dtype)).view(src.dtype).item()
+    cval_bits = np.array(fill, dtype=image.dtype).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
         _median.rank_filter(src[None], dst[None], plan, cval_bits, threads)

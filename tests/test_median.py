@@ -372,7 +372,7 @@ def rank_and_percentile(call, data):
                                call.kwargs.get("footprint"), call.kwargs.get("origin", 0),
                                call.kwargs.get("axes")).count
     rank = data.draw(st.integers(-count, count - 1))
-    percentile = data.draw(st.sampled_from([0, 100, -100, 50, -0.0, 99.9])
+    percentile = data.draw(st.sampled_from([0, 100, -100, 50, -0.0, 99.9, np.array(30.0)])
                            | st.integers(-100, 100) | st.floats(-100, 100)
                            | st.floats(-100, 100, width=32).map(np.float32))
     return [(crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, rank),
@@ -448,6 +448,32 @@ def test_axes_pair_with_the_window_as_scipy_pairs_them(image, kwargs):
     expected = ndi.median_filter(image, **kwargs)
     for function in (median, reference_median):
         assert_same(function(image, **kwargs), expected)
+
+
+@pytest.mark.parametrize("dtype, cval, output", [
+    (np.uint8, 0.5, np.float32), (np.int16, -0.5, np.float64), (bool, 0.5, np.float64),
+    (bool, 0.5, bool), (np.float32, 0.1, np.float64), (np.int64, 2.5, np.float64),
+    (np.uint8, 0.5, np.uint8), (np.float32, 1e30, np.float64)])
+def test_extreme_ranks_compare_a_constant_border_as_float64_as_scipy(dtype, cval, output):
+    # scipy hands the smallest and the largest rank to its minimum and maximum
+    # filters, which compare cval as a float64 (0.5 around uint8 zeros is the
+    # largest value), unlike its rank filter, which converts cval to the image's
+    # dtype first. With NaN (largest in crcx's order) against the reference.
+    footprint = np.array([[1, 0, 1], [0, 0, 1]])
+    for shape, kwargs in [((6, 7), dict(size=(2, 3))), ((6, 7), dict(size=3, axes=(1,))),
+                          ((6, 7), dict(footprint=footprint, origin=(0, 1))),
+                          ((3, 3, 3, 4), dict(size=2))]:
+        kwargs = dict(kwargs, mode="constant", cval=cval, output=output)
+        image = wide_key_image(np.random.default_rng(19), dtype, shape, specials=False)
+        for function, scipy_function, argument in [
+                (crcx.rank_filter, ndi.rank_filter, 0), (crcx.rank_filter, ndi.rank_filter, -1),
+                (crcx.percentile_filter, ndi.percentile_filter, 100)]:
+            assert_same(function(image, argument, **kwargs),
+                        scipy_function(image, argument, **kwargs))
+        with_nan = wide_key_image(np.random.default_rng(20), dtype, shape, specials=True)
+        for rank in (0, -1):
+            assert_same(crcx.rank_filter(with_nan, rank, **kwargs),
+                        crcx.reference.rank_filter(with_nan, rank, **kwargs))
 
 
 FOUR_AXES = [dict(size=3), dict(size=(2, 3, 1, 3), origin=(-1, 1, 0, 0)),

@@ -5,7 +5,7 @@ import numpy as np
 
 from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
                              normalize_geometry, normalize_mode, normalize_n_threads,
-                             percentile_rank, prepare_output, rank_index)
+                             percentile_rank, prepare_output, rank_index, uses_float_border)
 
 __all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
@@ -184,7 +184,8 @@ def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, ax
     normalize_n_threads(n_threads)
     result = prepare_output(output, image)
 
-    cval = cval_in_dtype(cval, image.dtype)
+    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    border = None if float_border else cval_in_dtype(cval, image.dtype)
     before = [reach for reach, _ in geometry.extents()]
     offsets = np.argwhere(geometry.footprint) - np.array(before, dtype=np.intp)
 
@@ -193,16 +194,26 @@ def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, ax
         for axis, step in zip(geometry.axes, offset):
             index = extend_index(pixel[axis] + int(step), image.shape[axis], mode)
             if index is None:
-                return cval
+                return border
             source[axis] = index
         return image[tuple(source)]
 
     # Laid out as the result, so that the final cast runs the same way as the compiled one
     medians = np.empty_like(result, dtype=image.dtype)
+    border_wins = np.zeros(image.shape, bool)
     for pixel in np.ndindex(image.shape):
-        window = np.array([read(pixel, offset) for offset in offsets], dtype=image.dtype)
-        medians[pixel] = np.sort(window)[rank]
+        values = [read(pixel, offset) for offset in offsets]
+        window = np.sort(np.array([v for v in values if v is not None], dtype=image.dtype))
+        if not float_border:
+            medians[pixel] = window[rank]
+            continue
+        # The smallest (rank 0) or largest value, the float64 cval among the others.
+        if len(window):
+            medians[pixel] = window[0] if rank == 0 else window[-1]
+        border_wins[pixel] = len(window) < len(values) and (
+            not len(window) or (not window[0] <= cval if rank == 0 else window[-1] < cval))
     # scipy converts in C without warnings; NaN or out-of-range values may be cast.
     with np.errstate(invalid="ignore", over="ignore"):
         np.copyto(result, medians, casting="unsafe")
+        np.copyto(result, cval_in_dtype(cval, result.dtype), where=border_wins)
     return result

@@ -332,10 +332,7 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
             else cval_in_dtype(cval, image.dtype))
     _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads)
     if float_border:
-        reached = np.empty(image.shape, np.uint8)
-        _rank_filter_into(np.zeros(image.shape, np.uint8), reached, geometry, mode,
-                          np.uint8(1), geometry.count - 1, n_threads)
-        wins = reached.view(bool) & (~(target <= cval) if rank == 0 else target < cval)
+        wins = _float_border_wins(target, geometry, mode, cval, rank, n_threads)
     if target is not result:
         # As scipy's C conversion: NaN or out-of-range values cast without a warning.
         with np.errstate(invalid="ignore", over="ignore"):
@@ -343,6 +340,16 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
     if float_border:
         np.copyto(result, cval_in_dtype(cval, result.dtype), where=wins)
     return result
+
+
+def _float_border_wins(target, geometry, mode, cval, rank, n_threads):
+    """Where the float64 `cval` of a border the windows reach beats `target`, their
+    smallest (rank 0, NaN above all) or largest value inside the image."""
+    reached = np.empty(target.shape, np.uint8)
+    _rank_filter_into(np.zeros(target.shape, np.uint8), reached, geometry, mode, np.uint8(1),
+                      geometry.count - 1, n_threads)
+    border = np.float64(cval)   # a float64 scalar, so that float32 compares as float64
+    return reached.view(bool) & (~(target <= border) if rank == 0 else target < border)
 
 
 def _never_wins(dtype, smallest):

@@ -211,7 +211,8 @@ def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, ax
         if len(window):
             medians[pixel] = window[0] if rank == 0 else window[-1]
         border_wins[pixel] = len(window) < len(values) and (
-            not len(window) or (not window[0] <= cval if rank == 0 else window[-1] < cval))
+            not len(window) or (not window[0] <= np.float64(cval) if rank == 0
+                                else window[-1] < np.float64(cval)))
     # scipy converts in C without warnings; NaN or out-of-range values may be cast.
     with np.errstate(invalid="ignore", over="ignore"):
         np.copyto(result, medians, casting="unsafe")

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "median": "crcx.filters",
     "rank_filter": "crcx.filters",
+    "percentile_filter": "crcx.filters",
     "crc_median": "crcx.crc",
     "crc_map": "crcx.crc",
     "estimate_noise": "crcx.crc",

@@ -13,8 +13,9 @@ import numpy as np
 
 __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
            "NonNumericDtypeError", "Geometry", "as_image", "as_integer", "check_dtype",
-           "check_finite", "cval_in_dtype", "normalize_cval", "normalize_geometry",
-           "normalize_mode", "normalize_n_threads", "prepare_output"]
+           "check_finite", "cval_in_dtype", "median_rank", "normalize_cval",
+           "normalize_geometry", "normalize_mode", "normalize_n_threads", "percentile_rank",
+           "prepare_output", "rank_index", "uses_float_border"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -153,6 +154,12 @@ class Geometry:
     ``footprint`` is boolean with one dimension per filtered axis, ordered as the
     filtered axes appear in the image; ``origin`` shifts it as in scipy.ndimage;
     ``axes`` lists the filtered axes in increasing order.
+
+    Both follow what scipy.ndimage (1.17) does rather than what its documentation
+    says (scipy issue 22576): the i-th dimension of the footprint or entry of
+    ``size`` goes with the i-th filtered axis in increasing order, whatever the
+    order of ``axes``; the i-th origin goes with ``axes[i]`` when only some axes
+    are filtered, and with axis i when all are.
     """
     footprint: np.ndarray
     origin: tuple
@@ -162,11 +169,6 @@ class Geometry:
     def count(self):
         """Number of elements in the footprint."""
         return int(np.count_nonzero(self.footprint))
-
-    @property
-    def rank(self):
-        """The median's rank among the sorted window: scipy's ``n // 2``."""
-        return self.count // 2
 
     def extents(self):
         """Per filtered axis, how far the window reaches (before, after) the pixel."""
@@ -197,8 +199,8 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
         footprint = footprint.astype(bool)
         if footprint.ndim != len(axes):
             raise ArgumentError(
-                f"footprint: footprint.ndim ({footprint.ndim}) must match the number of "
-                f"filtered axes ({len(axes)})")
+                f"footprint: footprint.ndim ({footprint.ndim}) must match len(axes) "
+                f"({len(axes)}), one dimension per filtered axis")
         if footprint.size > MAX_FOOTPRINT_ELEMENTS:
             raise FootprintTooLargeError(
                 f"footprint: {footprint.size} elements is too large "
@@ -207,13 +209,13 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
             raise ArgumentError("footprint: the footprint selects no element "
                                 "(rank not within filter footprint size)")
     origins = _per_axis(origin, len(axes), "origin")
+    if len(axes) < ndim:
+        origins = tuple(o for _, o in sorted(zip(axes, origins)))
     for o, s in zip(origins, footprint.shape):
         if not -(s // 2) <= o <= (s - 1) // 2:
             raise ValueError(f"origin: invalid origin {o} for a footprint of length {s}")
-    order = sorted(range(len(axes)), key=axes.__getitem__)
-    return Geometry(footprint=np.ascontiguousarray(footprint.transpose(order)),
-                    origin=tuple(origins[i] for i in order),
-                    axes=tuple(axes[i] for i in order))
+    return Geometry(footprint=np.ascontiguousarray(footprint), origin=origins,
+                    axes=tuple(sorted(axes)))
 
 
 def normalize_n_threads(n_threads):
@@ -274,3 +276,70 @@ def prepare_output(output, image, empty=np.empty):
         raise TypeError(f"output: expected None, a dtype or an array, got {output!r}") from None
     check_dtype(dtype, "output")
     return empty(image.shape, dtype)
+
+
+def median_rank(count):
+    """The median's rank among `count` sorted values: scipy's ``count // 2``."""
+    return count // 2
+
+
+def rank_index(rank, count):
+    """`rank` (negative counts from the largest) as an index into `count` sorted values."""
+    try:
+        rank = operator.index(rank)
+    except TypeError:
+        raise TypeError(f"rank: expected an integer, got {rank!r}") from None
+    if not -count <= rank < count:
+        raise ArgumentError(f"rank: {rank} is not within the footprint's {count} elements "
+                            "(rank not within filter footprint size)")
+    return rank % count
+
+
+def percentile_rank(percentile, count):
+    """The rank scipy.ndimage.percentile_filter takes for `percentile` of `count` values.
+
+    Negative percentiles count from 100; the rank is computed in the percentile's own
+    type exactly as scipy computes it, so that both pick the same element.
+
+    Examples
+    --------
+    >>> percentile_rank(50, 9), percentile_rank(-25.0, 9), percentile_rank(100, 9)
+    (4, 6, 8)
+    """
+    if isinstance(percentile, np.ndarray) and percentile.ndim == 0:
+        percentile = percentile[()]   # scipy takes a 0-d array as its number
+    if (isinstance(percentile, (bool, np.bool_))
+            or not isinstance(percentile, (numbers.Real, np.integer, np.floating))):
+        raise TypeError(f"percentile: expected a real number, got {percentile!r}")
+    given = percentile
+    if percentile < 0.0:
+        percentile += 100.0
+    if not 0 <= percentile <= 100:   # False for NaN too
+        raise ArgumentError(f"percentile: expected a value from -100 to 100, got {given!r} "
+                            "(invalid percentile)")
+    if percentile == 100.0:
+        return count - 1
+    return rank_index(int(float(count) * percentile / 100.0), count)
+
+
+def uses_float_border(geometry, mode, cval, dtype, rank):
+    """Whether a constant border takes part as the float64 `cval`, not in `dtype`.
+
+    scipy.ndimage hands the smallest and the largest rank to its minimum and maximum
+    filters. Where the footprint is a full box, they filter one axis after another,
+    in float64, comparing `cval` as it is; its rank filter (and its minimum filter
+    for other footprints) converts `cval` to the input's dtype first. The two differ
+    only for a `cval` within the dtype's range that the dtype does not hold (0.5
+    for integers, 0.1 for float32), and then the border is the float64 `cval`: where
+    a window reaches it and `cval` is smaller (larger) than its other values, the
+    result is `cval`, converted to the output's dtype. Beyond the range, or NaN,
+    scipy's conversion is undefined, and `cval` is converted first.
+    """
+    if (mode != "constant" or rank not in (0, geometry.count - 1)
+            or not geometry.footprint.all()):
+        return False
+    if dtype.kind == "f":
+        low, high = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+    else:
+        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    return low <= cval <= high and float(cval_in_dtype(cval, dtype)) != cval

@@ -1,19 +1,19 @@
 """Public filters: validate and dispatch in Python, loop in the compiled kernels."""
 import functools
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from crcx import _median, _output_cache as output_cache
-from crcx._arguments import (ArgumentError, as_image, cval_in_dtype, normalize_cval,
-                             normalize_geometry, normalize_mode, normalize_n_threads,
-                             prepare_output)
+from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
+                             normalize_cval, normalize_geometry, normalize_mode,
+                             normalize_n_threads, percentile_rank, prepare_output, rank_index,
+                             uses_float_border)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
 
-__all__ = ["median", "rank_filter"]
+__all__ = ["median", "percentile_filter", "rank_filter"]
 
 # Algorithm codes of _median.pxd.
 NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = 0, 1, 2, 3, 4, 5
@@ -47,7 +47,10 @@ RANKED_BOX_REGION = 4096
 # per tile, 61x61 1.0 / 4.9 with 16).
 RANKED_BOX_MIN_OUTPUTS = 256
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
+# Windows over more axes are gathered and partitioned by NumPy (_gathered_rank_filter).
 MAX_FILTERED_AXES = 3
+# Window values the NumPy path holds at once (a chunk of outputs times the window).
+GATHERED_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -235,10 +238,12 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         Value past the border with ``mode='constant'``.
     origin : int or sequence of int, optional
         Shift of the window, as in scipy.ndimage.
-    axes : sequence of int, optional
-        Axes to filter (at most three); others are filtered independently, so a
-        colour image or a stack of frames is filtered channel by channel / frame by
-        frame.
+    axes : int or sequence of int, optional
+        Axes to filter; others are filtered independently, so a colour image or a
+        stack of frames is filtered channel by channel / frame by frame. `size`,
+        `footprint` and `origin` go with them as scipy 1.17 pairs them (see
+        :class:`crcx._arguments.Geometry`). Windows over more than three axes run
+        on a slower NumPy path.
     n_threads : int, optional
         OpenMP threads; default all that the runtime offers.
 
@@ -263,7 +268,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
            [0, 0, 0],
            [0, 0, 0]], dtype=uint8)
     """
-    return _filter(image, None, size, footprint, output, mode, cval, origin, axes, n_threads)
+    return _filter(image, median_rank, size, footprint, output, mode, cval, origin, axes,
+                   n_threads)
 
 
 def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
@@ -279,29 +285,38 @@ def rank_filter(image, rank, size=None, footprint=None, output=None, mode="refle
     >>> crcx.rank_filter(np.arange(5), -1, size=3)
     array([1, 2, 3, 4, 4])
     """
-    rank = operator.index(rank)
-    return _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads)
+    return _filter(image, functools.partial(rank_index, rank), size, footprint, output,
+                   mode, cval, origin, axes, n_threads)
 
 
-def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_threads):
-    """Validate, plan and run one rank filter (the median when `rank` is None)."""
+def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+                      mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Percentile filter with the semantics of :func:`scipy.ndimage.percentile_filter`.
+
+    Parameters are those of :func:`median`, plus `percentile`, from -100 to 100
+    (negative counts from 100, as in scipy): of a window of ``n`` values it takes
+    the element of rank ``int(n * percentile / 100)``, the largest for 100.
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> crcx.percentile_filter(np.array([5, 1, 9, 2, 8]), 100, size=3)
+    array([5, 9, 9, 9, 8])
+    """
+    return _filter(image, functools.partial(percentile_rank, percentile), size, footprint,
+                   output, mode, cval, origin, axes, n_threads)
+
+
+def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
+    """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
     image = as_image(image)
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
-    if rank is None:
-        rank = geometry.rank
-    elif not -geometry.count <= rank < geometry.count:
-        raise ArgumentError(f"rank: {rank} is not within the footprint's "
-                            f"{geometry.count} elements")
-    rank %= geometry.count
+    rank = rank_of(geometry.count)
     result = prepare_output(output, image,
                             functools.partial(output_cache.empty, beside=image))
-    if len(geometry.axes) > MAX_FILTERED_AXES:
-        raise ArgumentError(
-            f"axes: at most {MAX_FILTERED_AXES} axes can be filtered together, got "
-            f"{len(geometry.axes)}; pass axes= to choose them")
     if image.size == 0:
         return result
     shares = np.may_share_memory(result, image)
@@ -309,7 +324,54 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     # element for element the same way whatever the input's layout.
     target = (result if result.dtype == image.dtype and not shares
               else np.empty_like(result, dtype=image.dtype))
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        geometry = _without_unit_axes(geometry)
+    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    # With a float border, the border first takes the value that never wins.
+    fill = (_never_wins(image.dtype, rank == 0) if float_border
+            else cval_in_dtype(cval, image.dtype))
+    _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads)
+    if float_border:
+        wins = _float_border_wins(target, geometry, mode, cval, rank, n_threads)
+    if target is not result:
+        # As scipy's C conversion: NaN or out-of-range values cast without a warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.copyto(result, target, casting="unsafe")
+    if float_border:
+        np.copyto(result, cval_in_dtype(cval, result.dtype), where=wins)
+    return result
 
+
+def _float_border_wins(target, geometry, mode, cval, rank, n_threads):
+    """Where the float64 `cval` of a border the windows reach beats `target`, their
+    smallest (rank 0, NaN above all) or largest value inside the image."""
+    reached = np.empty(target.shape, np.uint8)
+    _rank_filter_into(np.zeros(target.shape, np.uint8), reached, geometry, mode, np.uint8(1),
+                      geometry.count - 1, n_threads)
+    border = np.float64(cval)   # a float64 scalar, so that float32 compares as float64
+    return reached.view(bool) & (~(target <= border) if rank == 0 else target < border)
+
+
+def _never_wins(dtype, smallest):
+    """The value of `dtype` that the smallest (else the largest) of a window never is
+    unless every value is it: the largest (smallest) in crcx's order, NaN above +inf."""
+    if dtype.kind == "b":
+        return np.bool_(smallest)
+    if dtype.kind == "f":
+        return dtype.type(np.nan if smallest else -np.inf)
+    return dtype.type(np.iinfo(dtype).max if smallest else np.iinfo(dtype).min)
+
+
+def _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads):
+    """Filter `image` into `target` (same dtype); `fill` (of that dtype) is the border."""
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        _gathered_rank_filter(image, target, geometry, mode, fill, rank)
+    else:
+        _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads)
+
+
+def _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads):
+    """Filter `image` into `target` (same dtype) with the compiled kernels."""
     footprint3 = geometry.footprint.reshape(
         (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
     extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
@@ -317,7 +379,7 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     dst = _lines_view(target, geometry.axes)
     plan = _cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
                         mode, rank, image.dtype)
-    cval_bits = np.array(cval_in_dtype(cval, image.dtype)).view(src.dtype).item()
+    cval_bits = np.array(fill, dtype=image.dtype).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
         _median.rank_filter(src[None], dst[None], plan, cval_bits, threads)
@@ -326,8 +388,48 @@ def _filter(image, rank, size, footprint, output, mode, cval, origin, axes, n_th
     else:
         for index in np.ndindex(src.shape[:-4]):
             _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
-    if target is not result:
-        # As scipy's C conversion: NaN or out-of-range values cast without a warning.
-        with np.errstate(invalid="ignore", over="ignore"):
-            np.copyto(result, target, casting="unsafe")
-    return result
+
+
+def _without_unit_axes(geometry):
+    """`geometry` without the filtered axes along which the window has one element.
+
+    Filtering along those is the identity, so a window that spans more axes than
+    the kernels take may still fit them.
+    """
+    keep = [i for i, n in enumerate(geometry.footprint.shape) if n > 1]
+    return Geometry(footprint=geometry.footprint.reshape(
+                        [geometry.footprint.shape[i] for i in keep]),
+                    origin=tuple(geometry.origin[i] for i in keep),
+                    axes=tuple(geometry.axes[i] for i in keep))
+
+
+def _gathered_rank_filter(image, target, geometry, mode, fill, rank):
+    """Rank filter over any number of axes: gather each window, partition with NumPy.
+
+    NumPy orders values as the kernels do (in their own dtype, NaN above +inf), so
+    the result is the same; chunks of outputs bound the gathered values to
+    GATHERED_VALUES (or one window).
+    """
+    batch = [axis for axis in range(image.ndim) if axis not in geometry.axes]
+    src = image.transpose(batch + list(geometry.axes))
+    dst = target.transpose(batch + list(geometry.axes))
+    maps = [extended_indices(n, before, after, mode)
+            for n, (before, after) in zip(src.shape[len(batch):], geometry.extents())]
+    offsets = np.argwhere(geometry.footprint)
+    chunk = max(1, GATHERED_VALUES // len(offsets))
+    for start in range(0, dst.size, chunk):
+        outputs = np.unravel_index(np.arange(start, min(start + chunk, dst.size)), dst.shape)
+        lead, positions = outputs[:len(batch)], outputs[len(batch):]
+        # Per filtered axis and step into the window, the index each output reads
+        # (the maps start at the first position a window reaches).
+        reads = [[m[p + step] for step in range(n)]
+                 for m, p, n in zip(maps, positions, geometry.footprint.shape)]
+        outside = [[r < 0 for r in axis] for axis in reads] if mode == "constant" else None
+        windows = np.empty((len(positions[0]), len(offsets)), image.dtype)
+        for j, offset in enumerate(offsets):
+            values = src[lead + tuple(r[step] for r, step in zip(reads, offset))]
+            if outside is not None:
+                np.copyto(values, fill, where=functools.reduce(
+                    np.logical_or, [o[step] for o, step in zip(outside, offset)]))
+            windows[:, j] = values
+        dst[outputs] = np.partition(windows, rank, axis=1)[:, rank]

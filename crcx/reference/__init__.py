@@ -4,6 +4,7 @@ Each function here is the slow, literal definition of its compiled counterpart a
 serves as the test oracle. Importing this package loads no compiled crcx module.
 """
 from crcx.reference.crc import crc_map, crc_median, lags
-from crcx.reference.median import extend_index, median
+from crcx.reference.median import extend_index, median, percentile_filter, rank_filter
 
-__all__ = ["crc_map", "crc_median", "extend_index", "lags", "median"]
+__all__ = ["crc_map", "crc_median", "extend_index", "lags", "median", "percentile_filter",
+           "rank_filter"]

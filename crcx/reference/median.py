@@ -1,10 +1,13 @@
-"""The median filter written as its definition: gather, sort, pick."""
+"""The median, rank and percentile filters written as their definition: gather, sort, pick."""
+import functools
+
 import numpy as np
 
-from crcx._arguments import (as_image, cval_in_dtype, normalize_cval, normalize_geometry,
-                             normalize_mode, normalize_n_threads, prepare_output)
+from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
+                             normalize_geometry, normalize_mode, normalize_n_threads,
+                             percentile_rank, prepare_output, rank_index, uses_float_border)
 
-__all__ = ["extend_index", "median"]
+__all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
 
 def extend_index(i, n, mode):
@@ -73,7 +76,8 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Each output pixel is computed literally: gather the values under the footprint
     (shifted by `origin`; positions outside the image read by the border rule of
     `mode`, see :func:`extend_index`), sort them, take the element of rank
-    ``count // 2`` where ``count`` is the number of footprint elements.
+    ``count // 2`` where ``count`` is the number of footprint elements. Any
+    number of axes may be filtered.
 
     Parameters
     ----------
@@ -97,8 +101,10 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         ``k // 2 + origin`` elements before the pixel along an axis of length ``k``.
     axes : int or sequence of int, optional
         Filtered axes (default all); other axes are not part of the window. The i-th
-        entry of `size` or `origin` and the i-th footprint dimension go with the i-th
-        axis, as scipy documents (scipy 1.17 applies them in increasing axis order).
+        entry of `size` and the i-th footprint dimension go with the i-th filtered
+        axis in increasing order, whatever the order of `axes`; the i-th entry of
+        `origin` goes with ``axes[i]`` when some axes are not filtered, else with axis
+        i. That is what scipy 1.17 does (its documentation pairs all with ``axes[i]``).
     n_threads : int, optional
         Validated as by :func:`crcx.median`, otherwise ignored.
 
@@ -126,14 +132,60 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     >>> median(np.array([5, 1, 9, 2, 8]), size=3, mode="constant", cval=0.5, output=float)
     array([0., 5., 2., 8., 2.])
     """
+    return _rank_filter(image, median_rank, size, footprint, output, mode, cval, origin,
+                        axes, n_threads)
+
+
+def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+                cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Rank filter: the reference definition of :func:`crcx.rank_filter`.
+
+    As :func:`median`, but takes the element of rank `rank` of the sorted window
+    (negative counts from the largest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.reference import rank_filter
+    >>> rank_filter(np.array([5, 1, 9, 2, 8]), 0, size=3)
+    array([1, 1, 1, 2, 2])
+    """
+    return _rank_filter(image, functools.partial(rank_index, rank), size, footprint,
+                        output, mode, cval, origin, axes, n_threads)
+
+
+def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+                      mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
+    """Percentile filter: the reference definition of :func:`crcx.percentile_filter`.
+
+    As :func:`median`, but takes the element of rank ``int(count * percentile /
+    100)`` of the sorted window (the largest for 100; a negative `percentile`
+    counts from 100).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx.reference import percentile_filter
+    >>> percentile_filter(np.array([5, 1, 9, 2, 8]), 50, size=3)
+    array([5, 5, 2, 8, 8])
+    """
+    return _rank_filter(image, functools.partial(percentile_rank, percentile), size,
+                        footprint, output, mode, cval, origin, axes, n_threads)
+
+
+def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, axes,
+                 n_threads):
+    """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
     image = as_image(image)
     mode = normalize_mode(mode)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
+    rank = rank_of(geometry.count)
     cval = normalize_cval(cval)
     normalize_n_threads(n_threads)
     result = prepare_output(output, image)
 
-    cval = cval_in_dtype(cval, image.dtype)
+    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    border = None if float_border else cval_in_dtype(cval, image.dtype)
     before = [reach for reach, _ in geometry.extents()]
     offsets = np.argwhere(geometry.footprint) - np.array(before, dtype=np.intp)
 
@@ -142,16 +194,27 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
         for axis, step in zip(geometry.axes, offset):
             index = extend_index(pixel[axis] + int(step), image.shape[axis], mode)
             if index is None:
-                return cval
+                return border
             source[axis] = index
         return image[tuple(source)]
 
     # Laid out as the result, so that the final cast runs the same way as the compiled one
     medians = np.empty_like(result, dtype=image.dtype)
+    border_wins = np.zeros(image.shape, bool)
     for pixel in np.ndindex(image.shape):
-        window = np.array([read(pixel, offset) for offset in offsets], dtype=image.dtype)
-        medians[pixel] = np.sort(window)[geometry.rank]
+        values = [read(pixel, offset) for offset in offsets]
+        window = np.sort(np.array([v for v in values if v is not None], dtype=image.dtype))
+        if not float_border:
+            medians[pixel] = window[rank]
+            continue
+        # The smallest (rank 0) or largest value, the float64 cval among the others.
+        if len(window):
+            medians[pixel] = window[0] if rank == 0 else window[-1]
+        border_wins[pixel] = len(window) < len(values) and (
+            not len(window) or (not window[0] <= np.float64(cval) if rank == 0
+                                else window[-1] < np.float64(cval)))
     # scipy converts in C without warnings; NaN or out-of-range values may be cast.
     with np.errstate(invalid="ignore", over="ignore"):
         np.copyto(result, medians, casting="unsafe")
+        np.copyto(result, cval_in_dtype(cval, result.dtype), where=border_wins)
     return result

@@ -93,8 +93,9 @@ def as_integer(value, name, expected):
         raise TypeError(f"{name}: expected {expected}, got bool")
     try:
         return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected {expected}, got {value!r}") from None
+    except TypeError as error:
+        # Python's own words end the message: scipy's tests match them
+        raise TypeError(f"{name}: expected {expected}, got {value!r} ({error})") from None
 
 
 def normalize_mode(mode):
@@ -121,8 +122,8 @@ def _normalize_axes(axes, ndim):
         # scipy takes a bool for an axis, so unlike sizes it is not refused here
         try:
             axis = operator.index(axis)
-        except TypeError:
-            raise TypeError(f"axes: expected {INTEGERS}, got {axis!r}") from None
+        except TypeError as error:
+            raise TypeError(f"axes: expected {INTEGERS}, got {axis!r} ({error})") from None
         if not -ndim <= axis < ndim:
             # AxisError is both the ValueError a reader expects and scipy's IndexError
             raise np.exceptions.AxisError(

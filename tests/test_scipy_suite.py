@@ -15,10 +15,14 @@ from pathlib import Path
 def test_scipy_rank_filter_tests_pass_on_crcx(tmp_path):
     plugin_dir = str(Path(__file__).resolve().parent)
     path = os.pathsep.join(filter(None, [plugin_dir, os.environ.get("PYTHONPATH")]))
-    # From an empty directory, so that no project's pytest configuration applies.
+    # From an empty directory, so that no project's pytest configuration applies, and
+    # rooted at the scipy package, so that its conftest.py (the `xp` fixture) does
+    # wherever the package is installed.
+    scipy_dir = os.path.dirname(importlib.util.find_spec("scipy").origin)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "scipy_ndimage_plugin", "-p", "no:cacheprovider",
-         "-q", "-W", "ignore::pytest.PytestWarning",
+         "-q", "-W", "ignore::pytest.PytestWarning", f"--rootdir={scipy_dir}",
+         f"--confcutdir={scipy_dir}",
          importlib.util.find_spec("scipy.ndimage.tests.test_filters").origin],
         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
     summary = done.stdout.strip().splitlines()[-1]

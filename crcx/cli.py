@@ -1,4 +1,4 @@
-"""The ``crcx`` command: demo, denoise, tune and score.
+"""The ``crcx`` command: demo, denoise, tune, score and inspect.
 
 Run ``crcx demo`` for a first look, ``crcx denoise --help`` for the workflow.
 """
@@ -12,9 +12,9 @@ import time
 import numpy as np
 
 import crcx
-from crcx.collection import (METHODS, collection_score, denoise_collection,
-                             filter_function)
-from crcx.io import _optional
+from crcx.collection import (MAX_CHANNELS, METHODS, collection_score, denoise_collection,
+                             expand_inputs, filter_function)
+from crcx.io import _optional, read_image
 from crcx.tune import LOSSES, tune
 
 __all__ = ["main"]
@@ -96,6 +96,15 @@ def _build_parser():
                                 description="Print d = log(sum_i mean_p CRC_i(p)).")
     score.add_argument("inputs", nargs="+", metavar="INPUT")
     _add_filter_arguments(score, method=False)
+
+    inspect = commands.add_parser(
+        "inspect", help="the noise CRC-MF finds in each image",
+        description="Print, per image and channel, the noise model that CRC-MF fits "
+                    "(Gaussian sigma, Poisson gain) and the impulses it finds (density "
+                    "and kind: none, fixed-valued, random-valued).")
+    inspect.add_argument("inputs", nargs="+", metavar="INPUT")
+    inspect.add_argument("--figure", metavar="FILE", help="also draw, per image: the image, "
+                         "the impulse mask, the CRC map and the fitted noise curve")
     return parser
 
 
@@ -216,6 +225,61 @@ def _score(parser, args):
     return 0
 
 
+def _inspect(parser, args):
+    files, failures = expand_inputs(args.inputs)
+    if failures:
+        raise ValueError("; ".join(f"{f.input}: {f.reason}" for f in failures))
+    found = []
+    for path in files:
+        image = read_image(path)
+        colour = image.ndim == 3 and image.shape[-1] <= MAX_CHANNELS
+        estimates = crcx.estimate_noise(image, channel_axis=-1 if colour else None)
+        found.append((path, image, colour, estimates if colour else (estimates,)))
+    print(_table(["image", "channel", "sigma", "gain", "impulses %", "kind"],
+                 [[str(path), str(c), f"{math.sqrt(e.variance):.3f}", f"{e.gain:.4f}",
+                   f"{100 * e.impulse_density:.3f}", e.impulse_kind]
+                  for path, _, _, estimates in found for c, e in enumerate(estimates)]))
+    if args.figure:
+        _inspect_figure(args.figure, found)
+        print(f"figure written to {args.figure}")
+    return 0
+
+
+def _inspect_figure(output, found):
+    """A row per image: the image, its impulse mask, its CRC map, sigma(intensity)."""
+    matplotlib = _optional("matplotlib", "demo")
+    matplotlib.use("Agg")
+    pyplot = _optional("matplotlib.pyplot", "demo")
+    figure, axes = pyplot.subplots(len(found), 4, figsize=(16, 4.2 * len(found)),
+                                   squeeze=False)
+    for row, (path, image, colour, estimates) in zip(axes, found):
+        axis = -1 if colour else None
+        crc, impulses = crcx.crc_map(image, channel_axis=axis, return_impulses=True)
+        if colour:
+            crc, impulses = crc.mean(axis=-1), impulses.any(axis=-1)
+        low, high = float(image.min()), float(image.max())
+        panels = [(image, "gray", f"{path.name}"), (impulses, "gray", "impulses"),
+                  (crc, "magma", "CRC map")]
+        for cell, (picture, cmap, title) in zip(row, panels):
+            cell.imshow(picture, cmap=cmap, vmin=None if picture is image else 0,
+                        vmax=None if picture is image else 1)
+            cell.set_title(title)
+            cell.axis("off")
+        intensity = np.linspace(low, high, 64)
+        for channel, estimate in enumerate(estimates):
+            row[3].plot(intensity, np.sqrt(estimate.variance + estimate.gain
+                                           * np.maximum(intensity, 0)),
+                        label=f"channel {channel} (impulses: {estimate.impulse_kind})")
+        row[3].set_xlabel("intensity")
+        row[3].set_ylabel("noise sigma")
+        row[3].set_ylim(bottom=0)
+        row[3].set_title("fitted noise")
+        row[3].legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=80)
+    pyplot.close(figure)
+
+
 def _terminate(signum, frame):
     # Unwind normally, so that a file being written is removed rather than left behind.
     raise SystemExit(128 + signum)
@@ -238,7 +302,8 @@ def main(argv=None):
     parser = _build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    commands = {"demo": _demo, "denoise": _denoise, "tune": _tune, "score": _score}
+    commands = {"demo": _demo, "denoise": _denoise, "tune": _tune, "score": _score,
+                "inspect": _inspect}
     try:
         return commands[args.command](parser, args)
     except (OSError, ModuleNotFoundError, NotImplementedError, TypeError, ValueError) as error:

@@ -66,7 +66,7 @@ def inputs(tmp_path):
 def test_help_lists_the_commands(tmp_path):
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("demo", "denoise", "tune", "score"):
+    for command in ("demo", "denoise", "tune", "score", "inspect"):
         assert command in result.stdout
 
 
@@ -263,3 +263,27 @@ def test_demo_writes_a_figure_and_a_table(tmp_path):
     psnr = {method: float(value) for method, value in rows}
     assert psnr["median 3x3"] > psnr["noisy"] + 5 and psnr["median 5x5"] > psnr["noisy"] + 5
     assert psnr["CRC-MF"] > max(psnr["median 3x3"], psnr["median 5x5"])
+
+
+def test_inspect_prints_the_estimate_of_each_channel_and_draws_it(tmp_path):
+    clean = skimage.data.camera()[::4, ::4]
+    hit = RNG.random(clean.shape) < 0.1
+    impulses = np.where(hit, RNG.integers(0, 256, clean.shape), clean).astype(np.uint8)
+    write_image(tmp_path / "impulses.png", impulses)
+    write_image(tmp_path / "colour.png", np.stack([clean] * 3, axis=-1))
+    result = run("inspect", tmp_path / "impulses.png", tmp_path / "colour.png",
+                 "--figure", "inspect.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\S+(impulses|colour)\.png +(\d) +([\d.]+) +([\d.]+) +([\d.]+) +(\S+)$",
+                      result.stdout, re.MULTILINE)
+    assert [(name, channel) for name, channel, *_ in rows] == [
+        ("impulses", "0"), ("colour", "0"), ("colour", "1"), ("colour", "2")]
+    for name, channel, sigma, gain, density, kind in rows:
+        image = impulses if name == "impulses" else clean
+        expected = crcx.estimate_noise(image)
+        assert kind == expected.impulse_kind
+        assert float(density) == pytest.approx(100 * expected.impulse_density, abs=5e-4)
+        assert float(sigma) == pytest.approx(math.sqrt(expected.variance), abs=5e-4)
+    assert rows[0][-1] == "random-valued" and rows[1][-1] == "none"
+    figure = read_image(tmp_path / "inspect.png")
+    assert figure.ndim == 3 and figure.shape[0] > figure.shape[1] / 4

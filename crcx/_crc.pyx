@@ -537,13 +537,15 @@ def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
 
 
 def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
-              tuple reach, const Py_ssize_t[::1] deltas, Py_ssize_t k,
-              double[:, :, ::1] distance, double[:, :, ::1] spread, int n_threads):
-    """How far each pixel is from its neighbours that are not `flagged` (§1.5).
+              const double[:, :, ::1] centre, tuple reach, const Py_ssize_t[::1] deltas,
+              Py_ssize_t k, double[:, :, ::1] distance, double[:, :, ::1] spread,
+              int n_threads):
+    """How far each pixel's `centre` value is from its neighbours in `padded` that are
+    not `flagged` (§1.5).
 
     `flagged` is padded like `padded`; `deltas` are the neighbours' offsets. Over the
     unflagged neighbours (all of them where fewer than `k` are unflagged): the k-th
-    smallest distance |I(q) - I(p)|, and the spread of their middle half,
+    smallest distance |v - centre(p)|, and the spread of their middle half,
     v[n - 1 - n // 4] - v[n // 4] of the n sorted values.
     """
     cdef Py_ssize_t depth = distance.shape[0], height = distance.shape[1]
@@ -565,7 +567,7 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                 y = line % height
                 base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
-                    v = data[base + x]
+                    v = centre[z, y, x]
                     n = 0
                     for e in range(count):
                         values[n] = data[base + x + deltas[e]]

@@ -18,12 +18,13 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
-                                  ISOLATION_KAPPA, ISOLATION_PASSES, ISOLATION_RANK,
-                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW, RANDOM_SPREAD,
+from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
+                                  ISOLATION_PASSES, ISOLATION_RANK,
+                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW,
                                   WEAK_TEXTURE_DENSITY, TIE, channel_groups,
                                   excess_thresholds, finish, fit_noise, noise_estimate, fixed_share,
-                                  gate_kappa, isolation_radius, lags, parameters, prepare)
+                                  gate_kappa, isolation_radius, lags, parameters, prepare,
+                                  random_spread)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -271,46 +272,61 @@ class _Isolation:
         values = I[self.candidates]
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
-            lambda: (float(self.candidates.mean()), fixed_share(values)))
+            lambda: (float((self.candidates & self.isolated(self.floor, rank=1)).mean()),
+                     fixed_share(values)))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD):
-        """Pixels whose k-th nearest neighbour not in `flags` (the candidates) is
+    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD, padded=None,
+                 rank=ISOLATION_RANK):
+        """Pixels whose `rank`-th nearest neighbour not in `flags` (the candidates) is
         farther than `threshold` and than `factor` times the spread of those
-        neighbours."""
+        neighbours; the neighbours' values are `padded` (the image's by default)."""
         flags = self.candidates if flags is None else flags
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
         flags = self.plane.padded(flags.view(np.uint8), self.radius, 0)
-        _crc.isolation(self.padded, flags, self.plane.reach(self.radius), self.deltas,
-                       ISOLATION_RANK, distance, spread, self.plane.n_threads)
+        _crc.isolation(self.padded if padded is None else padded, flags, self.plane.values,
+                       self.plane.reach(self.radius), self.deltas, rank, distance, spread,
+                       self.plane.n_threads)
         return distance > np.maximum(factor * spread, threshold)
+
+    def repaired(self, flags, windows):
+        """The image with `flags` replaced as §1.4 replaces impulses, padded for
+        :meth:`isolated`."""
+        J = self.plane.values.copy()
+        valid = self.plane.padded((~flags).view(np.uint8), windows.radius, 1)
+        _crc.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
+                          flags.view(np.uint8), J, self.plane.n_threads)
+        return self.plane.padded(J, self.radius, self.plane.cval)
 
     def noise_flags(self):
         """The candidates the noise fits leave out: all, in an image with random-valued
         impulses; none otherwise."""
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
-    def apply(self, O, sigma):
+    def apply(self, O, windows):
         """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
         name of the image's impulses, by what the image's
         impulses are (§1.5): salt and pepper (the flags' values, or those of many
         isolated pixels, are fixed) keep `O`;
         sparse fixed-valued impulses keep its isolated flags; random-valued impulses
-        add the pixels isolated given the candidates, then given those, with the
-        narrower RANDOM_SPREAD; without impulse noise nothing is flagged."""
+        add the pixels that stand out of their neighbours once the previous pass's
+        flags are repaired, by fewer spreads the more are flagged; without impulse
+        noise nothing is flagged."""
         values = self.plane.values[O]
         flagged_share = self.plane.statistics.take("flagged fixed share",
                                                    lambda: fixed_share(values))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
-                                            and self.density >= ISOLATED_DENSITY):
+                                            and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
-        threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(threshold), "fixed-valued"
+            return O & self.isolated(self.floor), "fixed-valued"
         if self.random_valued:
-            isolated = self.candidates
-            for _ in range(ISOLATION_PASSES):
-                isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
+            isolated, none = self.candidates, np.zeros_like(O)
+            for step in range(ISOLATION_PASSES):
+                density = self.plane.statistics.take(f"random-valued pass {step} density",
+                                                     lambda: float(isolated.mean()))
+                isolated = self.isolated(self.floor, none, random_spread(density),
+                                         self.repaired(isolated, windows))
             return O | isolated, "random-valued"
         return np.zeros_like(O), "none"
 
@@ -350,7 +366,7 @@ def _impulses(plane, P):
         _excess(plane, O, P)
     found = None
     if isolation is not None:
-        O, found = isolation.apply(O, sigma)
+        O, found = isolation.apply(O, windows)
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)

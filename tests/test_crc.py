@@ -205,12 +205,13 @@ def _flags(image, **kwargs):
 
 
 def test_without_impulse_noise_the_wider_gate_keeps_detail_flags_would_erase():
+    # the gate of §1.2 on its own, without the isolation test that follows it
     rng = np.random.default_rng(3)
     clean = np.zeros((64, 64))
     clean[:, ::8] = 120.0                      # thin lines: extremes far from the median
     noisy = clean + rng.normal(0.0, 10.0, clean.shape)
-    narrow = _flags(noisy, sparse_kappa=4.0)
-    wide = _flags(noisy)
+    narrow = _flags(noisy, sparse_kappa=4.0, isolation=0.0)
+    wide = _flags(noisy, isolation=0.0)
     assert 0 < narrow.mean() < _crc_parameters.SPARSE_DENSITIES[0]
     assert not np.any(wide & ~narrow) and np.count_nonzero(wide) < np.count_nonzero(narrow)
 
@@ -244,6 +245,17 @@ def test_random_valued_impulses_are_found_and_the_filter_beats_the_median():
     assert _mse(clean, crcx.crc_median(noisy)) < 0.75 * median
     # without the isolation test the impulses that are no window's extreme stay
     assert _mse(clean, crcx.crc_median(noisy, isolation=0.0)) > median
+
+
+def test_one_pixel_lines_under_noise_are_no_impulses():
+    # 1.1 % of the pixels pass the candidates' test here, all on the lines; the rank-1
+    # density that decides on impulse noise stays below ISOLATED_DENSITY (§1.5)
+    rng = np.random.default_rng(3)
+    clean = np.zeros((64, 64))
+    clean[:, ::8] = 120.0
+    noisy = clean + rng.normal(0.0, 10.0, clean.shape)
+    assert crcx.estimate_noise(noisy).impulse_kind == "none"
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.2 * _mse(clean, noisy)
 
 
 def test_hot_pixels_are_removed_from_a_clean_picture():

@@ -10,13 +10,13 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DEFAULTS, ENERGY_WINDOW, FIXED_SHARE, FLAT,
-                                  ISOLATED_DENSITY, ISOLATION_KAPPA, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_SPREAD, TIE,
+from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
+                                  ISOLATED_DENSITY, ISOLATION_PASSES,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
                                   finish, fit_noise, fixed_share, gate_kappa,
                                   isolation_radius, lags, noise_estimate, parameters,
-                                  prepare)
+                                  prepare, random_spread)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["crc_median", "crc_map", "estimate_noise", "lags"]
@@ -190,32 +190,37 @@ class _Isolation:
     def __init__(self, I, mode, cval, P):
         self.I_ext = _Extended(I, mode, cval)
         self.mode = mode
+        self.cval = cval
+        self.s_max = P["s_max"]
         self.radius = isolation_radius(I.ndim)
         self.floor = P["isolation"] * float(I.max() - I.min())
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
             self.candidates = self.isolated(np.full(I.shape, self.floor))
-        self.density = float(self.candidates.mean())
+        self.density = float((self.candidates
+                              & self.isolated(np.full(I.shape, self.floor), rank=1)).mean())
         self.share = fixed_share(I[self.candidates])
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD):
-        """Whether the ISOLATION_RANK-th nearest of the neighbours not in `flags` (the
-        candidates; all neighbours where fewer are unflagged) is farther than
-        `threshold` and than `factor` times the spread of the middle half of their
-        values."""
+    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD, J_ext=None,
+                 rank=ISOLATION_RANK):
+        """Whether the `rank`-th nearest of the neighbours not in `flags` (the
+        candidates; all neighbours where fewer are unflagged) is farther from I(p)
+        than `threshold` and than `factor` times the spread of the middle half of
+        their values; the neighbours' values are read from `J_ext` (default: I)."""
         F_ext = _Extended(self.candidates if flags is None else flags, self.mode, False)
+        J_ext = self.I_ext if J_ext is None else J_ext
         out = np.zeros(self.candidates.shape, bool)
         centre = (2 * self.radius + 1) ** len(out.shape) // 2
         for p in np.ndindex(out.shape):
-            values = np.delete(self.I_ext.cube(p, self.radius), centre)
+            values = np.delete(J_ext.cube(p, self.radius), centre)
             flags = np.delete(F_ext.cube(p, self.radius), centre)
-            if np.count_nonzero(~flags) >= ISOLATION_RANK:
+            if np.count_nonzero(~flags) >= rank:
                 values = values[~flags]
             v = np.sort(values)
             n = v.size
             spread = v[n - 1 - n // 4] - v[n // 4]
-            distance = np.sort(np.abs(values - self.I_ext.at(p)))[ISOLATION_RANK - 1]
+            distance = np.sort(np.abs(values - self.I_ext.at(p)))[rank - 1]
             out[p] = distance > max(factor * spread, threshold[p])
         return out
 
@@ -224,18 +229,27 @@ class _Isolation:
         are random-valued."""
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
-    def apply(self, I, O, sigma):
+    def repaired(self, I, flags):
+        """I with the `flags` replaced as §1.4 replaces impulses, readable anywhere."""
+        F_ext = _Extended(flags, self.mode, False)
+        J = I.copy()
+        for p in zip(*np.nonzero(flags)):
+            J[p] = _valid_median(self.I_ext, F_ext, p, self.s_max, I[p])
+        return _Extended(J, self.mode, self.cval)
+
+    def apply(self, I, O):
         """The final flags and the name of the kind of impulses (§1.5)."""
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
-                                               and self.density >= ISOLATED_DENSITY):
+                                               and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
-        threshold = np.maximum(self.floor, ISOLATION_KAPPA * sigma)
+        threshold = np.full(I.shape, self.floor)
         if self.share >= FIXED_SHARE:
             return O & self.isolated(threshold), "fixed-valued"
         if self.random_valued:
-            isolated = self.candidates
+            isolated, none = self.candidates, np.zeros_like(O)
             for _ in range(ISOLATION_PASSES):
-                isolated = self.isolated(threshold, isolated, RANDOM_SPREAD)
+                isolated = self.isolated(threshold, none, random_spread(isolated.mean()),
+                                         self.repaired(I, isolated))
             return O | isolated, "random-valued"
         return np.zeros_like(O), "none"
 
@@ -281,20 +295,24 @@ def _impulses(I, mode, cval, P):
     # §1.5 the kind of impulses decides which flags stay
     found = None
     if isolation is not None:
-        O, found = isolation.apply(I, O, sigma)
+        O, found = isolation.apply(I, O)
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):
-        J[p] = A_amf[p]
-        if kind[p] == 2:
-            continue
-        for s in range(3, P["s_max"] + 1, 2):
-            values, flags = I_ext.cube(p, s // 2), O_ext.cube(p, s // 2)
-            if not flags.all():
-                J[p] = _true_median(values[~flags])
-                break
+        J[p] = A_amf[p] if kind[p] == 2 else _valid_median(I_ext, O_ext, p, P["s_max"],
+                                                            A_amf[p])
     return O, J, L, found
+
+
+def _valid_median(I_ext, O_ext, p, s_max, otherwise):
+    """§1.4: the true median of the unflagged values of the smallest cube 3 … s_max
+    around p that has any; `otherwise` where none has."""
+    for s in range(3, s_max + 1, 2):
+        values, flags = I_ext.cube(p, s // 2), O_ext.cube(p, s // 2)
+        if not flags.all():
+            return _true_median(values[~flags])
+    return otherwise
 
 
 # --- §3 non-local stage --------------------------------------------------------------

@@ -47,6 +47,7 @@ ABLATION = [
     ("no impulse stage", {"impulses": "none"}),
     ("plain Hwang-Haddad impulse stage", {"impulses": "hwang-haddad"}),
     ("one noise gate at every density (sparse_kappa = kappa)", {"sparse_kappa": 4.0}),
+    ("no isolation test (the kind of impulses not told)", {"isolation": 0.0}),
     ("no majority rule", {"majority": 0}),
     ("no excess rule", {"excess": 0.0}),
     ("no structure rule", {"line_density": 0.0}),

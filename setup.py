@@ -2,6 +2,8 @@
 
 ``CRCX_PORTABLE=1`` builds for a generic x86-64/ARM target instead of the build
 machine's own instruction set (use it when building wheels for other machines).
+``CRCX_SANITIZE=1`` adds AddressSanitizer and UndefinedBehaviorSanitizer (GCC or
+Clang), for tools/sanitize.sh, which also says how to run the result.
 """
 import importlib.util
 import os
@@ -70,6 +72,10 @@ class BuildExt(build_ext):
                 print("crcx: the compiler has no OpenMP; building single-threaded",
                       file=sys.stderr)
             link_flags = [omp] if has_openmp else []
+            if os.environ.get("CRCX_SANITIZE") == "1":
+                sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+                compile_flags += sanitize
+                link_flags += sanitize
         for ext in self.extensions:
             ext.extra_compile_args = compile_flags
             ext.extra_link_args = link_flags

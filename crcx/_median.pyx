@@ -11,7 +11,7 @@ introselect. Wide (32/64-bit) keys in large windows go by tiles instead: a tile'
 input region is sorted once and its ranks feed a histogram (filter_tiles) or, for 2-d
 boxes, per-column bit sets (filter_box_tiles).
 """
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libcpp.utility cimport pair
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -300,25 +300,24 @@ cdef extern from *:
        `base` (64-byte aligned; NULL just measures); return the bytes they take. */
     static Py_ssize_t crcx_columns_place(crcx_columns* s, char* base, Py_ssize_t n_columns,
                                          Py_ssize_t fy, Py_ssize_t key_size) {
-        Py_ssize_t offset = 0;
+        const Py_ssize_t keys = key_size == 2 ? (n_columns * fy + 63) / 64 * 64 : 0;
+        const Py_ssize_t fine = n_columns * sizeof(crcx_v16);
+        const Py_ssize_t window_fine = fine + 16 * n_columns * sizeof(crcx_v16);
+        const Py_ssize_t updated = window_fine + 16 * sizeof(crcx_v16);
+        const Py_ssize_t high = updated + 16 * sizeof(Py_ssize_t);
+        const Py_ssize_t low = high + keys;
+        const Py_ssize_t found = low + keys;
         s->n_columns = n_columns;
-        s->coarse = (crcx_v16*)(base + offset);
-        offset += n_columns * sizeof(crcx_v16);
-        s->fine = (crcx_v16*)(base + offset);
-        offset += 16 * n_columns * sizeof(crcx_v16);
-        s->window_fine = (crcx_v16*)(base + offset);
-        offset += 16 * sizeof(crcx_v16);
-        s->updated = (Py_ssize_t*)(base + offset);
-        offset += 16 * sizeof(Py_ssize_t);
-        s->high = s->low = s->found = (uint8_t*)(base + offset);
-        if (key_size == 2) {
-            offset += (n_columns * fy + 63) / 64 * 64;
-            s->low = (uint8_t*)(base + offset);
-            offset += (n_columns * fy + 63) / 64 * 64;
-            s->found = (uint8_t*)(base + offset);
-            offset += (n_columns * fy + 64 + 63) / 64 * 64;
+        if (base != NULL) {
+            s->coarse = (crcx_v16*)base;
+            s->fine = (crcx_v16*)(base + fine);
+            s->window_fine = (crcx_v16*)(base + window_fine);
+            s->updated = (Py_ssize_t*)(base + updated);
+            s->high = (uint8_t*)(base + high);
+            s->low = (uint8_t*)(base + low);
+            s->found = (uint8_t*)(base + found);
         }
-        return offset;
+        return key_size == 2 ? found + (n_columns * fy + 64 + 63) / 64 * 64 : high;
     }
 
     /* Empty the histograms of the first `n_columns` columns. */
@@ -533,40 +532,123 @@ cdef inline Py_ssize_t _ring_lines(const Plan* plan) noexcept nogil:
     return plan.fy + 1 if plan.algorithm == ALGORITHM_COLUMNS else plan.fy
 
 
-cdef inline Py_ssize_t _histogram_bins(Py_ssize_t key_size) noexcept nogil:
-    # Fine bins (one per key) followed by coarse bins (one per high half of a key).
-    if key_size > 2:
-        return 0
-    return ((<Py_ssize_t>1) << (8 * key_size)) + ((<Py_ssize_t>1) << (4 * key_size))
+cdef inline Py_ssize_t _fine_bins(Py_ssize_t key_size) noexcept nogil:
+    # The sliding histogram's bins: one per key, and one coarse bin per high half.
+    return (<Py_ssize_t>1) << (8 * key_size) if key_size <= 2 else 0
 
 
-cdef inline Py_ssize_t _columns_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil:
-    # The column histograms' state, plus 64 bytes to align it.
-    cdef crcx_columns state
-    if plan.algorithm != ALGORITHM_COLUMNS:
-        return 0
-    return crcx_columns_place(&state, NULL, COLUMNS_STRIP + plan.fx - 1, plan.fy,
-                              key_size) + 64
+cdef inline Py_ssize_t _coarse_bins(Py_ssize_t key_size) noexcept nogil:
+    return (<Py_ssize_t>1) << (4 * key_size) if key_size <= 2 else 0
 
 
-cdef inline Py_ssize_t _work_keys(const Plan* plan, Py_ssize_t width) noexcept nogil:
-    if plan.algorithm == ALGORITHM_NETWORK:
-        return (plan.n_elements * LANES + plan.n_rows * _row_length(plan, width)
-                + crcx_box_scratch(<int>plan.n_rows, <int>plan.fx))
-    return plan.n_elements
+# Poisoned gaps between the parts of a scratch block, under AddressSanitizer only
+# (setup.py's CRCX_SANITIZE=1): see _part.
+cdef extern from *:
+    """
+    #if defined(__SANITIZE_ADDRESS__)
+    #define CRCX_ASAN 1
+    #elif defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+    #define CRCX_ASAN 1
+    #endif
+    #endif
+    #ifdef CRCX_ASAN
+    #include <sanitizer/asan_interface.h>
+    #define CRCX_REDZONE 64
+    #define crcx_poison(start, n) ASAN_POISON_MEMORY_REGION(start, n)
+    #else
+    #define CRCX_REDZONE 0
+    #define crcx_poison(start, n) ((void)(start), (void)(n))
+    #endif
+    """
+    const Py_ssize_t CRCX_REDZONE
+    void crcx_poison(char* start, Py_ssize_t n) noexcept nogil
+
+
+cdef struct Layout:
+    char* base          # NULL: the parts are only measured
+    Py_ssize_t size     # bytes taken so far
+
+
+cdef inline char* _part(Layout* layout, Py_ssize_t n_bytes) noexcept nogil:
+    """The next `n_bytes` of `layout`, 64-byte aligned, or NULL when only measuring.
+
+    Under AddressSanitizer a poisoned gap follows each part, so that running past
+    one part into the next is reported although both are in one allocation.
+    """
+    cdef Py_ssize_t start = (layout.size + 63) // 64 * 64
+    layout.size = start + n_bytes + CRCX_REDZONE
+    if layout.base == NULL:
+        return NULL
+    crcx_poison(layout.base + start + n_bytes, CRCX_REDZONE)
+    return layout.base + start
+
+
+cdef inline Py_ssize_t _layout_bytes(const Layout* layout) noexcept nogil:
+    return (layout.size + 63) // 64 * 64
+
+
+# One thread's scratch for filter_lines (keys are `key_size` bytes).
+cdef struct LineScratch:
+    Py_ssize_t* tags        # [fz * _ring_lines] the extended line each ring slot holds
+    void** rows             # [n_rows] the window's lines
+    void** band_lines       # [CRCX_BAND_LINES + fy] a band's input lines (plan.band)
+    void** band_direct      # [CRCX_BAND_LINES + fy] the same lines in place, or NULL
+    void** band_outs        # [CRCX_BAND_LINES] a band's output lines
+    uint32_t* fine          # [_fine_bins] ALGORITHM_HISTOGRAM
+    uint32_t* coarse        # [_coarse_bins] ALGORITHM_HISTOGRAM
+    char* ring              # [fz * _ring_lines][_row_length] extended input lines
+    char* lanes             # network: [n_elements][LANES]; introselect: [n_elements]
+    char* sorted_rows       # network: [n_rows][_row_length] + crcx_box_scratch
+    char* result            # [width] keys before they are decoded
+    crcx_columns columns    # ALGORITHM_COLUMNS
+
+
+cdef Py_ssize_t _line_layout(const Plan* plan, Py_ssize_t width, Py_ssize_t key_size,
+                             char* base, LineScratch* parts) noexcept nogil:
+    """Place the parts of `parts` from `base` (64-byte aligned; NULL only measures).
+
+    Returns the bytes they take, a multiple of 64: one function both sizes and
+    carves the scratch, so that the two cannot disagree.
+    """
+    cdef Layout layout
+    cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
+    cdef Py_ssize_t row_length = _row_length(plan, width)
+    cdef Py_ssize_t band = CRCX_BAND_LINES + plan.fy if plan.band else 0
+    cdef bint histogram = plan.algorithm == ALGORITHM_HISTOGRAM
+    cdef bint network = plan.algorithm == ALGORITHM_NETWORK
+    cdef Py_ssize_t lanes = plan.n_elements * (LANES if network else 1)
+    cdef Py_ssize_t n_columns = COLUMNS_STRIP + plan.fx - 1
+    cdef char* columns
+    layout.base = base
+    layout.size = 0
+    parts.tags = <Py_ssize_t*>_part(&layout, slots * sizeof(Py_ssize_t))
+    parts.rows = <void**>_part(&layout, plan.n_rows * sizeof(void*))
+    parts.band_lines = <void**>_part(&layout, band * sizeof(void*))
+    parts.band_direct = <void**>_part(&layout, band * sizeof(void*))
+    parts.band_outs = <void**>_part(&layout, (CRCX_BAND_LINES if plan.band else 0)
+                                    * sizeof(void*))
+    parts.fine = <uint32_t*>_part(&layout, histogram * _fine_bins(key_size) * sizeof(uint32_t))
+    parts.coarse = <uint32_t*>_part(&layout,
+                                    histogram * _coarse_bins(key_size) * sizeof(uint32_t))
+    parts.ring = _part(&layout, slots * row_length * key_size)
+    parts.lanes = _part(&layout, (lanes if network or plan.algorithm == ALGORITHM_SELECT
+                                  else 0) * key_size)
+    parts.sorted_rows = _part(&layout, (plan.n_rows * row_length + crcx_box_scratch(
+        <int>plan.n_rows, <int>plan.fx)) * key_size if network else 0)
+    parts.result = _part(&layout, width * key_size)
+    if plan.algorithm == ALGORITHM_COLUMNS:
+        columns = _part(&layout, crcx_columns_place(&parts.columns, NULL, n_columns,
+                                                    plan.fy, key_size))
+        crcx_columns_place(&parts.columns, columns, n_columns, plan.fy, key_size)
+    return _layout_bytes(&layout)
 
 
 cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
                               Py_ssize_t key_size) noexcept nogil:
-    """Bytes of scratch one thread needs (a multiple of 64, for alignment)."""
-    cdef Py_ssize_t slots = plan.fz * _ring_lines(plan)
-    cdef Py_ssize_t total = slots * sizeof(Py_ssize_t) + plan.n_rows * sizeof(void*)
-    total += (3 * CRCX_BAND_LINES + 2 * plan.fy) * sizeof(void*)
-    if plan.algorithm == ALGORITHM_HISTOGRAM:
-        total += _histogram_bins(key_size) * sizeof(uint32_t)
-    total += (slots * _row_length(plan, width) + _work_keys(plan, width) + width) * key_size
-    total += _columns_bytes(plan, key_size)
-    return (total + 63) // 64 * 64
+    """Bytes of scratch one thread needs for filter_lines (a multiple of 64)."""
+    cdef LineScratch parts
+    return _line_layout(plan, width, key_size, NULL, &parts)
 
 
 cdef inline void _extend_span(const key_t* line, Py_ssize_t stride, const Plan* plan,
@@ -858,17 +940,15 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef Py_ssize_t slots = plan.fz * period
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t line, b, z, y, i, j, slot, tag, n_out
-    cdef Py_ssize_t* tags = <Py_ssize_t*>scratch
-    cdef key_t** rows = <key_t**>(tags + slots)
-    cdef key_t** band_lines = rows + plan.n_rows
-    cdef key_t** band_direct = band_lines + CRCX_BAND_LINES + plan.fy
-    cdef key_t** band_outs = band_direct + CRCX_BAND_LINES + plan.fy
-    cdef uint32_t* fine = <uint32_t*>(band_outs + CRCX_BAND_LINES)
-    cdef Py_ssize_t n_bins = (_histogram_bins(sizeof(key_t))
-                              if plan.algorithm == ALGORITHM_HISTOGRAM else 0)
-    cdef key_t* ring = <key_t*>(fine + n_bins)
-    cdef key_t* work = ring + slots * row_length
-    cdef key_t* scratch_result = work + _work_keys(plan, width)
+    cdef LineScratch parts
+    _line_layout(plan, width, sizeof(key_t), scratch, &parts)
+    cdef Py_ssize_t* tags = parts.tags
+    cdef key_t** rows = <key_t**>parts.rows
+    cdef key_t** band_lines = <key_t**>parts.band_lines
+    cdef key_t** band_direct = <key_t**>parts.band_direct
+    cdef key_t** band_outs = <key_t**>parts.band_outs
+    cdef key_t* ring = <key_t*>parts.ring
+    cdef key_t* scratch_result = <key_t*>parts.result
     cdef key_t* result
     cdef key_t* out
     cdef key_t* leaving
@@ -889,17 +969,12 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     # stored past the caches: none of its lines is read before it is written.
     cdef bint stream = _nbytes(dst) >= STREAM_MIN_BYTES
     cdef bint nan
-    cdef crcx_columns columns
     # Tag of the first line whose keys the column histograms hold (-1: none).
     cdef Py_ssize_t columns_tag
     cdef Py_ssize_t strip_width = width, x0 = 0, strip_stop
 
-    memset(&columns, 0, sizeof(crcx_columns))
     if plan.algorithm == ALGORITHM_COLUMNS:
         strip_width = COLUMNS_STRIP
-        crcx_columns_place(&columns, <char*>(((<size_t>(scratch_result + width)) + 63)
-                                             // 64 * 64),
-                           COLUMNS_STRIP + plan.fx - 1, plan.fy, sizeof(key_t))
     for slot in range(slots):
         tags[slot] = -1
     # The padding past each extended line is read by the last network block; zero it
@@ -907,7 +982,9 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     # before they are read (by a banded kernel only where it reads them).
     for slot in range(slots):
         memset(ring + slot * row_length + row_length - LANES, 0, LANES * sizeof(key_t))
-    memset(fine, 0, n_bins * sizeof(uint32_t))
+    if plan.algorithm == ALGORITHM_HISTOGRAM:
+        memset(parts.fine, 0, _fine_bins(sizeof(key_t)) * sizeof(uint32_t))
+        memset(parts.coarse, 0, _coarse_bins(sizeof(key_t)) * sizeof(uint32_t))
     while x0 < width:
         strip_stop = min(x0 + strip_width, width)
         columns_tag = -1
@@ -954,15 +1031,13 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
             out = &dst[b, z, y, x0]
             result = out if direct else scratch_result
             if plan.algorithm == ALGORITHM_NETWORK:
-                _network_line(rows, plan, width, row_length, work,
-                              work + plan.n_elements * LANES, result)
+                _network_line(rows, plan, width, row_length, <key_t*>parts.lanes,
+                              <key_t*>parts.sorted_rows, result)
             elif plan.algorithm == ALGORITHM_SELECT:
-                _select_line(rows, plan, width, work, result)
+                _select_line(rows, plan, width, <key_t*>parts.lanes, result)
             elif key_t is uint8_t or key_t is uint16_t:
                 if plan.algorithm == ALGORITHM_HISTOGRAM:
-                    # fine bins, one per key, then the coarse ones (_histogram_bins)
-                    _histogram_line(rows, plan, width, fine,
-                                    fine + ((<Py_ssize_t>1) << (8 * sizeof(key_t))), result,
+                    _histogram_line(rows, plan, width, parts.fine, parts.coarse, result,
                                     4 * sizeof(key_t))
                 else:
                     # A box of one plane: the window's lines are tags tag .. tag + fy - 1,
@@ -973,8 +1048,8 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                     leaving = (ring + slot * row_length
                                if columns_tag >= 0 and columns_tag == tag - 1
                                and tags[slot] == tag - 1 else NULL)
-                    _columns_line(rows, leaving, plan, x0, strip_stop - x0, y, &columns,
-                                  result)
+                    _columns_line(rows, leaving, plan, x0, strip_stop - x0, y,
+                                  &parts.columns, result)
                     columns_tag = tag
             if not direct:
                 decode_run(result, strip_stop - x0, out, out_stride, plan.encoding)
@@ -1049,11 +1124,64 @@ cdef inline Py_ssize_t _tile_region(const Plan* plan) noexcept nogil:
         * (plan.tile_x + plan.fx - 1)
 
 
-cdef inline Py_ssize_t _rank_scratch_bytes(Py_ssize_t region, Py_ssize_t key_size) noexcept nogil:
-    # _rank_region's buffers: keys, sorted keys and ranks, two of (key, index) items
-    # (16 bytes at most), and one histogram per pass.
-    return (region * (2 * key_size + sizeof(uint16_t) + 2 * 16)
-            + (8 * key_size + RADIX_BITS - 1) // RADIX_BITS * (1 << RADIX_BITS) * 4)
+cdef inline Py_ssize_t _item_bytes(Py_ssize_t key_size) noexcept nogil:
+    # sizeof(item_t) for keys of `key_size` bytes.
+    if key_size == 8:
+        return sizeof(pair[uint64_t, uint32_t])
+    if key_size == 4:
+        return sizeof(pair[uint32_t, uint32_t])
+    if key_size == 2:
+        return sizeof(pair[uint16_t, uint32_t])
+    return sizeof(pair[uint8_t, uint32_t])
+
+
+# One thread's scratch for filter_tiles and filter_box_tiles, for a tile's region of
+# `region` values: _rank_region's buffers, then those of the algorithm.
+cdef struct TileScratch:
+    char* keys              # [region] keys as gathered
+    char* items             # [region] (key, index) items of the radix sort
+    char* spare             # [region] the same, for the other half of each pass
+    char* sorted_keys       # [region]
+    uint16_t* ranks         # [region]
+    uint32_t* counts        # one histogram of 2 ** RADIX_BITS per radix pass
+    uint32_t* fine          # RANKED: [2 ** (2 * rank_shift)] histogram of the ranks
+    uint32_t* coarse        # RANKED: [2 ** rank_shift]
+    uint16_t** rows         # RANKED: [n_rows] the window's lines of ranks
+    uint16_t* rank_result   # RANKED: [tile_x]
+    uint64_t* bits          # RANKED_BOX: [tile_x + fx - 1][RANK_WORDS] per column
+    uint16_t* prefixes      # RANKED_BOX: [tile_x + fx - 1][RANK_WORDS] per column
+    uint16_t* zeros         # RANKED_BOX: [RANK_WORDS] a column of zero counts
+
+
+cdef Py_ssize_t _tile_layout(const Plan* plan, Py_ssize_t key_size, char* base,
+                             TileScratch* parts) noexcept nogil:
+    """Place the parts of `parts` from `base` (64-byte aligned; NULL only measures).
+
+    Returns the bytes they take, a multiple of 64 (as _line_layout).
+    """
+    cdef Layout layout
+    cdef Py_ssize_t region = _tile_region(plan)
+    cdef Py_ssize_t passes = (8 * key_size + RADIX_BITS - 1) // RADIX_BITS
+    cdef bint box = plan.algorithm == ALGORITHM_RANKED_BOX
+    cdef Py_ssize_t columns = (plan.tile_x + plan.fx - 1) * RANK_WORDS if box else 0
+    cdef Py_ssize_t n_coarse = 0 if box else (<Py_ssize_t>1) << plan.rank_shift
+    layout.base = base
+    layout.size = 0
+    parts.keys = _part(&layout, region * key_size)
+    parts.items = _part(&layout, region * _item_bytes(key_size))
+    parts.spare = _part(&layout, region * _item_bytes(key_size))
+    parts.sorted_keys = _part(&layout, region * key_size)
+    parts.ranks = <uint16_t*>_part(&layout, region * sizeof(uint16_t))
+    parts.counts = <uint32_t*>_part(&layout, passes * (1 << RADIX_BITS) * sizeof(uint32_t))
+    parts.fine = <uint32_t*>_part(&layout, n_coarse * n_coarse * sizeof(uint32_t))
+    parts.coarse = <uint32_t*>_part(&layout, n_coarse * sizeof(uint32_t))
+    parts.rows = <uint16_t**>_part(&layout, (0 if box else plan.n_rows) * sizeof(void*))
+    parts.rank_result = <uint16_t*>_part(&layout, (0 if box else plan.tile_x)
+                                         * sizeof(uint16_t))
+    parts.bits = <uint64_t*>_part(&layout, columns * sizeof(uint64_t))
+    parts.prefixes = <uint16_t*>_part(&layout, columns * sizeof(uint16_t))
+    parts.zeros = <uint16_t*>_part(&layout, (RANK_WORDS if box else 0) * sizeof(uint16_t))
+    return _layout_bytes(&layout)
 
 
 cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cval_key,
@@ -1110,24 +1238,22 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t corner[4]
-    cdef Py_ssize_t region_max = _tile_region(plan)
     cdef int shift = plan.rank_shift
-    cdef Py_ssize_t n_fine = (<Py_ssize_t>1) << (2 * shift)
-    cdef uint32_t* fine = <uint32_t*>scratch
-    cdef uint32_t* coarse = fine + n_fine
-    cdef uint16_t** rows = <uint16_t**>(coarse + ((<Py_ssize_t>1) << shift))
-    cdef key_t* keys = <key_t*>(rows + plan.n_rows)
-    cdef item_t* items = <item_t*>(keys + region_max)
-    cdef item_t* spare = items + region_max
-    cdef key_t* sorted_keys = <key_t*>(spare + region_max)
-    cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
-    cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
-    cdef uint16_t* rank_result = <uint16_t*>(
-        counts + (8 * sizeof(key_t) + RADIX_BITS - 1) // RADIX_BITS * (1 << RADIX_BITS))
+    cdef Py_ssize_t n_coarse = (<Py_ssize_t>1) << shift
+    cdef TileScratch parts
+    _tile_layout(plan, sizeof(key_t), scratch, &parts)
+    cdef uint32_t* fine = parts.fine
+    cdef uint32_t* coarse = parts.coarse
+    cdef uint16_t** rows = parts.rows
+    cdef key_t* keys = <key_t*>parts.keys
+    cdef key_t* sorted_keys = <key_t*>parts.sorted_keys
+    cdef uint16_t* ranks = parts.ranks
+    cdef uint16_t* rank_result = parts.rank_result
     cdef Py_ssize_t tile, b, z0, y0, x0, nz, ny, nx, rz, ry, rx, iz, iy, ix, j
     cdef key_t* out
 
-    memset(fine, 0, (n_fine + ((<Py_ssize_t>1) << shift)) * sizeof(uint32_t))
+    memset(fine, 0, n_coarse * n_coarse * sizeof(uint32_t))
+    memset(coarse, 0, n_coarse * sizeof(uint32_t))
     for tile in range(first_tile, stop_tile):
         _tile_corner(plan, tile, depth, height, width, corner)
         b, z0, y0, x0 = corner[0], corner[1], corner[2], corner[3]
@@ -1138,7 +1264,8 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         ry = ny + plan.fy - 1
         rx = nx + plan.fx - 1
         _gather_region(src, plan, cval_key, b, z0, y0, x0, rz, ry, rx, keys)
-        _rank_region(keys, rz * ry * rx, items, spare, counts, ranks, sorted_keys)
+        _rank_region(keys, rz * ry * rx, <item_t*>parts.items, <item_t*>parts.spare,
+                     parts.counts, ranks, sorted_keys)
         decode_run(sorted_keys, rz * ry * rx, sorted_keys, 1, plan.encoding)
         for iz in range(nz):
             for iy in range(ny):
@@ -1152,17 +1279,8 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
 
 cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil:
     """Bytes of scratch one thread needs for filter_tiles or filter_box_tiles."""
-    cdef Py_ssize_t columns = plan.tile_x + plan.fx - 1
-    cdef Py_ssize_t total = _rank_scratch_bytes(_tile_region(plan), key_size)
-    if plan.algorithm == ALGORITHM_RANKED_BOX:
-        # Per column its bits and prefix counts; a column of zero counts.
-        total += columns * RANK_WORDS * (sizeof(uint64_t) + sizeof(uint16_t))
-        total += RANK_WORDS * sizeof(uint16_t)
-    else:
-        total += (((<Py_ssize_t>1) << (2 * plan.rank_shift))
-                  + ((<Py_ssize_t>1) << plan.rank_shift)) * sizeof(uint32_t)
-        total += plan.n_rows * sizeof(void*) + plan.tile_x * sizeof(uint16_t)
-    return (total + 63) // 64 * 64
+    cdef TileScratch parts
+    return _tile_layout(plan, key_size, NULL, &parts)
 
 
 cdef inline uint64_t _window_word(const uint64_t* column_words, Py_ssize_t n) noexcept nogil:
@@ -1199,19 +1317,16 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     cdef Py_ssize_t depth = src.shape[1], height = src.shape[2], width = src.shape[3]
     cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t corner[4]
-    cdef Py_ssize_t region_max = _tile_region(plan)
-    cdef Py_ssize_t columns_max = plan.tile_x + plan.fx - 1
     cdef Py_ssize_t fy = plan.fy, fx = plan.fx
     cdef int rank = <int>plan.rank
-    cdef uint64_t* bits = <uint64_t*>scratch
-    cdef uint16_t* prefixes = <uint16_t*>(bits + columns_max * RANK_WORDS)
-    cdef uint16_t* zeros = prefixes + columns_max * RANK_WORDS
-    cdef key_t* keys = <key_t*>(zeros + RANK_WORDS)
-    cdef item_t* items = <item_t*>(keys + region_max)
-    cdef item_t* spare = items + region_max
-    cdef key_t* sorted_keys = <key_t*>(spare + region_max)
-    cdef uint16_t* ranks = <uint16_t*>(sorted_keys + region_max)
-    cdef uint32_t* counts = <uint32_t*>(ranks + region_max)
+    cdef TileScratch parts
+    _tile_layout(plan, sizeof(key_t), scratch, &parts)
+    cdef uint64_t* bits = parts.bits
+    cdef uint16_t* prefixes = parts.prefixes
+    cdef uint16_t* zeros = parts.zeros
+    cdef key_t* keys = <key_t*>parts.keys
+    cdef key_t* sorted_keys = <key_t*>parts.sorted_keys
+    cdef uint16_t* ranks = parts.ranks
     cdef Py_ssize_t tile, b, z, y0, x0, ny, nx, ry, rx, iy, ix, c, w
     cdef int below
     cdef crcx_prefix window
@@ -1227,7 +1342,8 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
         ry = ny + fy - 1
         rx = nx + fx - 1
         _gather_region(src, plan, cval_key, b, z, y0, x0, 1, ry, rx, keys)
-        _rank_region(keys, ry * rx, items, spare, counts, ranks, sorted_keys)
+        _rank_region(keys, ry * rx, <item_t*>parts.items, <item_t*>parts.spare,
+                     parts.counts, ranks, sorted_keys)
         decode_run(sorted_keys, ry * rx, sorted_keys, 1, plan.encoding)
         memset(bits, 0, rx * RANK_WORDS * sizeof(uint64_t))
         memset(prefixes, 0, rx * RANK_WORDS * sizeof(uint16_t))
@@ -1283,6 +1399,7 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     cdef bint tiled = (plan.algorithm == ALGORITHM_RANKED
                        or plan.algorithm == ALGORITHM_RANKED_BOX)
     cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c
+    cdef char* block
     cdef char* scratch
     if tiled:
         n_units = src.shape[0] * ((src.shape[1] + plan.tile_z - 1) // plan.tile_z) \
@@ -1306,9 +1423,11 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     if n_threads > n_units:
         n_threads = <int>n_units
     n_chunks = (n_units + chunk - 1) // chunk
-    scratch = <char*>malloc(per_thread * n_threads)
-    if scratch == NULL:
+    block = <char*>malloc(per_thread * n_threads + 64)
+    if block == NULL:
         raise MemoryError("not enough memory for the median filter's scratch buffers")
+    # The layouts align their parts from a 64-byte aligned base.
+    scratch = <char*>((<uintptr_t>block + 63) & ~(<uintptr_t>63))
     try:
         if n_threads > 1:
             with nogil:
@@ -1328,7 +1447,7 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
                                  scratch + omp_get_thread_num() * per_thread,
                                  c * chunk, min((c + 1) * chunk, n_units))
     finally:
-        free(scratch)
+        free(block)
     return 0
 
 

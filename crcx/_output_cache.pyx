@@ -8,8 +8,8 @@ Two costs of a new array that a filter itself cannot avoid:
   filtering, 1.7 ms page faults). glibc keeps freed blocks below 32 MiB for the
   next malloc but unmaps larger ones, so a frame-by-frame loop would pay them on
   every call. Freed outputs of MIN_BYTES and more are kept here (at most
-  MAX_BUFFERS, MAX_BYTES in all) and handed to the next output they fit (the same
-  size, or up to an eighth smaller).
+  MAX_BUFFERS, within the cache limit) and handed to the next output they fit (the
+  same size, or up to an eighth smaller).
   They stay mapped until `clear_output_cache` (marking them MADV_FREE instead,
   for the system to take back at will, cost 0.3 ms of the 1.5 ms of that median
   on two threads: every page's first write then goes through the page tables).
@@ -31,6 +31,11 @@ pool, which keeps freed blocks of SCRATCH_MIN_BYTES and more (at most
 SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES in all) for the next array they fit, in that
 call and the next ones; a section gives back, as it ends, the blocks kept before it
 began that it did not use.
+
+The cache limit (`set_cache_limit`, DEFAULT_CACHE_LIMIT unless set) bounds what
+both pools keep together while no section is open, that is what the program holds
+after crcx's calls have returned; inside a call the scratch pool may keep more, up
+to its own bounds, since that memory is the call's working set.
 
 This is a NumPy memory handler (NEP 49) in two instances, one a pool: the output
 handler, set only while `empty` makes an array, and the scratch handler, set
@@ -70,12 +75,15 @@ cdef extern from "numpy/arrayobject.h":
     PyObject* PyDataMem_DefaultHandler
 
 # Below 4 MiB the C library already reuses freed memory (and NumPy does not ask for
-# huge pages); 4 buffers and 256 MiB cover the output and the one before it of a
-# frame-by-frame loop up to 4096x4096 float64, and bound what an idle program keeps.
+# huge pages); 4 buffers cover the output and the one before it of a frame-by-frame
+# loop, and of a loop over two sizes. DEFAULT_CACHE_LIMIT bounds what both pools
+# keep while no call runs (unless set_cache_limit says otherwise): a frame loop's
+# freed output up to 4096x4096 float32, and the planes of a 1024x1024 CRC-MF call
+# (benchmarks/results/memory_pools.md measures what they earn).
 cpdef enum:
     MIN_BYTES = 1 << 22
     MAX_BUFFERS = 4
-    MAX_BYTES = 1 << 28
+    DEFAULT_CACHE_LIMIT = 1 << 26
 # The scratch pool keeps from glibc's default mmap threshold up; a CRC-MF call on a
 # plane frees and makes again about 20 arrays of a few sizes (and about 100 in all,
 # counting masks and samples), and 1 GiB holds twenty float64 planes of 2500x2500.
@@ -83,6 +91,23 @@ cpdef enum:
     SCRATCH_MIN_BYTES = 1 << 17
     SCRATCH_MAX_BUFFERS = 128
     SCRATCH_MAX_BYTES = 1 << 30
+
+# glibc keeps freed blocks below its mmap threshold (which rises up to 32 MiB as
+# large blocks are freed) in its heap, resident, for its next mallocs; under
+# AddressSanitizer (tools/sanitize.sh) its own allocator holds freed blocks back.
+cdef extern from *:
+    """
+    #if defined(__SANITIZE_ADDRESS__)
+    extern "C" void __sanitizer_purge_allocator(void);
+    static void crcx_trim_heap(void) { __sanitizer_purge_allocator(); }
+    #elif defined(__GLIBC__)
+    #include <malloc.h>
+    static void crcx_trim_heap(void) { malloc_trim(0); }
+    #else
+    static void crcx_trim_heap(void) {}
+    #endif
+    """
+    void crcx_trim_heap() noexcept nogil
 
 cdef enum:
     PAGE = 4096
@@ -104,13 +129,15 @@ cdef struct Pool:
 
 cdef Pool outputs
 cdef Pool scratch
+cdef size_t cache_limit = DEFAULT_CACHE_LIMIT
 outputs.n_kept = scratch.n_kept = 0
 outputs.kept_bytes = scratch.kept_bytes = 0
-outputs.min_bytes, outputs.max_buffers, outputs.max_bytes = MIN_BYTES, MAX_BUFFERS, MAX_BYTES
+outputs.min_bytes, outputs.max_buffers, outputs.max_bytes = MIN_BYTES, MAX_BUFFERS, cache_limit
 scratch.min_bytes, scratch.max_buffers, scratch.max_bytes = (
     SCRATCH_MIN_BYTES, SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES)
 cdef long sections = 0          # `reusing_memory` sections begun so far
-cdef cython.pymutex lock         # guards both pools and `sections`
+cdef long open_sections = 0     # and not yet ended
+cdef cython.pymutex lock         # guards both pools, the section counts and the limit
 cdef PyDataMemAllocator* fallback = <PyDataMemAllocator*>&(
     <PyDataMem_Handler*>PyCapsule_GetPointer(<object>PyDataMem_DefaultHandler, "mem_handler")
 ).allocator
@@ -239,6 +266,19 @@ cdef void _release_stale(Pool* pool, long section) noexcept nogil:
         fallback.free(fallback.ctx, block.raw, _block_bytes(block.capacity))
 
 
+cdef void _trim_idle() noexcept nogil:
+    """While no section is open, give back the oldest kept buffers, scratch ones first,
+    until the pools keep at most `cache_limit` bytes together."""
+    cdef Pool* pool
+    while True:
+        with lock:
+            if (open_sections > 0
+                    or outputs.kept_bytes + scratch.kept_bytes <= cache_limit):
+                return
+            pool = &scratch if scratch.n_kept > 0 else &outputs
+        _release_oldest(pool)
+
+
 cdef void _free(void* ctx, void* ptr, size_t ignored) noexcept nogil:
     """Keep a buffer for reuse, dropping the oldest kept ones to make room."""
     cdef Pool* pool = <Pool*>ctx
@@ -259,8 +299,11 @@ cdef void _free(void* ctx, void* ptr, size_t ignored) noexcept nogil:
                 pool.n_kept += 1
                 pool.kept_bytes += block.capacity
                 kept = True
-        if not kept:
-            _release_oldest(pool)
+        if not kept and not _release_oldest(pool):
+            # the limit was lowered meanwhile below this buffer's size
+            fallback.free(fallback.ctx, block.raw, _block_bytes(block.capacity))
+            return
+    _trim_idle()
 
 
 cdef PyDataMem_Handler output_handler
@@ -335,13 +378,14 @@ def reusing_memory():
     >>> total
     196608.0
     """
-    global sections
+    global sections, open_sections
     cdef long section
     if PyDataMem_GetHandler() is not <object>PyDataMem_DefaultHandler:
         yield
         return
     with lock:
         sections += 1
+        open_sections += 1
         section = sections
     previous = PyDataMem_SetHandler(_scratch)
     try:
@@ -349,10 +393,57 @@ def reusing_memory():
     finally:
         PyDataMem_SetHandler(previous)
         _release_stale(&scratch, section)
+        with lock:
+            open_sections -= 1
+        _trim_idle()
+
+
+def set_cache_limit(limit):
+    """Set how many bytes of freed memory crcx may keep once its calls have returned.
+
+    crcx keeps the memory of large freed outputs, and of the arrays CRC-MF makes
+    and frees, for the next arrays of their sizes: a new array's pages would
+    otherwise be mapped and zeroed again by the system on first write. Once no call
+    is running, both pools together keep at most `limit` bytes (DEFAULT_CACHE_LIMIT
+    unless set), giving back the oldest buffers first; during a CRC-MF call
+    its scratch pool may keep more. What is kept beyond the new limit is given back
+    as soon as no call is running.
+
+    Parameters
+    ----------
+    limit : int
+        Bytes, 0 or more. 0 keeps nothing between calls.
+
+    Returns
+    -------
+    int
+        The previous limit.
+
+    Examples
+    --------
+    >>> from crcx._output_cache import set_cache_limit
+    >>> previous = set_cache_limit(0)       # keep nothing between calls
+    >>> set_cache_limit(previous)
+    0
+    """
+    global cache_limit
+    cdef size_t previous
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int (bytes), got {type(limit).__name__}")
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more bytes, got {limit}")
+    with lock:
+        previous = cache_limit
+        cache_limit = outputs.max_bytes = min(limit, <size_t>-1)
+    _trim_idle()
+    return previous
 
 
 def clear_output_cache():
     """Give every kept buffer back to the system; return how many bytes they held.
+
+    Memory freed from then on is kept again, within `set_cache_limit`. With glibc, the C library is also asked to return the free memory of its heap
+    (``malloc_trim``), where the smaller buffers would otherwise stay resident.
 
     Examples
     --------
@@ -360,7 +451,10 @@ def clear_output_cache():
     >>> clear_output_cache() >= 0
     True
     """
-    return _clear(&outputs) + _clear(&scratch)
+    released = _clear(&outputs) + _clear(&scratch)
+    with nogil:
+        crcx_trim_heap()
+    return released
 
 
 cdef Py_ssize_t _clear(Pool* pool):

@@ -1,5 +1,7 @@
 """The memory of large outputs and of scratch planes is reused, within bounds, and never
 shows through."""
+import ctypes
+import os
 import threading
 
 import numpy as np
@@ -11,6 +13,7 @@ import crcx
 from crcx import _output_cache as output_cache
 
 LARGE = output_cache.MIN_BYTES  # the smallest size kept
+LIMIT = output_cache.DEFAULT_CACHE_LIMIT
 
 
 def address(array):
@@ -21,6 +24,7 @@ def address(array):
 def empty_cache():
     output_cache.clear_output_cache()
     yield
+    output_cache.set_cache_limit(LIMIT)
     output_cache.clear_output_cache()
 
 
@@ -54,7 +58,7 @@ def test_a_buffer_serves_sizes_up_to_an_eighth_smaller():
 
 def test_small_and_huge_buffers_are_not_kept():
     output_cache.empty((LARGE - 1,), np.uint8)
-    output_cache.empty((output_cache.MAX_BYTES + 1,), np.uint8)
+    output_cache.empty((LIMIT + 1,), np.uint8)
     assert output_cache.kept_sizes() == []
 
 
@@ -68,7 +72,7 @@ def test_the_oldest_buffers_make_room_and_clearing_releases_all():
 
 
 def test_the_byte_limit_holds():
-    quarter = output_cache.MAX_BYTES // 4
+    quarter = LIMIT // 4
     arrays = [output_cache.empty((quarter + 1,), np.uint8) for i in range(3)]
     arrays.clear()
     assert output_cache.kept_sizes() == [quarter + 1] * 3
@@ -125,7 +129,7 @@ def test_arrays_freed_on_other_threads():
     for thread in threads:
         thread.join()
     sizes = output_cache.kept_sizes()
-    assert len(sizes) <= 4 and sum(sizes) <= output_cache.MAX_BYTES
+    assert len(sizes) <= 4 and sum(sizes) <= LIMIT
     assert set(sizes) <= {LARGE, LARGE + 1, LARGE + 2}
 
 
@@ -192,3 +196,113 @@ def test_crc_median_runs_in_a_section_and_leaves_none_open():
     assert len(output_cache.kept_sizes(scratch_pool=True)) > 0
     again = crcx.crc_median(image, n_threads=2)   # in memory the first call freed
     np.testing.assert_array_equal(first, again)
+
+
+# --- what the pools keep once calls have returned -----------------------------------
+
+def kept_bytes():
+    return sum(output_cache.kept_sizes()) + sum(output_cache.kept_sizes(scratch_pool=True))
+
+
+def resident_bytes():
+    """The process's resident memory, as the system counts it."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def settled_resident_bytes():
+    """Resident memory once the C library has given back the free memory it holds
+    (glibc's heap, or the quarantine of tools/sanitize.sh's AddressSanitizer)."""
+    libc = ctypes.CDLL(None)
+    purge = getattr(libc, "__sanitizer_purge_allocator", None)
+    if purge is not None:
+        purge()
+    else:
+        libc.malloc_trim(0)
+    return resident_bytes()
+
+
+def test_the_limit_is_checked_and_the_previous_one_returned():
+    assert output_cache.set_cache_limit(3 * LARGE) == LIMIT
+    assert output_cache.set_cache_limit(0) == 3 * LARGE
+    for wrong, error in (("64", TypeError), (1.5, TypeError), (True, TypeError),
+                         (None, TypeError), (-1, ValueError)):
+        with pytest.raises(error, match="limit"):
+            output_cache.set_cache_limit(wrong)
+    assert output_cache.set_cache_limit(LIMIT) == 0
+
+
+def test_a_zero_limit_keeps_nothing_between_calls():
+    output_cache.set_cache_limit(0)
+    output_cache.empty((LARGE,), np.uint8)
+    assert output_cache.kept_sizes() == []
+    image = np.random.default_rng(3).integers(0, 256, (300, 300), dtype=np.uint8)
+    first = crcx.crc_median(image)
+    assert kept_bytes() == 0
+    np.testing.assert_array_equal(crcx.crc_median(image), first)
+
+
+def test_a_section_may_keep_more_than_the_limit_until_it_ends():
+    output_cache.set_cache_limit(4 * SCRATCH)
+    output_cache.empty((LARGE,), np.uint8)       # an output larger than the limit
+    assert output_cache.kept_sizes() == []
+    with output_cache.reusing_memory():
+        planes = [np.empty(SCRATCH + i, np.uint8) for i in range(10)]
+        while planes:
+            del planes[0]
+        assert kept_bytes() == sum(SCRATCH + i for i in range(10))
+    # the most recent planes are kept, within the limit
+    assert output_cache.kept_sizes(scratch_pool=True) == [SCRATCH + i for i in range(7, 10)]
+
+
+def test_lowering_the_limit_gives_back_at_once():
+    arrays = [output_cache.empty((LARGE + i,), np.uint8) for i in range(3)]
+    while arrays:
+        del arrays[0]
+    assert kept_bytes() == 3 * LARGE + 3
+    output_cache.set_cache_limit(2 * LARGE + 1)
+    assert output_cache.kept_sizes() == [LARGE + 2]
+
+
+def test_crc_median_keeps_at_most_the_limit_after_it_returns():
+    image = np.random.default_rng(4).integers(0, 256, (768, 768), dtype=np.uint8)
+    first = crcx.crc_median(image)
+    assert 0 < kept_bytes() <= LIMIT
+    output_cache.set_cache_limit(8 * SCRATCH)
+    np.testing.assert_array_equal(crcx.crc_median(image), first)
+    assert 0 < kept_bytes() <= 8 * SCRATCH
+
+
+def test_clearing_returns_the_memory_to_the_system():
+    rng = np.random.default_rng(8)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in
+              ((4096, 4096), (3000, 3000), (2500, 2500))]
+    for image in images:        # outputs made, written and freed: kept
+        crcx.median(image, size=3)
+    crcx.crc_median(images[2][:700, :700])        # and CRC-MF's planes
+    assert output_cache.kept_sizes() and output_cache.kept_sizes(scratch_pool=True)
+    held = resident_bytes()
+    released = output_cache.clear_output_cache()
+    assert released > LIMIT // 2
+    assert held - resident_bytes() >= 0.9 * released
+
+
+def test_a_long_loop_of_varying_sizes_does_not_grow_the_process():
+    rng = np.random.default_rng(6)
+    sizes = rng.integers(1024, 3072, 80)
+    image = rng.integers(0, 1 << 16, (3072, 3072), dtype=np.uint16)
+    small = rng.integers(0, 256, (384, 384), dtype=np.uint8)
+    start = settled_resident_bytes()
+    for i, n in enumerate(sizes):
+        out = crcx.median(image[:n, :n], size=3)
+        if i % 10 == 0:
+            out = crcx.crc_median(small[:300 + i, :300 + i])
+        del out
+        assert kept_bytes() <= LIMIT
+        # besides the pools, the C library and Python hold a few tens of MiB at times
+        if i % 10 == 9:
+            assert settled_resident_bytes() - start - kept_bytes() < 48 << 20
+    # what the loop made and freed, many times the limit, left nothing behind
+    assert sum(2 * int(n) ** 2 for n in sizes) > 8 * LIMIT
+    output_cache.clear_output_cache()
+    assert resident_bytes() - start < 32 << 20

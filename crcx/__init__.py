@@ -17,6 +17,7 @@ _PUBLIC = {
     "estimate_noise": "crcx.crc",
     "NoiseEstimate": "crcx._crc_parameters",
     "clear_output_cache": "crcx._output_cache",
+    "set_cache_limit": "crcx._output_cache",
 }
 
 __all__ = sorted(_PUBLIC)

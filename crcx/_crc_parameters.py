@@ -30,6 +30,9 @@ FLAT = 1e-12
 # A lag must beat the best correlation so far by this much to become the canonical
 # direction: lags whose correlations tie up to rounding keep their order.
 TIE = 1e-9
+# Widest side of any window of CRC-MF (window, s_max, patch, majority; search reaches
+# half of it).
+MAX_SIDE = 255
 # Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
 MIN_SAMPLES = 64
 # Flagged fractions over which the final noise gate moves from `sparse_kappa` (an
@@ -116,8 +119,16 @@ def _check(name, ok, message):
 
 
 def _odd(value):
-    return (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-            and value % 2 == 1)
+    """An odd integer from 1 to MAX_SIDE (windows wider than that cost more than any
+    image could repay: a 10**4-wide s_max lists 10**8 offsets)."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and 1 <= value <= MAX_SIDE and value % 2 == 1)
+
+
+def _number(value):
+    """A finite real number that is not a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
 
 
 def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
@@ -133,46 +144,48 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, sparse_kappa, majority,
              majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h,
              passes, pilot_h, joint_channels, gain, wiener_c, t0, t1):
-    _check("window", _odd(window) and window >= 3, f"expected an odd integer >= 3, got {window!r}")
+    _check("window", _odd(window) and window >= 3, f"expected an odd integer from 3 to {MAX_SIDE}, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
     _check("bins", isinstance(bins, numbers.Integral) and 2 <= bins <= 4,
            f"expected 2, 3 or 4, got {bins!r}")
-    _check("s_max", _odd(s_max) and s_max >= 3, f"expected an odd integer >= 3, got {s_max!r}")
+    _check("s_max", _odd(s_max) and s_max >= 3, f"expected an odd integer from 3 to {MAX_SIDE}, got {s_max!r}")
     _check("impulses", impulses in IMPULSES, f"expected one of {IMPULSES}, got {impulses!r}")
-    _check("kappa", isinstance(kappa, numbers.Real) and kappa >= 0, f"expected >= 0, got {kappa!r}")
-    _check("sparse_kappa", isinstance(sparse_kappa, numbers.Real) and sparse_kappa >= 0,
+    _check("kappa", _number(kappa) and kappa >= 0, f"expected >= 0, got {kappa!r}")
+    _check("sparse_kappa", _number(sparse_kappa) and sparse_kappa >= 0,
            f"expected >= 0, got {sparse_kappa!r}")
     _check("majority", majority == 0 or _odd(majority),
            f"expected 0 or an odd integer, got {majority!r}")
-    _check("majority_density", isinstance(majority_density, numbers.Real),
+    _check("majority_density", _number(majority_density),
            f"expected a number, got {majority_density!r}")
-    _check("excess", isinstance(excess, numbers.Real) and excess >= 0,
+    _check("excess", _number(excess) and excess >= 0,
            f"expected >= 0, got {excess!r}")
-    _check("isolation", isinstance(isolation, numbers.Real) and 0 <= isolation <= 1,
+    _check("isolation", _number(isolation) and 0 <= isolation <= 1,
            f"expected a fraction of the range in [0, 1], got {isolation!r}")
-    _check("line_density", isinstance(line_density, numbers.Real),
+    _check("line_density", _number(line_density),
            f"expected a number, got {line_density!r}")
     _check("noise", noise in ("affine", "constant") or (
-        isinstance(noise, numbers.Real) and not isinstance(noise, bool) and noise >= 0),
+        _number(noise) and noise >= 0),
         f"expected 'affine', 'constant' or a standard deviation >= 0, got {noise!r}")
-    _check("noise_bins", isinstance(noise_bins, numbers.Integral) and noise_bins >= 2,
+    _check("noise_bins", isinstance(noise_bins, numbers.Integral)
+           and not isinstance(noise_bins, bool) and noise_bins >= 2,
            f"expected an integer >= 2, got {noise_bins!r}")
     _check("base", base in BASES, f"expected one of {BASES}, got {base!r}")
-    _check("search", isinstance(search, numbers.Integral) and search >= 0,
-           f"expected an integer >= 0, got {search!r}")
-    _check("patch", _odd(patch), f"expected an odd integer >= 1, got {patch!r}")
-    _check("h", isinstance(h, numbers.Real) and h > 0, f"expected > 0, got {h!r}")
+    _check("search", isinstance(search, numbers.Integral) and not isinstance(search, bool)
+           and 0 <= search <= MAX_SIDE // 2,
+           f"expected an integer from 0 to {MAX_SIDE // 2}, got {search!r}")
+    _check("patch", _odd(patch), f"expected an odd integer from 1 to {MAX_SIDE}, got {patch!r}")
+    _check("h", _number(h) and h > 0, f"expected > 0, got {h!r}")
     _check("passes", passes in (1, 2) and not isinstance(passes, bool),
            f"expected 1 or 2, got {passes!r}")
-    _check("pilot_h", isinstance(pilot_h, numbers.Real) and pilot_h > 0,
+    _check("pilot_h", _number(pilot_h) and pilot_h > 0,
            f"expected > 0, got {pilot_h!r}")
     _check("joint_channels", isinstance(joint_channels, (bool, np.bool_)),
            f"expected True or False, got {joint_channels!r}")
     _check("gain", gain in GAINS, f"expected one of {GAINS}, got {gain!r}")
-    _check("wiener_c", isinstance(wiener_c, numbers.Real) and wiener_c >= 0,
+    _check("wiener_c", _number(wiener_c) and wiener_c >= 0,
            f"expected >= 0, got {wiener_c!r}")
-    _check("t1", isinstance(t0, numbers.Real) and isinstance(t1, numbers.Real) and t1 > t0,
+    _check("t1", _number(t0) and _number(t1) and t1 > t0,
            f"expected t1 > t0, got t0={t0!r}, t1={t1!r}")
     return dict(size=size, window=int(window), correlation=correlation, bins=int(bins),
                 s_max=int(s_max), impulses=impulses, kappa=float(kappa),

@@ -15,12 +15,12 @@ from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, 
                              normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads, prepare_output)
 
-__all__ = ["NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "DEFAULTS", "FLAT", "TIE", "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters",
-           "reach", "gate_kappa", "prepare", "finish", "robust_variance", "samples_by_bin",
-           "fit_noise", "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD",
-           "ISOLATION_PASSES", "ISOLATED_DENSITY", "FIXED_SHARE", "DENSE_IMPULSES",
-           "isolation_radius", "fixed_share", "ENERGY_WINDOW",
-           "WEAK_TEXTURE_DENSITY", "random_spread"]
+__all__ = ["NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "DEFAULTS", "FLAT", "TIE",
+           "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "parameters", "reach", "gate_kappa",
+           "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
+           "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
+           "ISOLATED_DENSITY", "FIXED_SHARE", "DENSE_IMPULSES", "isolation_radius",
+           "fixed_share", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_spread"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
@@ -142,14 +142,16 @@ def parameters(size=5, window=7, correlation="pearson", bins=2, **algorithm):
 
 
 def _checked(size, window, correlation, bins, s_max, impulses, kappa, sparse_kappa, majority,
-             majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h,
-             passes, pilot_h, joint_channels, gain, wiener_c, t0, t1):
-    _check("window", _odd(window) and window >= 3, f"expected an odd integer from 3 to {MAX_SIDE}, got {window!r}")
+             majority_density, excess, isolation, line_density, noise, noise_bins, base, search,
+             patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1):
+    _check("window", _odd(window) and window >= 3,
+           f"expected an odd integer from 3 to {MAX_SIDE}, got {window!r}")
     _check("correlation", correlation in ("pearson", "renyi"),
            f"expected 'pearson' or 'renyi', got {correlation!r}")
     _check("bins", isinstance(bins, numbers.Integral) and 2 <= bins <= 4,
            f"expected 2, 3 or 4, got {bins!r}")
-    _check("s_max", _odd(s_max) and s_max >= 3, f"expected an odd integer from 3 to {MAX_SIDE}, got {s_max!r}")
+    _check("s_max", _odd(s_max) and s_max >= 3,
+           f"expected an odd integer from 3 to {MAX_SIDE}, got {s_max!r}")
     _check("impulses", impulses in IMPULSES, f"expected one of {IMPULSES}, got {impulses!r}")
     _check("kappa", _number(kappa) and kappa >= 0, f"expected >= 0, got {kappa!r}")
     _check("sparse_kappa", _number(sparse_kappa) and sparse_kappa >= 0,

@@ -443,7 +443,8 @@ def _fitted(plane, P):
         L = _immerkaer(plane)
     # where impulses were replaced, the texture-inclusive level also smooths the
     # repairs; elsewhere the noise level is that of the weak-texture samples
-    sparse = plane.statistics.take("flagged density", lambda: float(O.mean())) < WEAK_TEXTURE_DENSITY
+    flagged = plane.statistics.take("flagged density", lambda: float(O.mean()))
+    sparse = flagged < WEAK_TEXTURE_DENSITY
     a, b = plane.statistics.take("noise fit", lambda: _noise_model(
         plane, L, O, M, P, _gradient_energy(plane) if sparse else None))
     return O, J, M, (a, b), kind

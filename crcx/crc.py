@@ -269,11 +269,10 @@ class _Isolation:
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
             self.candidates = self.isolated(self.floor)
-        values = I[self.candidates]
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
             lambda: (float((self.candidates & self.isolated(self.floor, rank=1)).mean()),
-                     fixed_share(values)))
+                     fixed_share(I[self.candidates])))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
     def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD, padded=None,
@@ -312,9 +311,8 @@ class _Isolation:
         add the pixels that stand out of their neighbours once the previous pass's
         flags are repaired, by fewer spreads the more are flagged; without impulse
         noise nothing is flagged."""
-        values = self.plane.values[O]
         flagged_share = self.plane.statistics.take("flagged fixed share",
-                                                   lambda: fixed_share(values))
+                                                   lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"

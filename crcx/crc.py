@@ -18,13 +18,12 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, FIXED_SHARE, FLAT, ISOLATED_DENSITY,
-                                  ISOLATION_PASSES, ISOLATION_RANK,
-                                  ISOLATION_SPREAD, MIN_SAMPLES, ENERGY_WINDOW,
-                                  WEAK_TEXTURE_DENSITY, TIE, channel_groups,
-                                  excess_thresholds, finish, fit_noise, noise_estimate, fixed_share,
-                                  gate_kappa, isolation_radius, lags, parameters, prepare,
-                                  random_spread)
+from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
+                                  ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
+                                  ISOLATION_SPREAD, MIN_SAMPLES, TIE, WEAK_TEXTURE_DENSITY,
+                                  channel_groups, excess_thresholds, finish, fit_noise,
+                                  fixed_share, gate_kappa, isolation_radius, lags,
+                                  noise_estimate, parameters, prepare, random_spread)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -82,12 +81,17 @@ class _Plane:
             out = np.take(out, index, axis=axis)
         return np.ascontiguousarray(out)
 
-    def neighbours(self, array, fill):
-        """`array` read at each unit offset of :meth:`cube` (1, without the centre)."""
+    def shifted(self, array, fill, offsets):
+        """`array` read at each (z, y, x) offset of at most 1 per axis, past the borders
+        through the border rule (`fill` for cval)."""
         padded = self.padded(array, 1, fill)
         return [padded[tuple(slice(r + o, r + o + n) for r, o, n in
                              zip(self.reach(1), offset, array.shape))]
-                for offset in self.cube(1, skip_centre=True)]
+                for offset in offsets]
+
+    def neighbours(self, array, fill):
+        """`array` read at each unit offset of :meth:`cube` (1, without the centre)."""
+        return self.shifted(array, fill, self.cube(1, skip_centre=True))
 
     def cube(self, radius, skip_centre=False):
         """Offsets (z, y, x) of the cube of `radius`, nearest first (by Chebyshev radius)."""
@@ -174,25 +178,19 @@ def _adaptive_median(plane, windows):
 
 def _immerkaer(plane):
     """|N * I| / 6^(d/2), N the d-fold product of [1, -2, 1] (Immerkaer 1996)."""
-    padded = plane.padded(plane.values, 1, plane.cval)
+    offsets = plane.cube(1)
     L = np.zeros(plane.values.shape)
-    for offset in plane.cube(1):
+    for offset, values in zip(offsets, plane.shifted(plane.values, plane.cval, offsets)):
         weight = float(np.prod([-2.0 if o == 0 else 1.0 for o in offset[3 - plane.ndim:]]))
-        L += weight * padded[tuple(slice(r + o, r + o + n) for r, o, n in
-                                   zip(plane.reach(1), offset, plane.values.shape))]
+        L += weight * values
     return np.abs(L) / 6.0 ** (plane.ndim / 2)
 
 
 def _gradient_energy(plane):
     """Mean over the ENERGY_WINDOW cube of the squared forward differences (§2)."""
     I = plane.values
-    padded = plane.padded(I, 1, plane.cval)
-    squares = np.zeros(I.shape)
-    for axis in plane.axes:
-        offset = [0, 0, 0]
-        offset[axis] = 1
-        squares += (padded[tuple(slice(r + o, r + o + n) for r, o, n in
-                                 zip(plane.reach(1), offset, I.shape))] - I) ** 2
+    steps = [tuple(int(axis == a) for a in range(3)) for axis in plane.axes]
+    squares = sum((values - I) ** 2 for values in plane.shifted(I, plane.cval, steps))
     return plane.box_mean(squares, ENERGY_WINDOW)
 
 

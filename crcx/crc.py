@@ -266,25 +266,24 @@ class _Isolation:
             "value range", lambda: float(I.max() - I.min()))
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
-            self.candidates = self.isolated(self.floor)
+            self.candidates = self.isolated()
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
-            lambda: (float((self.candidates & self.isolated(self.floor, rank=1)).mean()),
+            lambda: (float((self.candidates & self.isolated(rank=1)).mean()),
                      fixed_share(I[self.candidates])))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD, padded=None,
-                 rank=ISOLATION_RANK):
+    def isolated(self, flags=None, factor=ISOLATION_SPREAD, padded=None, rank=ISOLATION_RANK):
         """Pixels whose `rank`-th nearest neighbour not in `flags` (the candidates) is
-        farther than `threshold` and than `factor` times the spread of those
-        neighbours; the neighbours' values are `padded` (the image's by default)."""
+        farther than the floor and than `factor` times the spread of those neighbours;
+        the neighbours' values are `padded` (the image's by default)."""
         flags = self.candidates if flags is None else flags
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
         flags = self.plane.padded(flags.view(np.uint8), self.radius, 0)
         _crc.isolation(self.padded if padded is None else padded, flags, self.plane.values,
                        self.plane.reach(self.radius), self.deltas, rank, distance, spread,
                        self.plane.n_threads)
-        return distance > np.maximum(factor * spread, threshold)
+        return distance > np.maximum(factor * spread, self.floor)
 
     def repaired(self, flags, windows):
         """The image with `flags` replaced as §1.4 replaces impulses, padded for
@@ -315,13 +314,13 @@ class _Isolation:
                                             and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(self.floor), "fixed-valued"
+            return O & self.isolated(), "fixed-valued"
         if self.random_valued:
             isolated, none = self.candidates, np.zeros_like(O)
             for step in range(ISOLATION_PASSES):
                 density = self.plane.statistics.take(f"random-valued pass {step} density",
                                                      lambda: float(isolated.mean()))
-                isolated = self.isolated(self.floor, none, random_spread(density),
+                isolated = self.isolated(none, random_spread(density),
                                          self.repaired(isolated, windows))
             return O | isolated, "random-valued"
         return np.zeros_like(O), "none"

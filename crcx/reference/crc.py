@@ -196,17 +196,15 @@ class _Isolation:
         self.floor = P["isolation"] * float(I.max() - I.min())
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
-            self.candidates = self.isolated(np.full(I.shape, self.floor))
-        self.density = float((self.candidates
-                              & self.isolated(np.full(I.shape, self.floor), rank=1)).mean())
+            self.candidates = self.isolated()
+        self.density = float((self.candidates & self.isolated(rank=1)).mean())
         self.share = fixed_share(I[self.candidates])
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, threshold, flags=None, factor=ISOLATION_SPREAD, J_ext=None,
-                 rank=ISOLATION_RANK):
+    def isolated(self, flags=None, factor=ISOLATION_SPREAD, J_ext=None, rank=ISOLATION_RANK):
         """Whether the `rank`-th nearest of the neighbours not in `flags` (the
         candidates; all neighbours where fewer are unflagged) is farther from I(p)
-        than `threshold` and than `factor` times the spread of the middle half of
+        than the floor and than `factor` times the spread of the middle half of
         their values; the neighbours' values are read from `J_ext` (default: I)."""
         F_ext = _Extended(self.candidates if flags is None else flags, self.mode, False)
         J_ext = self.I_ext if J_ext is None else J_ext
@@ -221,7 +219,7 @@ class _Isolation:
             n = v.size
             spread = v[n - 1 - n // 4] - v[n // 4]
             distance = np.sort(np.abs(values - self.I_ext.at(p)))[rank - 1]
-            out[p] = distance > max(factor * spread, threshold[p])
+            out[p] = distance > max(factor * spread, self.floor)
         return out
 
     def noise_flags(self):
@@ -242,13 +240,12 @@ class _Isolation:
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
-        threshold = np.full(I.shape, self.floor)
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(threshold), "fixed-valued"
+            return O & self.isolated(), "fixed-valued"
         if self.random_valued:
             isolated, none = self.candidates, np.zeros_like(O)
             for _ in range(ISOLATION_PASSES):
-                isolated = self.isolated(threshold, none, random_spread(isolated.mean()),
+                isolated = self.isolated(none, random_spread(isolated.mean()),
                                          self.repaired(I, isolated))
             return O | isolated, "random-valued"
         return np.zeros_like(O), "none"

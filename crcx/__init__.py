@@ -15,6 +15,7 @@ _PUBLIC = {
     "crc_median": "crcx.crc",
     "crc_map": "crcx.crc",
     "estimate_noise": "crcx.crc",
+    "CRCOptions": "crcx._crc_parameters",
     "NoiseEstimate": "crcx._crc_parameters",
     "clear_output_cache": "crcx._output_cache",
     "set_cache_limit": "crcx._output_cache",

@@ -18,12 +18,13 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
-                                  ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                                  ISOLATION_SPREAD, MIN_SAMPLES, TIE, WEAK_TEXTURE_DENSITY,
-                                  channel_groups, excess_thresholds, finish, fit_noise,
-                                  fixed_share, gate_kappa, isolation_radius, lags,
-                                  noise_estimate, parameters, prepare, random_spread)
+from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
+                                  FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
+                                  WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
+                                  finish, fit_noise, fixed_share, gate_kappa, given_options,
+                                  isolation_radius, lags, noise_estimate, prepare,
+                                  random_spread, takes_options)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -197,11 +198,11 @@ def _gradient_energy(plane):
 def _noise_model(plane, L, O, proxy, P, energy=None):
     """(a, b) of the noise variance a + b * intensity (§2), on the weak-texture samples
     where the gradient `energy` is given."""
-    if not isinstance(P["noise"], str):
-        return float(P["noise"]) ** 2, 0.0
+    if not isinstance(P.noise, str):
+        return float(P.noise) ** 2, 0.0
     near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
                        n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P["noise"], P["noise_bins"], _crc.samples_by_bin,
+    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, _crc.samples_by_bin,
                      None if energy is None else (energy[~near], plane.ndim))
 
 
@@ -235,8 +236,8 @@ def _excess_thresholds(plane, O, P):
             for e in extremes]
     counts = [int(np.count_nonzero(I == e)) for e in extremes]
     return list(zip(extremes, excess_thresholds(hits, pairs, counts, I.size,
-                                                P["majority"] ** plane.ndim,
-                                                P["s_max"] ** plane.ndim, P["excess"])))
+                                                P.majority ** plane.ndim,
+                                                P.s_max ** plane.ndim, P.excess)))
 
 
 def _excess(plane, O, P):
@@ -248,8 +249,8 @@ def _excess(plane, O, P):
         if threshold is None or not candidates.any():
             continue
         region_min, window_min = threshold
-        O &= ~(candidates & (plane.count(e, P["s_max"]) >= region_min)
-               & (plane.count(e, P["majority"]) >= window_min))
+        O &= ~(candidates & (plane.count(e, P.s_max) >= region_min)
+               & (plane.count(e, P.majority) >= window_min))
 
 
 class _Isolation:
@@ -262,7 +263,7 @@ class _Isolation:
         self.radius = isolation_radius(plane.ndim)
         self.padded = plane.padded(I, self.radius, plane.cval)
         self.deltas = plane.deltas(plane.cube(self.radius, skip_centre=True), self.padded)
-        self.floor = P["isolation"] * plane.statistics.take(
+        self.floor = P.isolation * plane.statistics.take(
             "value range", lambda: float(I.max() - I.min()))
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
@@ -329,35 +330,35 @@ class _Isolation:
 def _impulses(plane, P):
     """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
     I = plane.values
-    if P["impulses"] == "none":
+    if P.impulses == "none":
         return np.zeros(I.shape, bool), I, None, None
-    windows = _GrowingWindows(plane, P["s_max"])
+    windows = _GrowingWindows(plane, P.s_max)
     plain, modified, A_amf, kind = _adaptive_median(plane, windows)
-    if P["impulses"] == "hwang-haddad":
+    if P.impulses == "hwang-haddad":
         return plain, np.where(plain, A_amf, I), None, None
     L = _immerkaer(plane)
     # every gate (two noise fits, then the final one) keeps the impulse-dominated
     # flags and tests the same deviations against its own threshold
     kept = modified & (kind == 1)
     deviation = np.abs(I - A_amf)
-    isolation = _Isolation(plane, P) if P["isolation"] > 0 else None
+    isolation = _Isolation(plane, P) if P.isolation > 0 else None
     unfit = np.zeros(I.shape, bool) if isolation is None else isolation.noise_flags()
     O = modified
     for iteration in range(2):
         a, b = plane.statistics.take(f"impulse noise fit {iteration}",
                                      lambda: _noise_model(plane, L, O | unfit, A_amf, P))
         sigma = np.sqrt(a + b * np.maximum(A_amf, 0.0))
-        O = kept | (modified & (deviation > P["kappa"] * sigma))
+        O = kept | (modified & (deviation > P.kappa * sigma))
     flagged = plane.statistics.take("impulse density", lambda: float(O.mean()))
     O = kept | (modified & (deviation > gate_kappa(P, flagged) * sigma))
-    if P["majority"] and flagged < P["majority_density"]:
-        O &= I != plane.median(I, P["majority"], plane.cval)
-    if flagged < P["line_density"]:
+    if P.majority and flagged < P.majority_density:
+        O &= I != plane.median(I, P.majority, plane.cval)
+    if flagged < P.line_density:
         padded = plane.padded(I, 2, plane.cval)
         _crc.keep_structure(padded, plane.reach(2), plane.deltas_rows(_structures(plane.ndim),
                                                                       padded),
-                            P["kappa"] * sigma, O.view(np.uint8), plane.n_threads)
-    if P["majority"] and P["excess"] > 0:
+                            P.kappa * sigma, O.view(np.uint8), plane.n_threads)
+    if P.majority and P.excess > 0:
         _excess(plane, O, P)
     found = None
     if isolation is not None:
@@ -379,19 +380,19 @@ def _nonlocal_mean(planes, noise, P):
     O, J, _, sig2 = (np.stack(part) for part in zip(*noise))
     if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
         return list(J)
-    plane, r, half = planes[0], P["search"], P["patch"] // 2
+    plane, r, half = planes[0], P.search, P.patch // 2
     padded = np.stack([p.padded(j, r + half, p.cval) for p, j in zip(planes, J)])
     rows = sorted({offset[:2] + (0,) for offset in plane.cube(half)})
     geometry = (plane.reach(r + half),
                 plane.deltas(plane.cube(r, skip_centre=True), padded[0]),
                 plane.deltas(rows, padded[0]), half, sig2)
     B = np.empty(J.shape)
-    _crc.nonlocal_mean(padded, padded, *geometry, P["h"], 1.0, True, B, plane.n_threads)
-    if P["passes"] == 1:
+    _crc.nonlocal_mean(padded, padded, *geometry, P.h, 1.0, True, B, plane.n_threads)
+    if P.passes == 1:
         return list(B)
     guide = np.stack([p.padded(b, r + half, p.cval) for p, b in zip(planes, B)])
     guided = np.empty(J.shape)
-    _crc.nonlocal_mean(padded, guide, *geometry, P["pilot_h"], 0.0, False, guided,
+    _crc.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
                        plane.n_threads)
     return list(np.where(O, B, guided))
 
@@ -409,7 +410,7 @@ def _residual_scale(E, B):
 
 def _correlation_map(plane, E, B, P):
     """CRC(p) of the residual E of B and the index of the first maximising lag (§4)."""
-    half = P["window"] // 2
+    half = P.window // 2
     s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E, B))
     padded = plane.padded(E / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
@@ -417,7 +418,7 @@ def _correlation_map(plane, E, B, P):
     direction = np.empty(E.shape, np.int16)
     _crc.correlation_map(padded, plane.reach(half + 1), plane.deltas(lag_offsets, padded),
                          plane.deltas(plane.cube(half), padded), FLAT * nu, TIE,
-                         P["correlation"] == "renyi", P["bins"], tau, crc, direction,
+                         P.correlation == "renyi", P.bins, tau, crc, direction,
                          plane.n_threads)
     return crc, direction.astype(np.int8)
 
@@ -433,8 +434,8 @@ def _noise(plane, P):
 def _fitted(plane, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     O, J, L, kind = _impulses(plane, P)
-    M = plane.median(J, P["size"], plane.cval)
-    if L is None and isinstance(P["noise"], str):
+    M = plane.median(J, P.size, plane.cval)
+    if L is None and isinstance(P.noise, str):
         L = _immerkaer(plane)
     # where impulses were replaced, the texture-inclusive level also smooths the
     # repairs; elsewhere the noise level is that of the weak-texture samples
@@ -449,7 +450,7 @@ def _stages(planes, P):
     """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
     noise = [_noise(plane, P) for plane in planes]
     B = [M for _, _, M, _ in noise]
-    if P["base"] == "nonlocal":
+    if P.base == "nonlocal":
         for group in channel_groups(len(planes), P):
             for i, b in zip(group, _nonlocal_mean([planes[i] for i in group],
                                                   [noise[i] for i in group], P)):
@@ -465,15 +466,15 @@ def _restore(planes, P):
 
 def _gain(plane, B, E, sig2, P):
     g = np.zeros(E.shape)
-    if P["gain"] in ("wiener", "wiener+crc"):
-        mean = plane.box_mean(E, P["window"])
-        variance = plane.box_mean(E * E, P["window"]) - mean * mean
+    if P.gain in ("wiener", "wiener+crc"):
+        mean = plane.box_mean(E, P.window)
+        variance = plane.box_mean(E * E, P.window) - mean * mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            wiener = np.clip(1.0 - P["wiener_c"] * sig2 / variance, 0.0, 1.0)
+            wiener = np.clip(1.0 - P.wiener_c * sig2 / variance, 0.0, 1.0)
         g = np.where(sig2 <= 0, 1.0, np.where(variance > 0, wiener, 0.0))
-    if P["gain"] in ("crc", "wiener+crc"):
+    if P.gain in ("crc", "wiener+crc"):
         crc, _ = _correlation_map(plane, E, B, P)
-        g = np.maximum(g, np.clip((crc - P["t0"]) / (P["t1"] - P["t0"]), 0.0, 1.0))
+        g = np.maximum(g, np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0))
     return B + g * E
 
 
@@ -486,8 +487,9 @@ def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
 
 
 def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=None):
-    """:func:`crc_median` with validated parameters, and optionally given statistics."""
-    image, planes, join = _planes(image, P["size"], mode, cval, n_threads, channel_axis,
+    """:func:`crc_median` with its options `P` (a CRCOptions), and optionally given
+    statistics."""
+    image, planes, join = _planes(image, P.size, mode, cval, n_threads, channel_axis,
                                   statistics)
     with reusing_memory():
         out = (join([result.reshape(plane.values.shape[3 - plane.ndim:])
@@ -502,10 +504,10 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     Only the stages up to the last statistic run: the noise fit of §2, or with a CRC
     gain the residual's scale of §4.
     """
-    image, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
+    image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis)
     if image.size:
         with reusing_memory():
-            if P["gain"] in ("crc", "wiener+crc"):
+            if P.gain in ("crc", "wiener+crc"):
                 _restore(planes, P)
             else:
                 for plane in planes:
@@ -513,7 +515,9 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     return [plane.statistics.values for plane in planes]
 
 
-def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_threads=None):
+@takes_options
+def estimate_noise(image, *, options=None, channel_axis=None, mode="reflect", cval=0.0,
+                   n_threads=None, **algorithm):
     """The noise that :func:`crc_median` finds, and removes, in an image.
 
     The same estimate the filter makes, blind (docs/algorithm.md §1.5, §2): the
@@ -524,6 +528,11 @@ def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_thre
     ----------
     image : array_like
         2-d image or 3-d volume, optionally with a channel axis; finite values.
+    options : CRCOptions, optional
+        The options of CRC-MF (default ``CRCOptions()``); those given below as
+        keywords override its fields. Only those of the impulse stage and the noise
+        model (§1, §2) change the estimate.
+    %(options)s
     channel_axis : int, optional
         Axis of colour channels or independent planes: one estimate per plane.
     mode, cval : optional
@@ -545,10 +554,10 @@ def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_thre
     >>> image[hit] = rng.integers(0, 256, hit.sum())
     >>> found = crcx.estimate_noise(image)
     >>> found.impulse_kind, round(found.variance ** 0.5), round(found.impulse_density, 2)
-    ('random-valued', 5, 0.08)
+    ('random-valued', 5, 0.09)
     """
-    P = parameters()
-    image, planes, _ = _planes(image, P["size"], mode, cval, n_threads, channel_axis)
+    P = given_options(options, algorithm)
+    image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis)
     found = []
     with reusing_memory():
         for plane in planes:
@@ -560,26 +569,16 @@ def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_thre
     return found[0] if channel_axis is None else tuple(found)
 
 
-def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
-               cval=0.0, channel_axis=None, output=None, n_threads=None,
-               s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-               kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
-               majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-               excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
-               line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
-               noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
-               search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
-               passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-               joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
-               wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
+@takes_options
+def crc_median(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
+               channel_axis=None, output=None, n_threads=None, **algorithm):
     """Denoise with CRC-MF: impulses out, noise averaged, coherent detail kept.
 
     Impulses are found by an adaptive median and replaced by the median of their
     clean neighbours; the remaining noise is averaged over a small search window with
     patch-similarity weights scaled by a noise level estimated from the image; the
     detail this removed is given back by a noise-aware gain. docs/algorithm.md gives
-    every stage; :func:`crcx.reference.crc.crc_median` is its literal transcription,
-    and its docstring describes each parameter.
+    every stage; :func:`crcx.reference.crc.crc_median` is its literal transcription.
 
     Parameters
     ----------
@@ -587,14 +586,10 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         2-d image or 3-d volume, optionally with a channel axis; any dtype that
         :func:`crcx.median` takes. Processed in float64; must be finite (NaN or
         infinity raises ValueError).
-    size : int, optional
-        Median footprint of the intensity proxy (and of the base with base="median").
-    window : int, optional
-        Odd side of the gain's and the correlation map's windows.
-    correlation : {'pearson', 'renyi'}, optional
-        Correlation function of the CRC map.
-    bins : int, optional
-        Quantisation levels (2 to 4) of the Rényi correlation.
+    options : CRCOptions, optional
+        The options of the algorithm (default ``CRCOptions()``, the defaults chosen by
+        the quality benchmark); `size` and the keywords below override its fields.
+    %(options)s
     mode, cval : optional
         Border rule of every window, as in scipy.ndimage.
     channel_axis : int, optional
@@ -604,10 +599,6 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Where to write the result, or its dtype (default the image's).
     n_threads : int, optional
         OpenMP threads (default: all the runtime offers).
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
-        The algorithm's parameters (docs/algorithm.md); defaults chosen by the
-        quality benchmark. ``noise`` may be a known standard deviation, which also
-        makes the result independent of the rest of the image.
 
     Returns
     -------
@@ -621,29 +612,18 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     >>> image[1::4, 2::4] = 255            # hot pixels on a flat patch
     >>> int(crcx.crc_median(image).max())
     100
+    >>> strong = crcx.CRCOptions(h=1.25)
+    >>> int(crcx.crc_median(image, options=strong, passes=1).max())
+    100
     """
-    P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess, isolation=isolation,
-                   line_density=line_density, noise=noise,
-                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
-                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
+    P = given_options(options, algorithm, size)
     return _denoise(image, P, mode, cval, channel_axis, output, n_threads)
 
 
-def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
-            cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
-            return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-            kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
-            majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-            excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
-            line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
-            noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
-            search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
-            passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-            joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
-            wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
+@takes_options
+def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
+            channel_axis=None, return_direction=False, return_impulses=False,
+            return_variance=False, n_threads=None, **algorithm):
     """The canonical Rényi correlation map of the residual CRC-MF restores.
 
     ``CRC(p) = max(0, max over lags of rho(p, lag))`` of the residual after the
@@ -652,8 +632,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
 
     Parameters
     ----------
-    image, size, window, correlation, bins, mode, cval, channel_axis, n_threads
+    image, options, mode, cval, channel_axis, n_threads
         As for :func:`crc_median`.
+    %(options)s
     return_direction : bool, optional
         Also return the canonical direction: the index into
         :func:`crcx.reference.crc.lags` of the first lag attaining the maximum.
@@ -661,8 +642,6 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) the filter assumes at each pixel.
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins, base, search, patch, h, passes, pilot_h, joint_channels, gain, wiener_c, t0, t1
-        As for :func:`crc_median`.
 
     Returns
     -------
@@ -670,6 +649,12 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         The map, in [0, 1].
     direction : ndarray of int8, optional
     impulses : ndarray of bool, optional
+    variance : ndarray of float64, optional
+
+    Notes
+    -----
+    The options of the gain (`gain`, `wiener_c`, `t0`, `t1`) do not change the map;
+    they are accepted so that one set of options serves both functions.
 
     Examples
     --------
@@ -681,14 +666,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     >>> round(float(crc[6, 6]), 3), int(direction[6, 6])   # lag (1, 0): along the line
     (1.0, 2)
     """
-    P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess, isolation=isolation,
-                   line_density=line_density, noise=noise,
-                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
-                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, planes, join = _planes(image, size, mode, cval, n_threads, channel_axis)
+    P = given_options(options, algorithm, size)
+    image, planes, join = _planes(image, P.size, mode, cval, n_threads, channel_axis)
     maps, directions, flags, variances = [], [], [], []
     if not image.size:
         for plane in planes:

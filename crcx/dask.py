@@ -22,7 +22,7 @@ import crcx
 from crcx._arguments import (check_dtype, normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads)
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import parameters as crc_parameters
+from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
 from crcx._crc_parameters import reach as crc_reach
 from crcx.crc import _denoise, plane_statistics
 from crcx.collection import (CollectionResult, _as_list, _check_options, _denoise_file,
@@ -112,8 +112,9 @@ def median(array, size=None, footprint=None, mode="reflect", cval=0.0, origin=0,
     return _map_filter(array, function, reach, canonical)
 
 
-def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_threads=1,
-               **options):
+@takes_options
+def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
+               channel_axis=None, n_threads=1, **algorithm):
     """:func:`crcx.crc_median` on a dask array, blockwise and lazily.
 
     Parameters
@@ -121,12 +122,10 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
     array : dask.array.Array or array_like
         The image; any chunking (the channel axis too, but where the channels share
         their non-local weights, ``joint_channels``, each block holds all of them).
-    size, mode, cval, channel_axis
+    options, size and the other options of CRC-MF, mode, cval, channel_axis
         As in :func:`crcx.crc_median`.
     n_threads : int, optional
         OpenMP threads per task; dask already runs tasks in parallel.
-    **options
-        The other parameters of :func:`crcx.crc_median` (``window``, ``correlation``...).
 
     Returns
     -------
@@ -160,8 +159,8 @@ def crc_median(array, size=5, *, mode="reflect", cval=0.0, channel_axis=None, n_
         raise ValueError(f"channel_axis: {channel_axis} is out of range for "
                          f"{array.ndim}-d input")
     channels = None if channel_axis is None else channel_axis % array.ndim
-    P = crc_parameters(size=size, **options)
-    if channels is not None and P["joint_channels"]:
+    P = given_options(options, algorithm, size)
+    if channels is not None and P.joint_channels:
         array = array.rechunk({channels: -1})
     statistics = dask.delayed(plane_statistics, pure=True)(
         array, P, mode, cval, channel_axis, n_threads)

@@ -31,7 +31,7 @@ import numpy as np
 
 import crcx
 from crcx._arguments import as_image, check_finite
-from crcx._crc_parameters import DEFAULTS
+from crcx._crc_parameters import CRCOptions
 from crcx.collection import (_as_list, _check_flag, _check_options, _plane_options,
                              _planes_to_score, filter_function, load_images, progress_bar)
 
@@ -58,6 +58,9 @@ EPSILON = 0.3
 LOSSES = ("sure", "j-invariant")
 # Options through which the noise estimate sees the image as every filter does.
 _SHARED_OPTIONS = ("mode", "cval", "n_threads")
+# A pixel this many noise standard deviations from the 5x5 median is an outlier: the
+# noise gate's default (docs/algorithm.md §9.1).
+_OUTLIER_KAPPA = CRCOptions().kappa
 
 
 def _neighbour_mean(planes):
@@ -145,7 +148,7 @@ class _SteinSample:
             return_variance=True, **estimate)
         # an outlier the impulse detector let through has no clean value to score against
         median = crcx.median(self.noisy, size=5, axes=(1, 2), **shared)
-        outlier = np.abs(self.noisy - median) > DEFAULTS["kappa"] * np.sqrt(self.variance)
+        outlier = np.abs(self.noisy - median) > _OUTLIER_KAPPA * np.sqrt(self.variance)
         self.scored = ~impulses & ~outlier
         signs = np.random.default_rng(seed).integers(0, 2, self.noisy.shape) * 2.0 - 1.0
         self.direction = np.where(impulses, 0.0, signs)
@@ -264,12 +267,16 @@ def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progres
     progress : bool, optional
         Show a tqdm progress bar on stderr.
     **filter_options
-        Fixed options passed to every call (``mode``, ``n_threads``, ...).
+        Fixed options passed to every call (``mode``, ``n_threads``, ...; for 'crc'
+        also ``options``, a :class:`crcx.CRCOptions`, which the grid's values
+        override).
 
     Returns
     -------
     best_parameters : dict
-        The winning combination (the first in grid order on a tie).
+        The winning combination (the first in grid order on a tie). For 'crc' over a
+        grid of its options, ``options.replace(**best_parameters)`` is the tuned
+        :class:`crcx.CRCOptions`.
     loss_table : list of dict
         One row per combination, in grid order: its parameters and its ``"loss"``.
 

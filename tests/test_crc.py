@@ -194,7 +194,7 @@ def test_dense_impulses_on_real_black_and_white_regions_beat_the_median(density)
 
 
 def test_the_gate_widens_only_where_flags_are_sparse():
-    P = _crc_parameters.parameters(kappa=4.0, sparse_kappa=6.0)
+    P = crcx.CRCOptions(kappa=4.0, sparse_kappa=6.0)
     low, high = _crc_parameters.SPARSE_DENSITIES
     assert [_crc_parameters.gate_kappa(P, d) for d in (0.0, low, high, 0.5)] == [6, 6, 4, 4]
     assert _crc_parameters.gate_kappa(P, (low + high) / 2) == pytest.approx(5.0)

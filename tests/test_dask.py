@@ -95,10 +95,10 @@ def test_crc_median_is_exact_whatever_the_kind_of_impulses(kind):
 
 def test_each_non_local_pass_adds_its_search_and_patch_to_the_reach():
     # The guided pass reads the first pass's output over its own search window.
-    one, two = (crcx.dask.crc_parameters(passes=n) for n in (1, 2))
+    one, two = (crcx.CRCOptions(passes=n) for n in (1, 2))
     added = crcx.dask.crc_reach(two) - crcx.dask.crc_reach(one)
-    assert added == one["search"] + one["patch"] // 2
-    median_base = crcx.dask.crc_parameters(passes=2, base="median")
+    assert added == one.search + one.patch // 2
+    median_base = crcx.CRCOptions(passes=2, base="median")
     assert crcx.dask.crc_reach(median_base) == crcx.dask.crc_reach(one)
 
 
@@ -106,7 +106,7 @@ def test_blocks_filtered_on_their_own_statistics_would_differ():
     # What the exactness above rests on: with the same overlaps, blocks that fit their
     # own statistics take other decisions than the whole plane.
     image = _scene((160, 160)).astype(np.float64)
-    extent = crcx.dask.crc_reach(crcx.dask.crc_parameters())
+    extent = crcx.dask.crc_reach(crcx.CRCOptions())
     alone = crcx.dask._map_filter(da.from_array(image, chunks=(40, 40)),
                                   lambda block: crcx.crc_median(block, n_threads=1),
                                   {0: (extent, extent), 1: (extent, extent)}, "reflect")

@@ -10,16 +10,16 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DEFAULTS, DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
-                                  ISOLATED_DENSITY, ISOLATION_PASSES,
+from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
+                                  FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
-                                  WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
-                                  finish, fit_noise, fixed_share, gate_kappa,
-                                  isolation_radius, lags, noise_estimate, parameters,
-                                  prepare, random_spread)
+                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
+                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  gate_kappa, given_options, isolation_radius, lags,
+                                  noise_estimate, prepare, random_spread, takes_options)
 from crcx.reference.median import extend_index, median
 
-__all__ = ["crc_median", "crc_map", "estimate_noise", "lags"]
+__all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
 
 
 class _Extended:
@@ -170,15 +170,15 @@ def _excess(I_ext, I, O, P):
     hits = [sum(int(np.count_nonzero(I_ext.cube(p, 1) == e)) for p in middle)
             for e in extremes]
     counts = [int(np.count_nonzero(I == e)) for e in extremes]
-    thresholds = excess_thresholds(hits, pairs, counts, I.size, P["majority"] ** d,
-                                   P["s_max"] ** d, P["excess"])
+    thresholds = excess_thresholds(hits, pairs, counts, I.size, P.majority ** d,
+                                   P.s_max ** d, P.excess)
     for e, threshold in zip(extremes, thresholds):
         if threshold is None:
             continue
         region_min, window_min = threshold
         for p in zip(*np.nonzero(O & (I == e))):
-            region = np.count_nonzero(I_ext.cube(p, P["s_max"] // 2) == e)
-            window = np.count_nonzero(I_ext.cube(p, P["majority"] // 2) == e)
+            region = np.count_nonzero(I_ext.cube(p, P.s_max // 2) == e)
+            window = np.count_nonzero(I_ext.cube(p, P.majority // 2) == e)
             if region >= region_min and window >= window_min:
                 O[p] = False
 
@@ -191,9 +191,9 @@ class _Isolation:
         self.I_ext = _Extended(I, mode, cval)
         self.mode = mode
         self.cval = cval
-        self.s_max = P["s_max"]
+        self.s_max = P.s_max
         self.radius = isolation_radius(I.ndim)
-        self.floor = P["isolation"] * float(I.max() - I.min())
+        self.floor = P.isolation * float(I.max() - I.min())
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
             self.candidates = self.isolated()
@@ -254,25 +254,25 @@ class _Isolation:
 def _impulses(I, mode, cval, P):
     """O (impulse flags) and J (the image with impulses replaced), §1."""
     shape = I.shape
-    if P["impulses"] == "none":
+    if P.impulses == "none":
         return np.zeros(shape, bool), I.copy(), None, None
     I_ext = _Extended(I, mode, cval)
-    plain, modified, A_amf, kind = _adaptive_median(I_ext, shape, P["s_max"])
-    if P["impulses"] == "hwang-haddad":
+    plain, modified, A_amf, kind = _adaptive_median(I_ext, shape, P.s_max)
+    if P.impulses == "hwang-haddad":
         return plain, np.where(plain, A_amf, I), None, None
     # §1.2 noise gate: a flag survives if the pixel is farther than kappa noise
     # standard deviations from A_amf (impulse-dominated pixels always survive)
     L = _immerkaer(I_ext, shape)
-    isolation = _Isolation(I, mode, cval, P) if P["isolation"] > 0 else None
+    isolation = _Isolation(I, mode, cval, P) if P.isolation > 0 else None
     unfit = np.zeros(shape, bool) if isolation is None else isolation.noise_flags()
     O = modified.copy()
     sigma = np.zeros(shape)
     for _ in range(2):
-        a, b = _noise_model(L, O | unfit, A_amf, P["noise"], P["noise_bins"], mode)
+        a, b = _noise_model(L, O | unfit, A_amf, P.noise, P.noise_bins, mode)
         O = np.zeros(shape, bool)
         for p in np.ndindex(shape):
             sigma[p] = np.sqrt(a + b * max(A_amf[p], 0.0))
-            O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > P["kappa"] * sigma[p])
+            O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > P.kappa * sigma[p])
     # the final gate, wider where the flags are too few to be impulse noise
     flagged = O.mean()
     kappa = gate_kappa(P, flagged)
@@ -280,14 +280,14 @@ def _impulses(I, mode, cval, P):
         O[p] = modified[p] and (kind[p] == 1 or abs(I[p] - A_amf[p]) > kappa * sigma[p])
     # §1.3 majority and structure rules, only while impulses are sparse, and the
     # majority rule's excess rule for extreme values at any density
-    if P["majority"] and flagged < P["majority_density"]:
-        M_major = median(I, size=P["majority"], mode=mode, cval=cval)
+    if P.majority and flagged < P.majority_density:
+        M_major = median(I, size=P.majority, mode=mode, cval=cval)
         O &= I != M_major
-    if flagged < P["line_density"]:
+    if flagged < P.line_density:
         for p in zip(*np.nonzero(O)):
-            if _on_structure(I_ext, p, P["kappa"] * sigma[p]):
+            if _on_structure(I_ext, p, P.kappa * sigma[p]):
                 O[p] = False
-    if P["majority"] and P["excess"] > 0:
+    if P.majority and P.excess > 0:
         _excess(I_ext, I, O, P)
     # §1.5 the kind of impulses decides which flags stay
     found = None
@@ -297,7 +297,7 @@ def _impulses(I, mode, cval, P):
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):
-        J[p] = A_amf[p] if kind[p] == 2 else _valid_median(I_ext, O_ext, p, P["s_max"],
+        J[p] = A_amf[p] if kind[p] == 2 else _valid_median(I_ext, O_ext, p, P.s_max,
                                                             A_amf[p])
     return O, J, L, found
 
@@ -316,10 +316,10 @@ def _valid_median(I_ext, O_ext, p, s_max, otherwise):
 
 def _nonlocal_mean(Js, sig2s, Os, mode, cval, P):
     """B of §3 for planes that share their weights (the channels of a colour image)."""
-    Bs = _weighted_mean(Js, Js, sig2s, mode, cval, P, P["h"], allowance=1.0, centre="largest")
-    if P["passes"] == 1:
+    Bs = _weighted_mean(Js, Js, sig2s, mode, cval, P, P.h, allowance=1.0, centre="largest")
+    if P.passes == 1:
         return Bs
-    guided = _weighted_mean(Js, Bs, sig2s, mode, cval, P, P["pilot_h"], allowance=0.0,
+    guided = _weighted_mean(Js, Bs, sig2s, mode, cval, P, P.pilot_h, allowance=0.0,
                             centre="one")
     return [np.where(O, B, G) for O, B, G in zip(Os, Bs, guided)]
 
@@ -333,7 +333,7 @@ def _weighted_mean(Js, Gs, sig2s, mode, cval, P, h, allowance, centre):
     shape, d = Js[0].shape, Js[0].ndim
     J_ext = [_Extended(J, mode, cval) for J in Js]
     G_ext = [_Extended(G, mode, cval) for G in Gs]
-    r, hp = P["search"], P["patch"] // 2
+    r, hp = P.search, P.patch // 2
     offsets = [off for off in itertools.product(range(-r, r + 1), repeat=d) if any(off)]
     patch = list(itertools.product(range(-hp, hp + 1), repeat=d))
     Bs = [np.array(J, dtype=np.float64) for J in Js]
@@ -388,7 +388,7 @@ def _correlation_map(E, B, mode, P):
     """CRC(p) = max(0, max over Δ of ρ(p, δ)) of the residual E of B, and the first lag
     within TIE of it."""
     shape, d = E.shape, E.ndim
-    hw = P["window"] // 2
+    hw = P.window // 2
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
     # do not underflow (§4); a residual no larger than the rounding of B is 0
     largest = float(np.max(np.abs(E), initial=0.0))
@@ -406,7 +406,7 @@ def _correlation_map(E, B, mode, P):
         for i, lag in enumerate(lags(d)):
             x = np.array([E_ext.at([c + u for c, u in zip(p, q)]) for q in window])
             y = np.array([E_ext.at([c + u + g for c, u, g in zip(p, q, lag)]) for q in window])
-            if P["correlation"] == "pearson":
+            if P.correlation == "pearson":
                 mx, my = x.mean(), y.mean()
                 vx, vy = (x * x).mean() - mx * mx, (y * y).mean() - my * my
                 if nu == 0 or vx <= FLAT * nu or vy <= FLAT * nu:
@@ -414,7 +414,7 @@ def _correlation_map(E, B, mode, P):
                 else:
                     rho = ((x * y).mean() - mx * my) / np.sqrt(vx * vy)
             else:
-                rho = _renyi(x, y, P["bins"], tau)
+                rho = _renyi(x, y, P.bins, tau)
             if rho > crc[p] + TIE:
                 crc[p], direction[p] = rho, i
     return crc, direction
@@ -431,13 +431,13 @@ def _noise(I, mode, cval, P):
 def _fitted(I, mode, cval, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     O, J, L, kind = _impulses(I, mode, cval, P)
-    M = median(J, size=P["size"], mode=mode, cval=cval)
-    if L is None and isinstance(P["noise"], str):
+    M = median(J, size=P.size, mode=mode, cval=cval)
+    if L is None and isinstance(P.noise, str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
     # §2 the weak-texture noise level, unless many impulses were repaired
     energy = (_gradient_energy(_Extended(I, mode, cval), I.shape, mode)
               if O.mean() < WEAK_TEXTURE_DENSITY else None)
-    a, b = _noise_model(L, O, M, P["noise"], P["noise_bins"], mode, energy)
+    a, b = _noise_model(L, O, M, P.noise, P.noise_bins, mode, energy)
     return O, J, M, (a, b), kind
 
 
@@ -445,7 +445,7 @@ def _stages(planes, mode, cval, P):
     """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
     noise = [_noise(I, mode, cval, P) for I in planes]
     B = [M for _, _, M, _ in noise]
-    if P["base"] == "nonlocal":
+    if P.base == "nonlocal":
         for group in channel_groups(len(planes), P):
             parts = [noise[i] for i in group]
             for i, b in zip(group, _nonlocal_mean([J for _, J, _, _ in parts],
@@ -462,33 +462,24 @@ def _restore(planes, mode, cval, P):
 
 def _gain(B, E, sig2, mode, P):
     g = np.zeros(E.shape)
-    if P["gain"] in ("wiener", "wiener+crc"):
+    if P.gain in ("wiener", "wiener+crc"):
         E_ext = _Extended(E, mode, 0.0)
         for p in np.ndindex(E.shape):
-            w = E_ext.cube(p, P["window"] // 2)
+            w = E_ext.cube(p, P.window // 2)
             v = (w * w).mean() - w.mean() ** 2
             if sig2[p] <= 0:
                 g[p] = 1.0
             elif v > 0:
-                g[p] = min(max(1.0 - P["wiener_c"] * sig2[p] / v, 0.0), 1.0)
-    if P["gain"] in ("crc", "wiener+crc"):
+                g[p] = min(max(1.0 - P.wiener_c * sig2[p] / v, 0.0), 1.0)
+    if P.gain in ("crc", "wiener+crc"):
         crc, _ = _correlation_map(E, B, mode, P)
-        g = np.maximum(g, np.clip((crc - P["t0"]) / (P["t1"] - P["t0"]), 0.0, 1.0))
+        g = np.maximum(g, np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0))
     return B + g * E
 
 
-def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
-               cval=0.0, channel_axis=None, output=None, n_threads=None,
-               s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-               kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
-               majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-               excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
-               line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
-               noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
-               search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
-               passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-               joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
-               wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
+@takes_options
+def crc_median(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
+               channel_axis=None, output=None, n_threads=None, **algorithm):
     """CRC-MF denoising: the reference definition of :func:`crcx.crc_median`.
 
     Impulses are found by an adaptive median and replaced by the median of their
@@ -503,16 +494,10 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         2-D image, 3-D volume, or either with a channel axis (`channel_axis`).
         Bool, integer, float32 or float64; processed in float64; must be finite
         (NaN or infinity raises ValueError).
-    size : int or sequence of int, optional
-        Median footprint k of the intensity proxy M = median_k(J) (§2) and of the
-        base for ``base="median"``.
-    window : int, optional
-        Odd side w of the windows of the gain and of the correlation map (§4, §5).
-    correlation : {"pearson", "renyi"}, optional
-        Correlation of the CRC map: linear canonical correlation or the Rényi maximal
-        correlation of `bins`-level quantised residuals (§4).
-    bins : int, optional
-        Quantisation levels (2 to 4) for ``correlation="renyi"``.
+    options : CRCOptions, optional
+        The options of the algorithm (default ``CRCOptions()``); `size` and the
+        keywords below override its fields.
+    %(options)s
     mode : {"reflect", "mirror", "nearest", "wrap", "constant"}, optional
         Border rule of every window, with scipy.ndimage semantics.
     cval : float, optional
@@ -525,64 +510,6 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
         Array to fill or dtype of the result (default: the image's dtype).
     n_threads : int, optional
         Validated, otherwise ignored by the reference.
-    s_max : int, optional
-        Largest window of the adaptive median (odd, §1.1).
-    impulses : {"adaptive", "hwang-haddad", "none"}, optional
-        Impulse stage: the full §1, the plain adaptive median (flags and replacement
-        of Hwang & Haddad 1995), or no impulse stage.
-    kappa : float, optional
-        Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
-        of the adaptive median is not an impulse.
-    sparse_kappa : float, optional
-        The gate's width instead of `kappa` where it flags under 2 % of the pixels
-        (blended between 2 and 5 %): there the flags are mostly detail, not impulses.
-    isolation : float, optional
-        Floor of the isolation test (§1.5), as a fraction of the image's range: the
-        test that tells random-valued from fixed-valued impulses and a clean image
-        from an image with impulses. 0 turns it off (the flags of §1.1-§1.3 stay).
-    majority : int, optional
-        Window of the majority rule of §1.3 and of its excess rule (0 disables both).
-    majority_density : float, optional
-        The majority rule applies only while the flagged fraction is below this.
-    excess : float, optional
-        Excess rule of §1.3, at any density: a flagged pixel equal to the image's
-        minimum or maximum is kept where that value is more frequent in its s_max
-        window than impulses explain by `excess` binomial standard deviations and
-        the Bayes test on its `majority` window says the clean window holds that
-        value (0 disables it).
-    line_density : float, optional
-        The structure rule of §1.3 (a flagged pixel on a straight run of five similar
-        values, or at the corner of a block, is detail) applies only while the flagged
-        fraction is below this (0 disables it).
-    noise : {"affine", "constant"} or float, optional
-        Noise model of §2: variance a + b * intensity, a constant, or a known
-        standard deviation.
-    noise_bins : int, optional
-        Intensity bins of the affine fit.
-    base : {"nonlocal", "median"}, optional
-        Estimate B whose residual the gain restores: the non-local mean of §3 or the
-        median M (the source article's plain form).
-    search : int, optional
-        Radius of the search window of §3 (side ``2 search + 1``).
-    patch : int, optional
-        Odd side of the patches compared in §3.
-    h : float, optional
-        Filtering parameter of §3, relative to the noise standard deviation.
-    passes : {1, 2}, optional
-        Non-local passes of §3: with 2, a second pass weighs the patches of the
-        first pass's estimate, which are far less noisy than the image's.
-    pilot_h : float, optional
-        Filtering parameter of that second pass.
-    joint_channels : bool, optional
-        With `channel_axis`: the channels share the non-local weights, from their
-        patches compared together (colour). False filters them as independent planes
-        (a stack of frames).
-    gain : {"wiener", "crc", "wiener+crc", "none"}, optional
-        Restoration gain of §5.
-    wiener_c : float, optional
-        Over-subtraction factor c of the Wiener gain.
-    t0, t1 : float, optional
-        Thresholds of the correlation gain clip((CRC - t0) / (t1 - t0), 0, 1).
 
     Returns
     -------
@@ -599,14 +526,8 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     >>> int(crc_median(image, search=1).max())
     100
     """
-    P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess, isolation=isolation,
-                   line_density=line_density, noise=noise,
-                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
-                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
+    P = given_options(options, algorithm, size)
+    image, mode, cval, _, planes, join = prepare(image, P.size, mode, cval, n_threads,
                                                  channel_axis)
     # computed before writing: `output` may be the image itself
     out = join(_restore([plane.astype(np.float64) for plane in planes], mode, cval, P)
@@ -614,18 +535,10 @@ def crc_median(image, size=5, *, window=7, correlation="pearson", bins=2, mode="
     return finish(out, output, image)
 
 
-def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="reflect",
-            cval=0.0, channel_axis=None, return_direction=False, return_impulses=False,
-            return_variance=False, n_threads=None, s_max=DEFAULTS["s_max"], impulses=DEFAULTS["impulses"],
-            kappa=DEFAULTS["kappa"], sparse_kappa=DEFAULTS["sparse_kappa"],
-            majority=DEFAULTS["majority"], majority_density=DEFAULTS["majority_density"],
-            excess=DEFAULTS["excess"], isolation=DEFAULTS["isolation"],
-            line_density=DEFAULTS["line_density"], noise=DEFAULTS["noise"],
-            noise_bins=DEFAULTS["noise_bins"], base=DEFAULTS["base"],
-            search=DEFAULTS["search"], patch=DEFAULTS["patch"], h=DEFAULTS["h"],
-            passes=DEFAULTS["passes"], pilot_h=DEFAULTS["pilot_h"],
-            joint_channels=DEFAULTS["joint_channels"], gain=DEFAULTS["gain"],
-            wiener_c=DEFAULTS["wiener_c"], t0=DEFAULTS["t0"], t1=DEFAULTS["t1"]):
+@takes_options
+def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
+            channel_axis=None, return_direction=False, return_impulses=False,
+            return_variance=False, n_threads=None, **algorithm):
     """Canonical Rényi correlation map of the residual that CRC-MF restores.
 
     Runs §1 to §3 of ``docs/algorithm.md`` with the same parameters as
@@ -635,8 +548,9 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
 
     Parameters
     ----------
-    image, size, window, correlation, bins, mode, cval, channel_axis, n_threads
+    image, options, mode, cval, channel_axis, n_threads
         As for :func:`crc_median`.
+    %(options)s
     return_direction : bool, optional
         Also return the canonical direction: the index into :func:`lags` of the
         first lag attaining the maximum (0 where no correlation is positive).
@@ -644,13 +558,6 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
         Also return the impulse flags O of §1.
     return_variance : bool, optional
         Also return the noise variance sigma^2(p) of §2 at each pixel.
-    s_max, impulses, kappa, sparse_kappa, majority, majority_density, excess, isolation, line_density, noise, noise_bins
-        As for :func:`crc_median` (§1, §2).
-    base, search, patch, h
-        As for :func:`crc_median` (§3).
-    gain, wiener_c, t0, t1
-        Accepted so that one set of options serves both functions; they do not
-        change the map.
 
     Returns
     -------
@@ -663,6 +570,11 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     variance : ndarray of float64, optional
         Noise variance sigma^2(p) (with `return_variance`).
 
+    Notes
+    -----
+    The options of the gain (`gain`, `wiener_c`, `t0`, `t1`) do not change the map;
+    they are accepted so that one set of options serves both functions.
+
     Examples
     --------
     >>> import numpy as np
@@ -674,14 +586,8 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     >>> round(float(crc[6, 6]), 3), int(direction[6, 6])   # lag (1, 0): along the line
     (1.0, 2)
     """
-    P = parameters(size, window, correlation, bins, s_max=s_max, impulses=impulses,
-                   kappa=kappa, sparse_kappa=sparse_kappa, majority=majority,
-                   majority_density=majority_density, excess=excess, isolation=isolation,
-                   line_density=line_density, noise=noise,
-                   noise_bins=noise_bins, base=base, search=search, patch=patch, h=h,
-                   passes=passes, pilot_h=pilot_h, joint_channels=joint_channels,
-                   gain=gain, wiener_c=wiener_c, t0=t0, t1=t1)
-    image, mode, cval, _, planes, join = prepare(image, size, mode, cval, n_threads,
+    P = given_options(options, algorithm, size)
+    image, mode, cval, _, planes, join = prepare(image, P.size, mode, cval, n_threads,
                                                  channel_axis)
     maps, directions, flags, variances = [], [], [], []
     if not image.size:
@@ -708,11 +614,27 @@ def crc_map(image, size=5, *, window=7, correlation="pearson", bins=2, mode="ref
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_threads=None):
+@takes_options
+def estimate_noise(image, *, options=None, channel_axis=None, mode="reflect", cval=0.0,
+                   n_threads=None, **algorithm):
     """The noise CRC-MF finds in each plane: noise model and impulses (§1.5, §2).
 
-    Parameters and result as :func:`crcx.estimate_noise`: a
-    :class:`crcx.NoiseEstimate`, or a tuple of them along `channel_axis`.
+    Parameters
+    ----------
+    image : array_like
+        2-D image, 3-D volume, or either with a channel axis (`channel_axis`).
+    options : CRCOptions, optional
+        The options of the algorithm (default ``CRCOptions()``); the keywords below
+        override its fields. Only those of §1 and §2 change the estimate.
+    %(options)s
+    channel_axis, mode, cval, n_threads
+        As for :func:`crc_median`.
+
+    Returns
+    -------
+    NoiseEstimate or tuple of NoiseEstimate
+        One estimate (:class:`crcx.NoiseEstimate`), or one per plane along
+        `channel_axis`.
 
     Examples
     --------
@@ -721,8 +643,8 @@ def estimate_noise(image, *, channel_axis=None, mode="reflect", cval=0.0, n_thre
     >>> estimate_noise(np.full((8, 8), 7.0)).impulse_kind
     'none'
     """
-    P = parameters()
-    image, mode, cval, _, planes, _ = prepare(image, P["size"], mode, cval, n_threads,
+    P = given_options(options, algorithm)
+    image, mode, cval, _, planes, _ = prepare(image, P.size, mode, cval, n_threads,
                                               channel_axis)
     found = []
     for I in planes:

@@ -20,7 +20,8 @@ from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, 
                              normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads, prepare_output)
 
-__all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "takes_options",
+__all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gather_options",
+           "takes_options",
            "NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "FLAT", "TIE",
            "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "reach", "gate_kappa",
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
@@ -347,6 +348,15 @@ def given_options(options, algorithm, size=FROM_OPTIONS):
     if size is not FROM_OPTIONS:
         algorithm = {**algorithm, "size": size}
     return options.replace(**algorithm) if algorithm else options
+
+
+def gather_options(keywords):
+    """The keyword arguments `keywords` of a call to CRC-MF with its options in one:
+    ``options``, a CRCOptions with the fields among `keywords` on top, and the other
+    keywords (``mode``, ``n_threads``...) as they are."""
+    others = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
+    given = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
+    return {**others, "options": given_options(others.get("options"), given)}
 
 
 def takes_options(function):

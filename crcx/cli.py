@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import crcx
+from crcx._crc_parameters import gather_options
 from crcx.collection import (MAX_CHANNELS, METHODS, collection_score, denoise_collection,
                              expand_inputs, filter_function)
 from crcx.io import _optional, read_image
@@ -44,14 +45,17 @@ def _add_filter_arguments(parser, *, method=True, sizes=True):
 
 
 def _filter_options(parser, args, method, names=("size", "window", "correlation", "mode",
-                                                 "cval", "n_threads")):
-    options = {name: getattr(args, name) for name in names
-               if getattr(args, name, None) is not None}
+                                                 "cval", "n_threads"), saved=None):
+    """The keyword options of `method` from the command line, over those `saved` by
+    crcx tune; CRC-MF's in one :class:`crcx.CRCOptions`."""
+    given = {name: getattr(args, name) for name in names
+             if getattr(args, name, None) is not None}
     if method != "crc":
-        misplaced = [name for name in _CRC_ONLY if name in options]
+        misplaced = [name for name in _CRC_ONLY if name in given]
         if misplaced:
             parser.error(f"--{misplaced[0]} applies to --method crc only")
-    return options
+    options = {**(saved or {}), **given}
+    return gather_options(options) if method == "crc" else options
 
 
 def _build_parser():
@@ -188,7 +192,7 @@ def _denoise(parser, args):
     method = args.method or saved.get("method") or DEFAULT_METHOD
     if saved.get("method", method) != method:
         parser.error(f"--params: the parameters are for --method {saved['method']}")
-    options = {**saved["parameters"], **_filter_options(parser, args, method)}
+    options = _filter_options(parser, args, method, saved=saved["parameters"])
     if args.jobs < 1:
         parser.error("--jobs: expected a positive integer")
     result = denoise_collection(args.inputs, method, args.output_dir,

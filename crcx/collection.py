@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 import crcx
+from crcx._crc_parameters import gather_options
 from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional,
                      partial_files, read_image, write_image)
 
@@ -130,11 +131,15 @@ def _plane_options(method, colour):
     return options
 
 
-def _check_options(options):
+def _call_options(method, options):
+    """The keyword `options` of the filter `method` as each image's call takes them:
+    those of CRC-MF in one :class:`crcx.CRCOptions`, checked once here. Options that
+    the plane handling sets are refused."""
     taken = [key for key in _PLANE_KEYWORDS if key in options]
     if taken:
         raise TypeError(f"{taken[0]}: not accepted here; every image is filtered plane by "
                         "plane over its rows and columns")
+    return gather_options(options) if method == "crc" else dict(options)
 
 
 def denoise_image(image, method="crc", **filter_options):
@@ -148,7 +153,8 @@ def denoise_image(image, method="crc", **filter_options):
     method : {'crc', 'median'}, optional
         ``'crc'`` is :func:`crcx.crc_median`, ``'median'`` is :func:`crcx.median`.
     **filter_options
-        Passed to the filter (``size``, ``mode``, ``n_threads``, ...).
+        Passed to the filter (``size``, ``mode``, ``n_threads``, ...; for 'crc' also
+        ``options``, a :class:`crcx.CRCOptions`).
 
     Returns
     -------
@@ -171,7 +177,7 @@ def denoise_image(image, method="crc", **filter_options):
     >>> denoise_image(rgb, "median", size=3).max()
     np.uint8(0)
     """
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     function = filter_function(method)
     planes, restore, colour = _as_planes(np.asarray(image))
     return restore(function(planes, **_plane_options(method, colour), **filter_options))
@@ -401,7 +407,8 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
     progress : bool, optional
         Show a tqdm progress bar on stderr.
     **filter_options
-        Passed to the filter (``size``, ``window``, ``mode``, ``n_threads``, ...).
+        Passed to the filter (``size``, ``window``, ``mode``, ``n_threads``, ...; for
+        'crc' also ``options``, a :class:`crcx.CRCOptions`).
 
     Returns
     -------
@@ -426,7 +433,7 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
     jobs = _check_jobs(jobs)
     overwrite = _check_flag(overwrite, "overwrite")
     progress = _check_flag(progress, "progress")
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     if jobs > 1:
         filter_options.setdefault("n_threads", 1)
     # An empty collection holds arrays, unless it is given somewhere to write files.
@@ -461,7 +468,8 @@ def collection_score(images, **options):
     images : array, path or sequence of arrays or of paths
         The collection (files, directories and globs are read).
     **options
-        Passed to :func:`crcx.crc_map` (``size``, ``window``, ``correlation``, ...).
+        Passed to :func:`crcx.crc_map` (``options``, a :class:`crcx.CRCOptions`, and
+        its fields: ``size``, ``window``, ``correlation``, ...).
 
     Returns
     -------
@@ -477,7 +485,7 @@ def collection_score(images, **options):
     >>> bool(np.isfinite(collection_score(images, size=3)))
     True
     """
-    _check_options(options)
+    options = _call_options("crc", options)
     total = 0.0
     for image in load_images(images):
         planes, colour = _planes_to_score(image)

@@ -25,7 +25,7 @@ from crcx._boundary import extended_indices
 from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
 from crcx._crc_parameters import reach as crc_reach
 from crcx.crc import _denoise, plane_statistics
-from crcx.collection import (CollectionResult, _as_list, _check_options, _denoise_file,
+from crcx.collection import (CollectionResult, _as_list, _call_options, _denoise_file,
                              _validate_filter, plan_files)
 
 __all__ = ["FILTERS", "crc_median", "denoise_files", "median"]
@@ -213,7 +213,7 @@ def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=Fal
     '1 written, 0 skipped (exist), 0 failed'
     """
     paths = _as_list(paths, "paths")
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     filter_options.setdefault("n_threads", 1)
     _validate_filter(method, filter_options)
     tasks, skipped, failures = plan_files(paths, output_dir, overwrite)

@@ -32,7 +32,7 @@ import numpy as np
 import crcx
 from crcx._arguments import as_image, check_finite
 from crcx._crc_parameters import CRCOptions
-from crcx.collection import (_as_list, _check_flag, _check_options, _plane_options,
+from crcx.collection import (_as_list, _call_options, _check_flag, _plane_options,
                              _planes_to_score, filter_function, load_images, progress_bar)
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
@@ -112,7 +112,7 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     1.0
     """
     stride = _check_stride(stride)
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     function = filter_function(method)
     total = 0.0
     for image in _as_list(images, "images"):
@@ -220,7 +220,7 @@ def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_option
     >>> stein_loss([noisy], "median", size=5) < stein_loss([noisy], "median", size=1)
     True
     """
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     filter_function(method)
     samples = _stein_samples(_as_list(images, "images"), method, filter_options,
                              _check_epsilon(epsilon), _check_seed(seed))
@@ -303,7 +303,7 @@ def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progres
     grid = _check_grid(DEFAULT_GRIDS[method] if grid is None else grid, filter_options)
     stride = _check_stride(stride)
     progress = _check_flag(progress, "progress")
-    _check_options(filter_options)
+    filter_options = _call_options(method, filter_options)
     images = load_images(images)
     if not images:
         raise ValueError("images: no image to score the parameters on")

@@ -211,8 +211,9 @@ def test_collection_score_is_the_log_of_summed_mean_maps(monkeypatch):
     monkeypatch.setattr(crcx, "crc_map", fake_crc_map, raising=False)
     images = [np.full((4, 5), 51, np.uint8), np.full((4, 5, 3), 102, np.uint8)]
     assert collection_score(images, window=5) == pytest.approx(math.log(0.2 + 0.4))
-    assert calls == [((1, 4, 5), 0, False, {"window": 5}),
-                     ((3, 4, 5), 0, True, {"window": 5})]
+    # the options are checked once and passed to every image as one object
+    options = {"options": crcx.CRCOptions(window=5)}
+    assert calls == [((1, 4, 5), 0, False, options), ((3, 4, 5), 0, True, options)]
     assert collection_score([np.zeros((4, 4), np.uint8)]) == -math.inf
 
 

@@ -27,7 +27,7 @@ __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gathe
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
            "ISOLATED_DENSITY", "FIXED_SHARE", "DENSE_IMPULSES", "isolation_radius",
-           "fixed_share", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_spread"]
+           "fixed_share", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
@@ -74,7 +74,16 @@ ISOLATION_PASSES = 3
 # one and the cheaper a false flag, which takes the median of clean neighbours.
 RANDOM_SPREAD = 1.5
 RANDOM_SPREAD_SLOPE = 5.0
-RANDOM_SPREAD_MIN = 0.5
+RANDOM_SPREAD_MIN = 0.2
+# The final passes run until one changes fewer than RANDOM_SETTLED of the pixels
+# (after ISOLATION_PASSES at least, RANDOM_PASSES at most): dense impulses need
+# more passes, which at 5-10 % change nothing worth their cost. Each pass compares a
+# pixel with its ceil(RANDOM_RANK_SHARE * density * neighbours)-th nearest repaired
+# neighbour (ISOLATION_RANK at least): at 40 % a 5x5 cube holds about ten impulses,
+# of which the missed ones would otherwise vouch for each other (docs §1.5).
+RANDOM_PASSES = 10
+RANDOM_SETTLED = 0.003
+RANDOM_RANK_SHARE = 0.5
 # Fraction of the pixels, isolated and far even from their nearest unflagged
 # neighbour, from which an image has impulse noise: clean and Gaussian- or
 # Poisson-noisy photographs, scans and micrographs have at most 0.23 %, one-pixel
@@ -402,12 +411,15 @@ def reach(P):
     The stages run one after another, so their reaches add up: the adaptive median
     (and the excess rule, as far) and then the replacement of impulses (s_max // 2
     each), the Laplacian (1), the majority rule, the structure rule (2), the passes
-    of the isolation test and its final passes (the 2-d radius, the larger), the median
+    of the isolation test (the 2-d radius, the larger) and its final passes (that
+    radius and a replacement each), the median
     proxy, the non-local search and patch of each pass, and the window of the gain
     with its lag.
     """
     passes = P.passes if P.base == "nonlocal" else 1
-    isolation = 2 * ISOLATION_PASSES * isolation_radius(2) if P.isolation > 0 else 0
+    isolation = (ISOLATION_PASSES * isolation_radius(2)
+                 + RANDOM_PASSES * (isolation_radius(2) + P.s_max // 2)
+                 if P.isolation > 0 else 0)
     return (2 * (P.s_max // 2) + 1 + P.majority // 2 + 2 + isolation
             + int(np.max(P.size)) // 2 + passes * (P.search + P.patch // 2)
             + P.window // 2 + 1)
@@ -463,6 +475,32 @@ def random_spread(density):
     """The spread factor of a random-valued pass after one that flagged `density`."""
     return min(max(RANDOM_SPREAD - RANDOM_SPREAD_SLOPE * density, RANDOM_SPREAD_MIN),
                RANDOM_SPREAD)
+
+
+def random_rank(density, ndim):
+    """The neighbour rank of a random-valued pass after one that flagged `density`."""
+    neighbours = (2 * isolation_radius(ndim) + 1) ** ndim - 1
+    return max(ISOLATION_RANK, math.ceil(RANDOM_RANK_SHARE * density * neighbours))
+
+
+def random_valued_flags(candidates, ndim, next_pass, take=lambda name, compute: compute()):
+    """The final passes of §1.5 from the `candidates` of an `ndim`-d plane, until they
+    settle.
+
+    ``next_pass(flags, spread, rank)`` is the pixels isolated given no flags, among
+    neighbours with `flags` repaired; `take` reads the whole plane's statistics (the
+    densities and the changes decide the passes, the same in every block of a plane).
+    """
+    flags = candidates
+    for step in range(RANDOM_PASSES):
+        density = take(f"random-valued pass {step} density", lambda: float(flags.mean()))
+        passed = next_pass(flags, random_spread(density), random_rank(density, ndim))
+        changed = take(f"random-valued pass {step} change",
+                       lambda: float(np.mean(passed != flags)))
+        flags = passed
+        if step + 1 >= ISOLATION_PASSES and changed < RANDOM_SETTLED:
+            break
+    return flags
 
 
 def isolation_radius(ndim):

@@ -24,7 +24,7 @@ from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FL
                                   WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
                                   finish, fit_noise, fixed_share, gate_kappa, given_options,
                                   isolation_radius, lags, noise_estimate, prepare,
-                                  random_spread, takes_options)
+                                  random_valued_flags, takes_options)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -317,13 +317,12 @@ class _Isolation:
         if self.share >= FIXED_SHARE:
             return O & self.isolated(), "fixed-valued"
         if self.random_valued:
-            isolated, none = self.candidates, np.zeros_like(O)
-            for step in range(ISOLATION_PASSES):
-                density = self.plane.statistics.take(f"random-valued pass {step} density",
-                                                     lambda: float(isolated.mean()))
-                isolated = self.isolated(none, random_spread(density),
-                                         self.repaired(isolated, windows))
-            return O | isolated, "random-valued"
+            none = np.zeros_like(O)
+            return O | random_valued_flags(
+                self.candidates, self.plane.ndim,
+                lambda flags, spread, rank: self.isolated(none, spread,
+                                                          self.repaired(flags, windows), rank),
+                self.plane.statistics.take), "random-valued"
         return np.zeros_like(O), "none"
 
 

@@ -16,7 +16,7 @@ from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FL
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   gate_kappa, given_options, isolation_radius, lags,
-                                  noise_estimate, prepare, random_spread, takes_options)
+                                  noise_estimate, prepare, random_valued_flags, takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -243,11 +243,12 @@ class _Isolation:
         if self.share >= FIXED_SHARE:
             return O & self.isolated(), "fixed-valued"
         if self.random_valued:
-            isolated, none = self.candidates, np.zeros_like(O)
-            for _ in range(ISOLATION_PASSES):
-                isolated = self.isolated(none, random_spread(isolated.mean()),
-                                         self.repaired(I, isolated))
-            return O | isolated, "random-valued"
+            none = np.zeros_like(O)
+            return O | random_valued_flags(
+                self.candidates, I.ndim,
+                lambda flags, spread, rank: self.isolated(none, spread,
+                                                          self.repaired(I, flags), rank),
+            ), "random-valued"
         return np.zeros_like(O), "none"
 
 

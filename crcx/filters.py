@@ -218,20 +218,21 @@ def _lines_view(array, axes):
     return keys.reshape(moved.shape[:len(batch)] + shape)
 
 
-def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
+def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
            origin=0, *, axes=None, n_threads=None):
     """Median filter with the semantics of :func:`scipy.ndimage.median_filter`.
 
     Parameters
     ----------
-    image : array_like
-        Input of any shape; bool, integer, float32 or float64.
+    input : array_like
+        The image, of any shape; bool, integer, float32 or float64. Named as
+        scipy names it, so that calls passing it by keyword work unchanged.
     size : int or sequence of int, optional
         Window size per filtered axis; 3 when neither `size` nor `footprint` is given.
     footprint : array_like, optional
         Window shape (non-zero means included); overrides `size`.
     output : ndarray or dtype, optional
-        Where to put the result, or its dtype; may be `image` itself.
+        Where to put the result, or its dtype; may be `input` itself.
     mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
         Border rule, as in scipy.ndimage (the ``grid-`` aliases are accepted too).
     cval : float, optional
@@ -250,7 +251,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Returns
     -------
     ndarray
-        The filtered image, in `image`'s dtype unless `output` says otherwise.
+        The filtered image, in `input`'s dtype unless `output` says otherwise.
 
     Notes
     -----
@@ -268,11 +269,11 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
            [0, 0, 0],
            [0, 0, 0]], dtype=uint8)
     """
-    return _filter(image, median_rank, size, footprint, output, mode, cval, origin, axes,
+    return _filter(input, median_rank, size, footprint, output, mode, cval, origin, axes,
                    n_threads)
 
 
-def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+def rank_filter(input, rank, size=None, footprint=None, output=None, mode="reflect",
                 cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Rank filter with the semantics of :func:`scipy.ndimage.rank_filter`.
 
@@ -285,11 +286,11 @@ def rank_filter(image, rank, size=None, footprint=None, output=None, mode="refle
     >>> crcx.rank_filter(np.arange(5), -1, size=3)
     array([1, 2, 3, 4, 4])
     """
-    return _filter(image, functools.partial(rank_index, rank), size, footprint, output,
+    return _filter(input, functools.partial(rank_index, rank), size, footprint, output,
                    mode, cval, origin, axes, n_threads)
 
 
-def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+def percentile_filter(input, percentile, size=None, footprint=None, output=None,
                       mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Percentile filter with the semantics of :func:`scipy.ndimage.percentile_filter`.
 
@@ -303,13 +304,13 @@ def percentile_filter(image, percentile, size=None, footprint=None, output=None,
     >>> crcx.percentile_filter(np.array([5, 1, 9, 2, 8]), 100, size=3)
     array([5, 9, 9, 9, 8])
     """
-    return _filter(image, functools.partial(percentile_rank, percentile), size, footprint,
+    return _filter(input, functools.partial(percentile_rank, percentile), size, footprint,
                    output, mode, cval, origin, axes, n_threads)
 
 
-def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
+def _filter(input, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
     """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
-    image = as_image(image)
+    image = as_image(input, "input")
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)

@@ -144,16 +144,16 @@ def median_rows(id, image, kwargs, expect, scipy=True):
 
 MEDIAN_ROWS = [
     # dtypes
-    *median_rows("object", IMAGE.astype(object), {"size": 3}, Raises(BAD_VALUE, "image")),
-    *median_rows("complex", IMAGE.astype(complex), {"size": 3}, Raises((TypeError,), "image")),
-    *median_rows("str", IMAGE.astype(str), {"size": 3}, Raises((TypeError,), "image")),
-    *median_rows("bytes", IMAGE.astype(bytes), {"size": 3}, Raises((TypeError,), "image")),
+    *median_rows("object", IMAGE.astype(object), {"size": 3}, Raises(BAD_VALUE, "input")),
+    *median_rows("complex", IMAGE.astype(complex), {"size": 3}, Raises((TypeError,), "input")),
+    *median_rows("str", IMAGE.astype(str), {"size": 3}, Raises((TypeError,), "input")),
+    *median_rows("bytes", IMAGE.astype(bytes), {"size": 3}, Raises((TypeError,), "input")),
     # scipy: RuntimeError for 2-d dates, TypeError (numpy's promotion error) for 1-d
     *median_rows("datetime", as_dates(IMAGE), {"size": 3},
-                 Raises((RuntimeError, TypeError), "image")),
-    *median_rows("1-d datetime", as_dates(IMAGE[0]), {"size": 3}, Raises((TypeError,), "image")),
+                 Raises((RuntimeError, TypeError), "input")),
+    *median_rows("1-d datetime", as_dates(IMAGE[0]), {"size": 3}, Raises((TypeError,), "input")),
     *median_rows("timedelta", IMAGE.astype("timedelta64[s]"), {"size": 3},
-                 Raises(BAD_VALUE, "image")),
+                 Raises(BAD_VALUE, "input")),
     # ranks
     *median_rows("0-d", np.array(3.0), {"size": 3}, like_scipy(ndi.median_filter)),
     *median_rows("1-d footprint", IMAGE, {"footprint": np.ones(3)},
@@ -248,7 +248,7 @@ RANK_ROWS = [
         ("rank 9 of 9", IMAGE, 9, {"size": 3}, Raises(BAD_VALUE, "rank")),
         ("rank -10 of 9", IMAGE, -10, {"size": 3}, Raises(BAD_VALUE, "rank")),
         ("rank 2**70", IMAGE, 2**70, {"size": 3}, Raises(BAD_VALUE, "rank")),
-        ("str", IMAGE.astype(str), 0, {"size": 3}, Raises((TypeError,), "image")),
+        ("str", IMAGE.astype(str), 0, {"size": 3}, Raises((TypeError,), "input")),
         ("size (3, True)", IMAGE, 0, {"size": (3, True)}, Raises((TypeError,), "size")),
         ("inf", INFINITIES, -1, {"size": 3}, like_scipy(ndi.rank_filter)),
         ("empty", np.zeros((0, 3)), 0, {"size": 3}, like_scipy(ndi.rank_filter)),

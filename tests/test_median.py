@@ -292,10 +292,10 @@ BAD_VALUE = (RuntimeError, ValueError)
 
 @pytest.mark.parametrize("image, kwargs, types, name, scipy_type", [
     # scipy_type None: scipy has no such argument.
-    pytest.param(IMAGE.astype(complex), {}, (TypeError,), "image", TypeError, id="complex"),
-    pytest.param(IMAGE.astype(object), {}, BAD_VALUE, "image", RuntimeError, id="object"),
-    pytest.param(IMAGE.astype(np.float16), {}, BAD_VALUE, "image", RuntimeError, id="float16"),
-    pytest.param(IMAGE.astype(np.longdouble), {}, BAD_VALUE, "image", RuntimeError,
+    pytest.param(IMAGE.astype(complex), {}, (TypeError,), "input", TypeError, id="complex"),
+    pytest.param(IMAGE.astype(object), {}, BAD_VALUE, "input", RuntimeError, id="object"),
+    pytest.param(IMAGE.astype(np.float16), {}, BAD_VALUE, "input", RuntimeError, id="float16"),
+    pytest.param(IMAGE.astype(np.longdouble), {}, BAD_VALUE, "input", RuntimeError,
                  id="longdouble"),
     pytest.param(IMAGE, {"size": 0}, BAD_VALUE, "size", RuntimeError, id="size 0"),
     pytest.param(IMAGE, {"size": -3}, BAD_VALUE, "size", ValueError, id="negative size"),
@@ -333,6 +333,21 @@ def test_invalid_arguments(image, kwargs, types, name, scipy_type):
         scipy_kwargs = kwargs if "footprint" in kwargs else {"size": 3, **kwargs}
         with pytest.raises(scipy_type):
             ndi.median_filter(image, **scipy_kwargs)
+
+
+def test_every_argument_by_keyword_as_scipy_names_it():
+    # Code written for scipy may pass every argument by keyword, the image as `input`.
+    image = np.random.default_rng(21).integers(0, 50, (6, 7)).astype(np.int16)
+    kwargs = dict(input=image, size=(3, 2), footprint=None, output=np.float32,
+                  mode="constant", cval=-1.0, origin=(0, -1), axes=(0, 1))
+    for crcx_function, reference_function, scipy_function, argument in [
+            (median, reference_median, ndi.median_filter, {}),
+            (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, {"rank": 2}),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter,
+             {"percentile": 70})]:
+        expected = scipy_function(**kwargs, **argument)
+        assert_same(crcx_function(**kwargs, **argument), expected)
+        assert_same(reference_function(**kwargs, **argument), expected)
 
 
 # numpy.pad's spelling of each border rule, with -1 standing for cval.

@@ -130,7 +130,7 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
     >>> median(np.array([5, 1, 9, 2, 8]), size=3)
     array([5, 5, 2, 8, 8])
     >>> median(np.array([5, 1, 9, 2, 8]), size=3, mode="constant", cval=0.5, output=float)
-    array([0., 5., 2., 8., 2.])
+    array([1., 5., 2., 8., 2.])
     """
     return _rank_filter(input, median_rank, size, footprint, output, mode, cval, origin,
                         axes, n_threads)

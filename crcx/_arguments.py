@@ -7,6 +7,7 @@ scipy's type and the Python type a reader expects (``ValueError``/``TypeError``)
 """
 import numbers
 import operator
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODE
            "NonNumericDtypeError", "Geometry", "as_image", "as_integer", "check_dtype",
            "check_finite", "cval_in_dtype", "median_rank", "normalize_cval",
            "normalize_geometry", "normalize_mode", "normalize_n_threads", "percentile_rank",
-           "prepare_output", "rank_index", "uses_float_border"]
+           "prepare_output", "rank_index", "uses_float_border", "warn_if_size_ignored"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -175,6 +176,17 @@ class Geometry:
         """Per filtered axis, how far the window reaches (before, after) the pixel."""
         return tuple((s // 2 + o, s - 1 - s // 2 - o)
                      for s, o in zip(self.footprint.shape, self.origin))
+
+
+def warn_if_size_ignored(size, footprint):
+    """Warn as scipy.ndimage does where both `size` and `footprint` are given.
+
+    The footprint wins. Called first by the public filters' common body (compiled and
+    reference alike), so that, as scipy's, the warning names the line that called
+    the public filter: this function, the body, the filter, its caller.
+    """
+    if size is not None and footprint is not None:
+        warnings.warn("ignoring size because footprint is set", UserWarning, stacklevel=4)
 
 
 def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):

@@ -8,7 +8,7 @@ from crcx import _median, _output_cache as output_cache
 from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
                              normalize_cval, normalize_geometry, normalize_mode,
                              normalize_n_threads, percentile_rank, prepare_output, rank_index,
-                             uses_float_border)
+                             uses_float_border, warn_if_size_ignored)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
@@ -230,7 +230,8 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
     size : int or sequence of int, optional
         Window size per filtered axis; 3 when neither `size` nor `footprint` is given.
     footprint : array_like, optional
-        Window shape (non-zero means included); overrides `size`.
+        Window shape (non-zero means included); overrides `size`, with
+        scipy's warning where both are given.
     output : ndarray or dtype, optional
         Where to put the result, or its dtype; may be `input` itself.
     mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
@@ -310,6 +311,7 @@ def percentile_filter(input, percentile, size=None, footprint=None, output=None,
 
 def _filter(input, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
     """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
+    warn_if_size_ignored(size, footprint)
     image = as_image(input, "input")
     mode = normalize_mode(mode)
     cval = normalize_cval(cval)

@@ -350,6 +350,25 @@ def test_every_argument_by_keyword_as_scipy_names_it():
         assert_same(reference_function(**kwargs, **argument), expected)
 
 
+@pytest.mark.parametrize("crcx_function, reference_function, scipy_function, argument", [
+    (median, reference_median, ndi.median_filter, ()),
+    (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, (1,)),
+    (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter, (60,))])
+def test_size_and_footprint_warn_as_scipy_warns(crcx_function, reference_function,
+                                                scipy_function, argument):
+    # The footprint wins, and the warning points at the line that called the filter.
+    image = np.random.default_rng(22).random((5, 6))
+    footprint = np.tri(3, dtype=bool)
+    expected = scipy_function(image, *argument, footprint=footprint)
+    places = []
+    for function in (scipy_function, crcx_function, reference_function):
+        with pytest.warns(UserWarning, match="^ignoring size because footprint is set$") as caught:
+            result = function(image, *argument, size=5, footprint=footprint)
+        places += [(w.filename, w.lineno) for w in caught]
+        assert_same(result, expected)
+    assert len(places) == 3 and set(places) == {places[0]} and places[0][0] == __file__
+
+
 # numpy.pad's spelling of each border rule, with -1 standing for cval.
 NUMPY_PAD = {"reflect": {"mode": "symmetric"}, "mirror": {"mode": "reflect"},
              "nearest": {"mode": "edge"}, "wrap": {"mode": "wrap"},

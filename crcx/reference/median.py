@@ -5,7 +5,8 @@ import numpy as np
 
 from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
                              normalize_geometry, normalize_mode, normalize_n_threads,
-                             percentile_rank, prepare_output, rank_index, uses_float_border)
+                             percentile_rank, prepare_output, rank_index, uses_float_border,
+                             warn_if_size_ignored)
 
 __all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
@@ -86,7 +87,7 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
         0-d and empty. It is never modified. Named as scipy names it.
     size : int or sequence of int, optional
         Window shape along the filtered axes; 3 when neither `size` nor `footprint`
-        is given. Ignored when `footprint` is given.
+        is given. Ignored when `footprint` is given, with scipy's UserWarning.
     footprint : array_like, optional
         Window elements (nonzero means included), one dimension per filtered axis.
     output : ndarray or dtype, optional
@@ -176,6 +177,7 @@ def percentile_filter(input, percentile, size=None, footprint=None, output=None,
 def _rank_filter(input, rank_of, size, footprint, output, mode, cval, origin, axes,
                  n_threads):
     """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
+    warn_if_size_ignored(size, footprint)
     image = as_image(input, "input")
     mode = normalize_mode(mode)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)

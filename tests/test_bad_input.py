@@ -199,6 +199,11 @@ MEDIAN_ROWS = [
     # keyword types
     *median_rows("mode 3", IMAGE, {"size": 3, "mode": 3}, Raises(BAD_VALUE, "mode")),
     *median_rows("mode None", IMAGE, {"size": 3, "mode": None}, Raises(BAD_VALUE, "mode")),
+    # a mode per axis: only for the smallest and the largest rank (here of 2) of a box
+    *median_rows("mode per axis", IMAGE, {"size": 3, "mode": ["reflect", "wrap"]},
+                 Raises(BAD_VALUE, "mode")),
+    *median_rows("mode per axis, 2 values", IMAGE, {"size": (1, 2), "mode": ["wrap", "constant"],
+                                                   "cval": 20.5}, like_scipy(ndi.median_filter)),
     *median_rows("cval str", IMAGE, {"size": 3, "cval": "1"}, Raises((TypeError,), "cval")),
     *median_rows("cval complex", IMAGE, {"size": 3, "cval": 1j}, Raises((TypeError,), "cval")),
     *median_rows("cval numpy complex", IMAGE, {"size": 3, "cval": np.complex128(1j)},
@@ -251,6 +256,16 @@ RANK_ROWS = [
         ("str", IMAGE.astype(str), 0, {"size": 3}, Raises((TypeError,), "input")),
         ("size (3, True)", IMAGE, 0, {"size": (3, True)}, Raises((TypeError,), "size")),
         ("inf", INFINITIES, -1, {"size": 3}, like_scipy(ndi.rank_filter)),
+        ("mode per axis", IMAGE, 0, {"size": 3, "mode": ("constant", "wrap"), "cval": 0.5},
+         like_scipy(ndi.rank_filter)),
+        ("mode per axis, rank 4 of 9", IMAGE, 4, {"size": 3, "mode": ["reflect", "wrap"]},
+         Raises(BAD_VALUE, "mode")),
+        ("mode per axis, footprint with holes", IMAGE, 0,
+         {"footprint": np.tri(3), "mode": ["reflect", "wrap"]}, Raises(BAD_VALUE, "mode")),
+        ("mode per axis, 3 for 2 axes", IMAGE, -1, {"size": 3, "mode": ("reflect",) * 3},
+         Raises(BAD_VALUE, "mode")),
+        ("mode per axis, unknown", IMAGE, -1, {"size": 3, "mode": ["reflect", "edge"]},
+         Raises(BAD_VALUE, "mode")),
         ("empty", np.zeros((0, 3)), 0, {"size": 3}, like_scipy(ndi.rank_filter)),
     ]
 ] + [Row("rank_filter-nan", crcx.rank_filter, (NAN_HALF, -3), {"size": 3}, numpy_order(6))]

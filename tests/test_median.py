@@ -6,6 +6,7 @@ wherever scipy's result is defined (see :func:`scipy_agrees` in tests/scipy_case
 import hashlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -511,6 +512,62 @@ def test_extreme_ranks_compare_a_constant_border_as_float64_as_scipy(dtype, cval
                         crcx.reference.rank_filter(with_nan, rank, **kwargs))
 
 
+EXTREMES = [(crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, 0),
+            (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, -1),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter, 0),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter,
+             100)]
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int64, np.float32, np.float64])
+def test_a_mode_per_axis_as_scipy_takes_it(dtype):
+    # scipy takes a sequence of modes, mode[i] for axes[i], where its rank filter hands
+    # the call to its separable minimum or maximum filter: the smallest and the
+    # largest rank (a median of 1 or 2 values too) over a full box. cval is within
+    # every dtype's range (beyond, scipy's conversion is undefined: scipy_agrees).
+    rng = np.random.default_rng(23)
+    image = wide_key_image(rng, dtype, (5, 6, 7), specials=False)
+    for kwargs in [dict(size=3, mode=["reflect", "wrap", "constant"], cval=0.5),
+                   dict(size=(2, 4), axes=(2, 0), mode=("constant", "mirror"), cval=1),
+                   dict(size=(2, 4), axes=(0, 2), mode=("constant", "mirror"), cval=1),
+                   dict(size=(3, 1, 4), origin=(1, 0, -1), cval=0,
+                        mode=("grid-wrap", "nearest", "grid-constant")),
+                   dict(size=5, axes=[-2], mode=["wrap"]),
+                   dict(footprint=np.ones((2, 3, 2)), mode=("mirror", "constant", "reflect"),
+                        cval=0.5, output=np.float64)]:
+        for function, reference_function, scipy_function, argument in EXTREMES:
+            expected = scipy_function(image, argument, **kwargs)
+            assert_same(function(image, argument, **kwargs), expected)
+            assert_same(reference_function(image, argument, **kwargs), expected)
+    pair = dict(size=(1, 2, 1), mode=["constant", "wrap", "constant"], cval=0.5, output=np.float32)
+    expected = ndi.median_filter(image, **pair)
+    for function in (median, reference_median):
+        assert_same(function(image, **pair), expected)
+    # Over four axes, on the NumPy path.
+    volumes = wide_key_image(rng, dtype, (3, 4, 3, 5), specials=False)
+    kwargs = dict(size=(2, 3, 2, 2), mode=("constant", "wrap", "mirror", "nearest"), cval=0.5)
+    for function, reference_function, scipy_function, argument in EXTREMES[:2]:
+        assert_same(function(volumes, argument, **kwargs),
+                    scipy_function(volumes, argument, **kwargs))
+
+
+@pytest.mark.parametrize("rank, kwargs, message", [
+    (4, dict(size=3), "A sequence of modes is not supported by non-separable rank filters"),
+    (0, dict(footprint=np.tri(3)),
+     "A sequence of modes is not supported for non-separable footprints"),
+    (-1, dict(size=3, mode=("reflect",) * 3), "sequence argument must have length equal to"),
+    (0, dict(size=3, mode=["wrap", "edge"]), None),
+])
+def test_a_mode_per_axis_elsewhere_raises_as_scipy_raises(rank, kwargs, message):
+    kwargs = {"mode": ["reflect", "wrap"], **kwargs}
+    for function in (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter):
+        with pytest.raises(RuntimeError, match=None if message is None else re.escape(message)):
+            function(IMAGE, rank, **kwargs)
+    for function in (crcx.rank_filter, crcx.reference.rank_filter):
+        with pytest.raises(ValueError, match="^mode: "):
+            function(IMAGE, rank, **kwargs)
+
+
 FOUR_AXES = [dict(size=3), dict(size=(2, 3, 1, 3), origin=(-1, 1, 0, 0)),
              dict(footprint=np.random.default_rng(15).random((3, 2, 3, 2)) < 0.6,
                   origin=(1, 0, -1, 0))]
@@ -735,7 +792,7 @@ def test_column_histograms_are_planned_for_large_boxes():
     from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, RANKED_BOX, _plan
     def algorithm(footprint, dtype):
         extents = ((0, 0),) + tuple((n // 2, (n - 1) // 2) for n in footprint.shape[1:])
-        return _plan(footprint, extents, (1, 80, 80), "nearest", footprint.sum() // 2,
+        return _plan(footprint, extents, (1, 80, 80), ("nearest",) * 3, footprint.sum() // 2,
                      np.dtype(dtype)).algorithm
     assert algorithm(np.ones((1, 15, 15), bool), np.uint8) == COLUMNS
     assert algorithm(np.ones((1, 25, 25), bool), np.int16) == RANKED_BOX

@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
-                             normalize_geometry, normalize_mode, normalize_n_threads,
+                             normalize_geometry, normalize_modes, normalize_n_threads,
                              percentile_rank, prepare_output, rank_index, uses_float_border,
                              warn_if_size_ignored)
 
@@ -93,8 +93,10 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
     output : ndarray or dtype, optional
         Array to fill (it may be `input` itself) or dtype of the result. The medians
         are converted as by ``ndarray.astype`` (unsafe casting, no warning).
-    mode : {"reflect", "mirror", "nearest", "wrap", "constant"}, optional
-        Border rule, with scipy's ``grid-`` aliases; see :func:`extend_index`.
+    mode : {"reflect", "mirror", "nearest", "wrap", "constant"} or sequence, optional
+        Border rule, with scipy's ``grid-`` aliases; see :func:`extend_index`. A
+        sequence gives one per entry of `axes`, taken only for the smallest and the
+        largest rank over a full box (see :func:`crcx._arguments.normalize_modes`).
     cval : float, optional
         Value outside the image for ``mode="constant"``.
     origin : int or sequence of int, optional
@@ -179,21 +181,21 @@ def _rank_filter(input, rank_of, size, footprint, output, mode, cval, origin, ax
     """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
     warn_if_size_ignored(size, footprint)
     image = as_image(input, "input")
-    mode = normalize_mode(mode)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
     rank = rank_of(geometry.count)
+    modes = normalize_modes(mode, image.ndim, axes, geometry, rank)
     cval = normalize_cval(cval)
     normalize_n_threads(n_threads)
     result = prepare_output(output, image)
 
-    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    float_border = uses_float_border(geometry, modes, cval, image.dtype, rank)
     border = None if float_border else cval_in_dtype(cval, image.dtype)
     before = [reach for reach, _ in geometry.extents()]
     offsets = np.argwhere(geometry.footprint) - np.array(before, dtype=np.intp)
 
     def read(pixel, offset):
         source = list(pixel)
-        for axis, step in zip(geometry.axes, offset):
+        for axis, step, mode in zip(geometry.axes, offset, modes):
             index = extend_index(pixel[axis] + int(step), image.shape[axis], mode)
             if index is None:
                 return border

@@ -662,6 +662,49 @@ def test_outputs_past_the_caches_match_scipy(n_threads):
     assert_same(np.where(np.isnan(actual), np.inf, actual), expected)
 
 
+WIDE_3D_FOOTPRINTS = [
+    (np.ones((4, 4, 4), bool), 0),
+    (np.random.default_rng(24).random((4, 4, 4)) < 0.7, (1, -2, 0)),
+    (np.ones((3, 5, 4), bool), (-1, 2, 1)),
+    (np.random.default_rng(25).random((7, 6, 5)) < 0.8, 0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.float64])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_3d_windows_of_wide_keys_match_scipy(dtype, mode):
+    # 3-d windows beyond the networks of 32/64-bit keys rank each tile's input region
+    # (ALGORITHM_RANKED): odd shapes leave ragged last tiles, whose regions are odd
+    # and smaller than the first ones; values span the dtype (within float64's exact
+    # integers, as scipy compares) with ties.
+    rng = np.random.default_rng(26)
+    plans = set()
+    for shape in [(7, 9, 11), (21, 23, 25), (9, 5, 17)]:
+        low, high = value_range(np.dtype(dtype), exact=True)
+        spread = (rng.integers(low, high, shape, endpoint=True, dtype=dtype)
+                  if np.dtype(dtype).kind in "iu" else rng.normal(0, 1e6, shape))
+        ties = wide_key_image(rng, dtype, shape, specials=False)
+        image = np.where(rng.random(shape) < 0.5, ties, spread).astype(dtype)
+        for footprint, origin in WIDE_3D_FOOTPRINTS:
+            if any(n >= m for n, m in zip(footprint.shape, shape)):
+                continue   # scipy reads outside the array (scipy_agrees)
+            extents = tuple((n // 2 + o, n - 1 - n // 2 - o)
+                            for n, o in zip(footprint.shape, np.broadcast_to(origin, 3)))
+            plans.add(crcx.filters._plan(footprint, extents, shape, (mode,) * 3,
+                                         int(footprint.sum()) // 2, image.dtype).algorithm)
+            kwargs = dict(footprint=footprint, origin=origin, mode=mode, cval=7)
+            expected = [ndi.median_filter(image, **kwargs),
+                        ndi.rank_filter(image, 5, **kwargs),
+                        ndi.percentile_filter(image, 90, **kwargs)]
+            for n_threads in (1, 2):
+                assert_same(median(image, n_threads=n_threads, **kwargs), expected[0])
+                assert_same(crcx.rank_filter(image, 5, n_threads=n_threads, **kwargs),
+                            expected[1])
+                assert_same(crcx.percentile_filter(image, 90, n_threads=n_threads, **kwargs),
+                            expected[2])
+    assert crcx.filters.RANKED in plans   # (4-byte keys take a network up to 49 values)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
 @pytest.mark.parametrize("mode", CANONICAL_MODES)
 def test_ranked_box_matches_scipy(dtype, mode):

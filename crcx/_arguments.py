@@ -7,6 +7,7 @@ scipy's type and the Python type a reader expects (``ValueError``/``TypeError``)
 """
 import numbers
 import operator
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +15,9 @@ import numpy as np
 __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODES",
            "NonNumericDtypeError", "Geometry", "as_image", "as_integer", "check_dtype",
            "check_finite", "cval_in_dtype", "median_rank", "normalize_cval",
-           "normalize_geometry", "normalize_mode", "normalize_n_threads", "percentile_rank",
-           "prepare_output", "rank_index", "uses_float_border"]
+           "normalize_geometry", "normalize_mode", "normalize_modes", "normalize_n_threads",
+           "percentile_rank", "prepare_output", "rank_index", "uses_float_border",
+           "warn_if_size_ignored"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -99,15 +101,39 @@ def as_integer(value, name, expected):
 
 
 def normalize_mode(mode):
-    """Return the canonical border mode name for `mode`."""
+    """Return the canonical border mode name for `mode`, one name."""
     if not isinstance(mode, str):
-        raise ArgumentError(
-            f"mode: expected one of {sorted(MODES)}, got {mode!r} (a sequence of modes "
-            "is not supported by non-separable rank filters)")
+        raise ArgumentError(f"mode: expected one of {sorted(MODES)}, got {mode!r}")
     try:
         return MODES[mode]
     except KeyError:
         raise ArgumentError(f"mode: expected one of {sorted(MODES)}, got {mode!r}") from None
+
+
+def normalize_modes(mode, ndim, axes, geometry, rank):
+    """The canonical border mode of each filtered axis of `geometry`, in its order.
+
+    One name is every axis's mode. As in scipy.ndimage (1.17), a sequence gives one
+    per entry of `axes` (``mode[i]`` goes with ``axes[i]``, whatever their order, and
+    with axis i when `axes` is None), and only where scipy's rank filter hands the
+    call to its separable minimum or maximum filter: for the smallest or the largest
+    `rank` over a full box. Elsewhere scipy raises, and so does this, in scipy's words.
+    """
+    if isinstance(mode, str) or not np.iterable(mode):
+        return (normalize_mode(mode),) * len(geometry.axes)
+    modes, given = list(mode), _normalize_axes(axes, ndim)
+    _check_length(modes, len(given), "mode")
+    if rank not in (0, geometry.count - 1):
+        raise ArgumentError(
+            "mode: a mode per axis is taken only by the smallest and the largest rank over "
+            f"a full box, got {mode!r} (A sequence of modes is not supported by "
+            "non-separable rank filters)")
+    if not geometry.footprint.all():
+        raise ArgumentError(
+            f"mode: a mode per axis is taken only over a full box, got {mode!r} (A sequence "
+            "of modes is not supported for non-separable footprints)")
+    along = dict(zip(given, map(normalize_mode, modes)))
+    return tuple(along[axis] for axis in geometry.axes)
 
 
 def _normalize_axes(axes, ndim):
@@ -141,11 +167,16 @@ def _per_axis(value, count, name):
         values = tuple(value)
     except TypeError:  # one value for every axis (0-d integer arrays included, as in scipy)
         return (as_integer(value, name, INTEGERS),) * count
+    _check_length(values, count, name)
+    return tuple(as_integer(v, name, INTEGERS) for v in values)
+
+
+def _check_length(values, count, name):
+    """Raise unless the sequence `values` has one entry per filtered axis."""
     if len(values) != count:
         raise ArgumentError(
             f"{name}: sequence argument must have length equal to the number of filtered "
             f"axes ({count}), got {len(values)}")
-    return tuple(as_integer(v, name, INTEGERS) for v in values)
 
 
 @dataclass(frozen=True)
@@ -175,6 +206,17 @@ class Geometry:
         """Per filtered axis, how far the window reaches (before, after) the pixel."""
         return tuple((s // 2 + o, s - 1 - s // 2 - o)
                      for s, o in zip(self.footprint.shape, self.origin))
+
+
+def warn_if_size_ignored(size, footprint):
+    """Warn as scipy.ndimage does where both `size` and `footprint` are given.
+
+    The footprint wins. Called first by the public filters' common body (compiled and
+    reference alike), so that, as scipy's, the warning names the line that called
+    the public filter: this function, the body, the filter, its caller.
+    """
+    if size is not None and footprint is not None:
+        warnings.warn("ignoring size because footprint is set", UserWarning, stacklevel=4)
 
 
 def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
@@ -215,7 +257,8 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
     for o, s in zip(origins, footprint.shape):
         if not -(s // 2) <= o <= (s - 1) // 2:
             raise ValueError(f"origin: invalid origin {o} for a footprint of length {s}")
-    return Geometry(footprint=np.ascontiguousarray(footprint), origin=origins,
+    # asarray, not ascontiguousarray, which makes the 0-d window of no axes 1-d
+    return Geometry(footprint=np.asarray(footprint, order="C"), origin=origins,
                     axes=tuple(sorted(axes)))
 
 
@@ -323,8 +366,10 @@ def percentile_rank(percentile, count):
     return rank_index(int(float(count) * percentile / 100.0), count)
 
 
-def uses_float_border(geometry, mode, cval, dtype, rank):
+def uses_float_border(geometry, modes, cval, dtype, rank):
     """Whether a constant border takes part as the float64 `cval`, not in `dtype`.
+
+    `modes` are the filtered axes' border modes, `rank` the rank filtered.
 
     scipy.ndimage hands the smallest and the largest rank to its minimum and maximum
     filters. Where the footprint is a full box, they filter one axis after another,
@@ -336,7 +381,7 @@ def uses_float_border(geometry, mode, cval, dtype, rank):
     result is `cval`, converted to the output's dtype. Beyond the range, or NaN,
     scipy's conversion is undefined, and `cval` is converted first.
     """
-    if (mode != "constant" or rank not in (0, geometry.count - 1)
+    if ("constant" not in modes or rank not in (0, geometry.count - 1)
             or not geometry.footprint.all()):
         return False
     if dtype.kind == "f":

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 import crcx
+from crcx._arguments import as_image
 from crcx._crc_parameters import gather_options
 from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional,
                      partial_files, read_image, write_image)
@@ -179,7 +180,9 @@ def denoise_image(image, method="crc", **filter_options):
     """
     filter_options = _call_options(method, filter_options)
     function = filter_function(method)
-    planes, restore, colour = _as_planes(np.asarray(image))
+    # Checked here, so that an error names this function's argument (crcx.median's
+    # is `input`, as scipy's).
+    planes, restore, colour = _as_planes(as_image(image))
     return restore(function(planes, **_plane_options(method, colour), **filter_options))
 
 

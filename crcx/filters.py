@@ -6,9 +6,9 @@ import numpy as np
 
 from crcx import _median, _output_cache as output_cache
 from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
-                             normalize_cval, normalize_geometry, normalize_mode,
+                             normalize_cval, normalize_geometry, normalize_modes,
                              normalize_n_threads, percentile_rank, prepare_output, rank_index,
-                             uses_float_border)
+                             uses_float_border, warn_if_size_ignored)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program
@@ -125,8 +125,9 @@ def _runs(mask):
     return zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
 
 
-def _plan(footprint, extents, shape, mode, rank, dtype):
-    """Build the :class:`KernelPlan` for a 3-d footprint over (z, y, x) of `shape`."""
+def _plan(footprint, extents, shape, modes, rank, dtype):
+    """Build the :class:`KernelPlan` for a 3-d footprint over (z, y, x) of `shape`,
+    with the border mode of each of the three axes in `modes`."""
     intp = np.intp
     rows = [(dz, dy) for dz in range(footprint.shape[0]) for dy in range(footprint.shape[1])
             if footprint[dz, dy].any()]
@@ -174,7 +175,7 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
     else:
         program = column_program = np.zeros((0, 3), np.int32)
     maps = [extended_indices(n, before, after, mode)
-            for n, (before, after) in zip(shape, extents)]
+            for n, (before, after), mode in zip(shape, extents, modes)]
     return KernelPlan(
         extent=footprint.shape,
         row_dz=np.array([r[0] for r in rows], intp), row_dy=np.array([r[1] for r in rows], intp),
@@ -192,7 +193,7 @@ def _plan(footprint, extents, shape, mode, rank, dtype):
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_plan(footprint_shape, footprint_bits, extents, shape, mode, rank, dtype):
+def _cached_plan(footprint_shape, footprint_bits, extents, shape, modes, rank, dtype):
     """:func:`_plan` for a footprint given as hashable bytes, remembered.
 
     Building a plan costs tens of microseconds of Python, as long as filtering a
@@ -201,7 +202,7 @@ def _cached_plan(footprint_shape, footprint_bits, extents, shape, mode, rank, dt
     are shared between calls, so they are made read-only.
     """
     footprint = np.frombuffer(footprint_bits, dtype=bool).reshape(footprint_shape)
-    plan = _plan(footprint, extents, shape, mode, rank, dtype)
+    plan = _plan(footprint, extents, shape, modes, rank, dtype)
     for value in vars(plan).values():
         if isinstance(value, np.ndarray):
             value.flags.writeable = False
@@ -218,22 +219,27 @@ def _lines_view(array, axes):
     return keys.reshape(moved.shape[:len(batch)] + shape)
 
 
-def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
+def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
            origin=0, *, axes=None, n_threads=None):
     """Median filter with the semantics of :func:`scipy.ndimage.median_filter`.
 
     Parameters
     ----------
-    image : array_like
-        Input of any shape; bool, integer, float32 or float64.
+    input : array_like
+        The image, of any shape; bool, integer, float32 or float64. Named as
+        scipy names it, so that calls passing it by keyword work unchanged.
     size : int or sequence of int, optional
         Window size per filtered axis; 3 when neither `size` nor `footprint` is given.
     footprint : array_like, optional
-        Window shape (non-zero means included); overrides `size`.
+        Window shape (non-zero means included); overrides `size`, with
+        scipy's warning where both are given.
     output : ndarray or dtype, optional
-        Where to put the result, or its dtype; may be `image` itself.
-    mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'}, optional
-        Border rule, as in scipy.ndimage (the ``grid-`` aliases are accepted too).
+        Where to put the result, or its dtype; may be `input` itself.
+    mode : {'reflect', 'mirror', 'nearest', 'wrap', 'constant'} or sequence, optional
+        Border rule, as in scipy.ndimage (the ``grid-`` aliases are accepted too); a
+        sequence gives one per entry of `axes`, which scipy takes only for the
+        smallest and the largest rank over a full box (see
+        :func:`crcx._arguments.normalize_modes`).
     cval : float, optional
         Value past the border with ``mode='constant'``.
     origin : int or sequence of int, optional
@@ -250,7 +256,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Returns
     -------
     ndarray
-        The filtered image, in `image`'s dtype unless `output` says otherwise.
+        The filtered image, in `input`'s dtype unless `output` says otherwise.
 
     Notes
     -----
@@ -268,11 +274,11 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
            [0, 0, 0],
            [0, 0, 0]], dtype=uint8)
     """
-    return _filter(image, median_rank, size, footprint, output, mode, cval, origin, axes,
+    return _filter(input, median_rank, size, footprint, output, mode, cval, origin, axes,
                    n_threads)
 
 
-def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+def rank_filter(input, rank, size=None, footprint=None, output=None, mode="reflect",
                 cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Rank filter with the semantics of :func:`scipy.ndimage.rank_filter`.
 
@@ -285,11 +291,11 @@ def rank_filter(image, rank, size=None, footprint=None, output=None, mode="refle
     >>> crcx.rank_filter(np.arange(5), -1, size=3)
     array([1, 2, 3, 4, 4])
     """
-    return _filter(image, functools.partial(rank_index, rank), size, footprint, output,
+    return _filter(input, functools.partial(rank_index, rank), size, footprint, output,
                    mode, cval, origin, axes, n_threads)
 
 
-def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+def percentile_filter(input, percentile, size=None, footprint=None, output=None,
                       mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Percentile filter with the semantics of :func:`scipy.ndimage.percentile_filter`.
 
@@ -303,18 +309,19 @@ def percentile_filter(image, percentile, size=None, footprint=None, output=None,
     >>> crcx.percentile_filter(np.array([5, 1, 9, 2, 8]), 100, size=3)
     array([5, 9, 9, 9, 8])
     """
-    return _filter(image, functools.partial(percentile_rank, percentile), size, footprint,
+    return _filter(input, functools.partial(percentile_rank, percentile), size, footprint,
                    output, mode, cval, origin, axes, n_threads)
 
 
-def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
+def _filter(input, rank_of, size, footprint, output, mode, cval, origin, axes, n_threads):
     """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
-    image = as_image(image)
-    mode = normalize_mode(mode)
+    warn_if_size_ignored(size, footprint)
+    image = as_image(input, "input")
     cval = normalize_cval(cval)
     n_threads = normalize_n_threads(n_threads)
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
     rank = rank_of(geometry.count)
+    modes = normalize_modes(mode, image.ndim, axes, geometry, rank)
     result = prepare_output(output, image,
                             functools.partial(output_cache.empty, beside=image))
     if image.size == 0:
@@ -325,14 +332,14 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
     target = (result if result.dtype == image.dtype and not shares
               else np.empty_like(result, dtype=image.dtype))
     if len(geometry.axes) > MAX_FILTERED_AXES:
-        geometry = _without_unit_axes(geometry)
-    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+        geometry, modes = _without_unit_axes(geometry, modes)
+    float_border = uses_float_border(geometry, modes, cval, image.dtype, rank)
     # With a float border, the border first takes the value that never wins.
     fill = (_never_wins(image.dtype, rank == 0) if float_border
             else cval_in_dtype(cval, image.dtype))
-    _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads)
+    _rank_filter_into(image, target, geometry, modes, fill, rank, n_threads)
     if float_border:
-        wins = _float_border_wins(target, geometry, mode, cval, rank, n_threads)
+        wins = _float_border_wins(target, geometry, modes, cval, rank, n_threads)
     if target is not result:
         # As scipy's C conversion: NaN or out-of-range values cast without a warning.
         with np.errstate(invalid="ignore", over="ignore"):
@@ -342,11 +349,11 @@ def _filter(image, rank_of, size, footprint, output, mode, cval, origin, axes, n
     return result
 
 
-def _float_border_wins(target, geometry, mode, cval, rank, n_threads):
+def _float_border_wins(target, geometry, modes, cval, rank, n_threads):
     """Where the float64 `cval` of a border the windows reach beats `target`, their
     smallest (rank 0, NaN above all) or largest value inside the image."""
     reached = np.empty(target.shape, np.uint8)
-    _rank_filter_into(np.zeros(target.shape, np.uint8), reached, geometry, mode, np.uint8(1),
+    _rank_filter_into(np.zeros(target.shape, np.uint8), reached, geometry, modes, np.uint8(1),
                       geometry.count - 1, n_threads)
     border = np.float64(cval)   # a float64 scalar, so that float32 compares as float64
     return reached.view(bool) & (~(target <= border) if rank == 0 else target < border)
@@ -362,23 +369,26 @@ def _never_wins(dtype, smallest):
     return dtype.type(np.iinfo(dtype).max if smallest else np.iinfo(dtype).min)
 
 
-def _rank_filter_into(image, target, geometry, mode, fill, rank, n_threads):
-    """Filter `image` into `target` (same dtype); `fill` (of that dtype) is the border."""
+def _rank_filter_into(image, target, geometry, modes, fill, rank, n_threads):
+    """Filter `image` into `target` (same dtype); `fill` (of that dtype) is the border
+    of the axes whose mode in `modes` is constant."""
     if len(geometry.axes) > MAX_FILTERED_AXES:
-        _gathered_rank_filter(image, target, geometry, mode, fill, rank)
+        _gathered_rank_filter(image, target, geometry, modes, fill, rank)
     else:
-        _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads)
+        _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads)
 
 
-def _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads):
+def _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads):
     """Filter `image` into `target` (same dtype) with the compiled kernels."""
-    footprint3 = geometry.footprint.reshape(
-        (1,) * (MAX_FILTERED_AXES - geometry.footprint.ndim) + geometry.footprint.shape)
-    extents = ((0, 0),) * (MAX_FILTERED_AXES - len(geometry.axes)) + geometry.extents()
+    missing = MAX_FILTERED_AXES - len(geometry.axes)
+    footprint3 = geometry.footprint.reshape((1,) * missing + geometry.footprint.shape)
+    extents = ((0, 0),) * missing + geometry.extents()
+    # The axes added in front have length 1 and no reach: any rule reads index 0.
+    modes3 = ("nearest",) * missing + modes
     src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
     plan = _cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
-                        mode, rank, image.dtype)
+                        modes3, rank, image.dtype)
     cval_bits = np.array(fill, dtype=image.dtype).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
@@ -390,20 +400,22 @@ def _kernel_rank_filter(image, target, geometry, mode, fill, rank, n_threads):
             _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
 
 
-def _without_unit_axes(geometry):
-    """`geometry` without the filtered axes along which the window has one element.
+def _without_unit_axes(geometry, modes):
+    """`geometry` and the axes' `modes` without the filtered axes along which the
+    window has one element.
 
     Filtering along those is the identity, so a window that spans more axes than
     the kernels take may still fit them.
     """
     keep = [i for i, n in enumerate(geometry.footprint.shape) if n > 1]
-    return Geometry(footprint=geometry.footprint.reshape(
-                        [geometry.footprint.shape[i] for i in keep]),
-                    origin=tuple(geometry.origin[i] for i in keep),
-                    axes=tuple(geometry.axes[i] for i in keep))
+    return (Geometry(footprint=geometry.footprint.reshape(
+                         [geometry.footprint.shape[i] for i in keep]),
+                     origin=tuple(geometry.origin[i] for i in keep),
+                     axes=tuple(geometry.axes[i] for i in keep)),
+            tuple(modes[i] for i in keep))
 
 
-def _gathered_rank_filter(image, target, geometry, mode, fill, rank):
+def _gathered_rank_filter(image, target, geometry, modes, fill, rank):
     """Rank filter over any number of axes: gather each window, partition with NumPy.
 
     NumPy orders values as the kernels do (in their own dtype, NaN above +inf), so
@@ -413,8 +425,8 @@ def _gathered_rank_filter(image, target, geometry, mode, fill, rank):
     batch = [axis for axis in range(image.ndim) if axis not in geometry.axes]
     src = image.transpose(batch + list(geometry.axes))
     dst = target.transpose(batch + list(geometry.axes))
-    maps = [extended_indices(n, before, after, mode)
-            for n, (before, after) in zip(src.shape[len(batch):], geometry.extents())]
+    maps = [extended_indices(n, before, after, mode) for n, (before, after), mode
+            in zip(src.shape[len(batch):], geometry.extents(), modes)]
     offsets = np.argwhere(geometry.footprint)
     chunk = max(1, GATHERED_VALUES // len(offsets))
     for start in range(0, dst.size, chunk):
@@ -424,7 +436,7 @@ def _gathered_rank_filter(image, target, geometry, mode, fill, rank):
         # (the maps start at the first position a window reaches).
         reads = [[m[p + step] for step in range(n)]
                  for m, p, n in zip(maps, positions, geometry.footprint.shape)]
-        outside = [[r < 0 for r in axis] for axis in reads] if mode == "constant" else None
+        outside = [[r < 0 for r in axis] for axis in reads] if "constant" in modes else None
         windows = np.empty((len(positions[0]), len(offsets)), image.dtype)
         for j, offset in enumerate(offsets):
             values = src[lead + tuple(r[step] for r, step in zip(reads, offset))]

@@ -13,7 +13,7 @@ import scipy.ndimage as ndi
 
 import crcx
 import crcx.reference
-from crcx._arguments import MODES, normalize_geometry
+from crcx._arguments import MODES, normalize_geometry, percentile_rank
 
 DTYPES = tuple(np.dtype(t) for t in (bool, np.uint8, np.int8, np.uint16, np.int16, np.uint32,
                                       np.int32, np.uint64, np.int64, np.float32, np.float64))
@@ -88,6 +88,11 @@ class Call:
         return result
 
 
+def canonical_modes(mode):
+    """The canonical names of `mode`, one name or a sequence of them (one per axis)."""
+    return {MODES[m] for m in ([mode] if isinstance(mode, str) else mode)}
+
+
 def scipy_agrees(call):
     """Whether scipy.ndimage (1.17) computes `call` correctly, as crcx does.
 
@@ -124,7 +129,7 @@ def scipy_agrees(call):
                                   or not np.can_cast(dtype, output_dtype, "safe")):
         return False
     cval = float(kwargs.get("cval", 0.0))
-    if MODES[kwargs.get("mode", "reflect")] != "constant":
+    if "constant" not in canonical_modes(kwargs.get("mode", "reflect")):
         return True
     low, high = value_range(dtype, exact=False)
     return bool(np.isfinite(cval)) and low <= cval <= high
@@ -141,7 +146,7 @@ def scipy_median(call, filter=ndi.median_filter):
     gets `cval` only with "constant". The order of `axes` is passed as drawn.
     """
     kwargs = {key: value for key, value in call.kwargs.items() if key != "n_threads"}
-    if MODES[kwargs["mode"]] != "constant":
+    if "constant" not in canonical_modes(kwargs["mode"]):
         del kwargs["cval"]
     if "size" not in kwargs and "footprint" not in kwargs:
         kwargs["size"] = 3
@@ -278,12 +283,21 @@ def draw_case(rng):
     count = (int(np.count_nonzero(kwargs["footprint"])) if "footprint" in kwargs
              else int(np.prod(extents)))
     name = list(FILTERS)[rng.integers(len(FILTERS))]
-    argument = None
+    argument, rank = None, count // 2
     if name == "rank_filter":
-        argument = int(rng.integers(-count, count))
+        # The smallest and the largest rank often: scipy filters them separably.
+        argument = int(rng.integers(-count, count) if rng.random() < 0.7
+                       else rng.choice([0, -1, count - 1, -count]))
+        rank = argument % count
     elif name == "percentile_filter":
         argument = [float(rng.uniform(-100, 100)), int(rng.integers(-100, 101)),
                     np.float32(rng.uniform(-100, 100)), 100, -100, 0, 50][rng.integers(7)]
+        rank = percentile_rank(argument, count)
+    box = "footprint" not in kwargs or bool(np.all(kwargs["footprint"]))
+    if box and rank in (0, count - 1) and rng.random() < 0.3:
+        # A mode per entry of `axes` (scipy takes them only here), as a list or a tuple.
+        modes = [MODE_NAMES[rng.integers(len(MODE_NAMES))] for _ in filtered]
+        kwargs["mode"] = modes if rng.random() < 0.5 else tuple(modes)
     return Case(name, argument, Call(image, layout, kwargs, output))
 
 

@@ -22,7 +22,9 @@ REPLACED = {"median_filter": crcx.median, "rank_filter": crcx.rank_filter,
 _NAMES = re.compile(r"\b(%s)\b" % "|".join(REPLACED))
 
 for _name, _function in REPLACED.items():
-    xp_capabilities_table[_function] = xp_capabilities_table[getattr(scipy.ndimage, _name)]
+    _original = getattr(scipy.ndimage, _name)
+    if _original in xp_capabilities_table:   # scipy 1.17 lists ndimage's filters, 1.16 not
+        xp_capabilities_table[_function] = xp_capabilities_table[_original]
     setattr(scipy.ndimage, _name, _function)
 
 

@@ -144,16 +144,16 @@ def median_rows(id, image, kwargs, expect, scipy=True):
 
 MEDIAN_ROWS = [
     # dtypes
-    *median_rows("object", IMAGE.astype(object), {"size": 3}, Raises(BAD_VALUE, "image")),
-    *median_rows("complex", IMAGE.astype(complex), {"size": 3}, Raises((TypeError,), "image")),
-    *median_rows("str", IMAGE.astype(str), {"size": 3}, Raises((TypeError,), "image")),
-    *median_rows("bytes", IMAGE.astype(bytes), {"size": 3}, Raises((TypeError,), "image")),
+    *median_rows("object", IMAGE.astype(object), {"size": 3}, Raises(BAD_VALUE, "input")),
+    *median_rows("complex", IMAGE.astype(complex), {"size": 3}, Raises((TypeError,), "input")),
+    *median_rows("str", IMAGE.astype(str), {"size": 3}, Raises((TypeError,), "input")),
+    *median_rows("bytes", IMAGE.astype(bytes), {"size": 3}, Raises((TypeError,), "input")),
     # scipy: RuntimeError for 2-d dates, TypeError (numpy's promotion error) for 1-d
     *median_rows("datetime", as_dates(IMAGE), {"size": 3},
-                 Raises((RuntimeError, TypeError), "image")),
-    *median_rows("1-d datetime", as_dates(IMAGE[0]), {"size": 3}, Raises((TypeError,), "image")),
+                 Raises((RuntimeError, TypeError), "input")),
+    *median_rows("1-d datetime", as_dates(IMAGE[0]), {"size": 3}, Raises((TypeError,), "input")),
     *median_rows("timedelta", IMAGE.astype("timedelta64[s]"), {"size": 3},
-                 Raises(BAD_VALUE, "image")),
+                 Raises(BAD_VALUE, "input")),
     # ranks
     *median_rows("0-d", np.array(3.0), {"size": 3}, like_scipy(ndi.median_filter)),
     *median_rows("1-d footprint", IMAGE, {"footprint": np.ones(3)},
@@ -199,6 +199,11 @@ MEDIAN_ROWS = [
     # keyword types
     *median_rows("mode 3", IMAGE, {"size": 3, "mode": 3}, Raises(BAD_VALUE, "mode")),
     *median_rows("mode None", IMAGE, {"size": 3, "mode": None}, Raises(BAD_VALUE, "mode")),
+    # a mode per axis: only for the smallest and the largest rank (here of 2) of a box
+    *median_rows("mode per axis", IMAGE, {"size": 3, "mode": ["reflect", "wrap"]},
+                 Raises(BAD_VALUE, "mode")),
+    *median_rows("mode per axis, 2 values", IMAGE, {"size": (1, 2), "mode": ["wrap", "constant"],
+                                                   "cval": 20.5}, like_scipy(ndi.median_filter)),
     *median_rows("cval str", IMAGE, {"size": 3, "cval": "1"}, Raises((TypeError,), "cval")),
     *median_rows("cval complex", IMAGE, {"size": 3, "cval": 1j}, Raises((TypeError,), "cval")),
     *median_rows("cval numpy complex", IMAGE, {"size": 3, "cval": np.complex128(1j)},
@@ -248,9 +253,19 @@ RANK_ROWS = [
         ("rank 9 of 9", IMAGE, 9, {"size": 3}, Raises(BAD_VALUE, "rank")),
         ("rank -10 of 9", IMAGE, -10, {"size": 3}, Raises(BAD_VALUE, "rank")),
         ("rank 2**70", IMAGE, 2**70, {"size": 3}, Raises(BAD_VALUE, "rank")),
-        ("str", IMAGE.astype(str), 0, {"size": 3}, Raises((TypeError,), "image")),
+        ("str", IMAGE.astype(str), 0, {"size": 3}, Raises((TypeError,), "input")),
         ("size (3, True)", IMAGE, 0, {"size": (3, True)}, Raises((TypeError,), "size")),
         ("inf", INFINITIES, -1, {"size": 3}, like_scipy(ndi.rank_filter)),
+        ("mode per axis", IMAGE, 0, {"size": 3, "mode": ("constant", "wrap"), "cval": 0.5},
+         like_scipy(ndi.rank_filter)),
+        ("mode per axis, rank 4 of 9", IMAGE, 4, {"size": 3, "mode": ["reflect", "wrap"]},
+         Raises(BAD_VALUE, "mode")),
+        ("mode per axis, footprint with holes", IMAGE, 0,
+         {"footprint": np.tri(3), "mode": ["reflect", "wrap"]}, Raises(BAD_VALUE, "mode")),
+        ("mode per axis, 3 for 2 axes", IMAGE, -1, {"size": 3, "mode": ("reflect",) * 3},
+         Raises(BAD_VALUE, "mode")),
+        ("mode per axis, unknown", IMAGE, -1, {"size": 3, "mode": ["reflect", "edge"]},
+         Raises(BAD_VALUE, "mode")),
         ("empty", np.zeros((0, 3)), 0, {"size": 3}, like_scipy(ndi.rank_filter)),
     ]
 ] + [Row("rank_filter-nan", crcx.rank_filter, (NAN_HALF, -3), {"size": 3}, numpy_order(6))]

@@ -6,6 +6,7 @@ wherever scipy's result is defined (see :func:`scipy_agrees` in tests/scipy_case
 import hashlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -292,10 +293,10 @@ BAD_VALUE = (RuntimeError, ValueError)
 
 @pytest.mark.parametrize("image, kwargs, types, name, scipy_type", [
     # scipy_type None: scipy has no such argument.
-    pytest.param(IMAGE.astype(complex), {}, (TypeError,), "image", TypeError, id="complex"),
-    pytest.param(IMAGE.astype(object), {}, BAD_VALUE, "image", RuntimeError, id="object"),
-    pytest.param(IMAGE.astype(np.float16), {}, BAD_VALUE, "image", RuntimeError, id="float16"),
-    pytest.param(IMAGE.astype(np.longdouble), {}, BAD_VALUE, "image", RuntimeError,
+    pytest.param(IMAGE.astype(complex), {}, (TypeError,), "input", TypeError, id="complex"),
+    pytest.param(IMAGE.astype(object), {}, BAD_VALUE, "input", RuntimeError, id="object"),
+    pytest.param(IMAGE.astype(np.float16), {}, BAD_VALUE, "input", RuntimeError, id="float16"),
+    pytest.param(IMAGE.astype(np.longdouble), {}, BAD_VALUE, "input", RuntimeError,
                  id="longdouble"),
     pytest.param(IMAGE, {"size": 0}, BAD_VALUE, "size", RuntimeError, id="size 0"),
     pytest.param(IMAGE, {"size": -3}, BAD_VALUE, "size", ValueError, id="negative size"),
@@ -333,6 +334,40 @@ def test_invalid_arguments(image, kwargs, types, name, scipy_type):
         scipy_kwargs = kwargs if "footprint" in kwargs else {"size": 3, **kwargs}
         with pytest.raises(scipy_type):
             ndi.median_filter(image, **scipy_kwargs)
+
+
+def test_every_argument_by_keyword_as_scipy_names_it():
+    # Code written for scipy may pass every argument by keyword, the image as `input`.
+    image = np.random.default_rng(21).integers(0, 50, (6, 7)).astype(np.int16)
+    kwargs = dict(input=image, size=(3, 2), footprint=None, output=np.float32,
+                  mode="constant", cval=-1.0, origin=(0, -1), axes=(0, 1))
+    for crcx_function, reference_function, scipy_function, argument in [
+            (median, reference_median, ndi.median_filter, {}),
+            (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, {"rank": 2}),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter,
+             {"percentile": 70})]:
+        expected = scipy_function(**kwargs, **argument)
+        assert_same(crcx_function(**kwargs, **argument), expected)
+        assert_same(reference_function(**kwargs, **argument), expected)
+
+
+@pytest.mark.parametrize("crcx_function, reference_function, scipy_function, argument", [
+    (median, reference_median, ndi.median_filter, ()),
+    (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, (1,)),
+    (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter, (60,))])
+def test_size_and_footprint_warn_as_scipy_warns(crcx_function, reference_function,
+                                                scipy_function, argument):
+    # The footprint wins, and the warning points at the line that called the filter.
+    image = np.random.default_rng(22).random((5, 6))
+    footprint = np.tri(3, dtype=bool)
+    expected = scipy_function(image, *argument, footprint=footprint)
+    places = []
+    for function in (scipy_function, crcx_function, reference_function):
+        with pytest.warns(UserWarning, match="^ignoring size because footprint is set$") as caught:
+            result = function(image, *argument, size=5, footprint=footprint)
+        places += [(w.filename, w.lineno) for w in caught]
+        assert_same(result, expected)
+    assert len(places) == 3 and set(places) == {places[0]} and places[0][0] == __file__
 
 
 # numpy.pad's spelling of each border rule, with -1 standing for cval.
@@ -477,6 +512,62 @@ def test_extreme_ranks_compare_a_constant_border_as_float64_as_scipy(dtype, cval
                         crcx.reference.rank_filter(with_nan, rank, **kwargs))
 
 
+EXTREMES = [(crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, 0),
+            (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter, -1),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter, 0),
+            (crcx.percentile_filter, crcx.reference.percentile_filter, ndi.percentile_filter,
+             100)]
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int64, np.float32, np.float64])
+def test_a_mode_per_axis_as_scipy_takes_it(dtype):
+    # scipy takes a sequence of modes, mode[i] for axes[i], where its rank filter hands
+    # the call to its separable minimum or maximum filter: the smallest and the
+    # largest rank (a median of 1 or 2 values too) over a full box. cval is within
+    # every dtype's range (beyond, scipy's conversion is undefined: scipy_agrees).
+    rng = np.random.default_rng(23)
+    image = wide_key_image(rng, dtype, (5, 6, 7), specials=False)
+    for kwargs in [dict(size=3, mode=["reflect", "wrap", "constant"], cval=0.5),
+                   dict(size=(2, 4), axes=(2, 0), mode=("constant", "mirror"), cval=1),
+                   dict(size=(2, 4), axes=(0, 2), mode=("constant", "mirror"), cval=1),
+                   dict(size=(3, 1, 4), origin=(1, 0, -1), cval=0,
+                        mode=("grid-wrap", "nearest", "grid-constant")),
+                   dict(size=5, axes=[-2], mode=["wrap"]),
+                   dict(footprint=np.ones((2, 3, 2)), mode=("mirror", "constant", "reflect"),
+                        cval=0.5, output=np.float64)]:
+        for function, reference_function, scipy_function, argument in EXTREMES:
+            expected = scipy_function(image, argument, **kwargs)
+            assert_same(function(image, argument, **kwargs), expected)
+            assert_same(reference_function(image, argument, **kwargs), expected)
+    pair = dict(size=(1, 2, 1), mode=["constant", "wrap", "constant"], cval=0.5, output=np.float32)
+    expected = ndi.median_filter(image, **pair)
+    for function in (median, reference_median):
+        assert_same(function(image, **pair), expected)
+    # Over four axes, on the NumPy path.
+    volumes = wide_key_image(rng, dtype, (3, 4, 3, 5), specials=False)
+    kwargs = dict(size=(2, 3, 2, 2), mode=("constant", "wrap", "mirror", "nearest"), cval=0.5)
+    for function, reference_function, scipy_function, argument in EXTREMES[:2]:
+        assert_same(function(volumes, argument, **kwargs),
+                    scipy_function(volumes, argument, **kwargs))
+
+
+@pytest.mark.parametrize("rank, kwargs, message", [
+    (4, dict(size=3), "A sequence of modes is not supported by non-separable rank filters"),
+    (0, dict(footprint=np.tri(3)),
+     "A sequence of modes is not supported for non-separable footprints"),
+    (-1, dict(size=3, mode=("reflect",) * 3), "sequence argument must have length equal to"),
+    (0, dict(size=3, mode=["wrap", "edge"]), None),
+])
+def test_a_mode_per_axis_elsewhere_raises_as_scipy_raises(rank, kwargs, message):
+    kwargs = {"mode": ["reflect", "wrap"], **kwargs}
+    for function in (crcx.rank_filter, crcx.reference.rank_filter, ndi.rank_filter):
+        with pytest.raises(RuntimeError, match=None if message is None else re.escape(message)):
+            function(IMAGE, rank, **kwargs)
+    for function in (crcx.rank_filter, crcx.reference.rank_filter):
+        with pytest.raises(ValueError, match="^mode: "):
+            function(IMAGE, rank, **kwargs)
+
+
 FOUR_AXES = [dict(size=3), dict(size=(2, 3, 1, 3), origin=(-1, 1, 0, 0)),
              dict(footprint=np.random.default_rng(15).random((3, 2, 3, 2)) < 0.6,
                   origin=(1, 0, -1, 0))]
@@ -569,6 +660,49 @@ def test_outputs_past_the_caches_match_scipy(n_threads):
     expected = ndi.median_filter(np.where(np.isnan(image), np.inf, image), size=3,
                                  mode="nearest")
     assert_same(np.where(np.isnan(actual), np.inf, actual), expected)
+
+
+WIDE_3D_FOOTPRINTS = [
+    (np.ones((4, 4, 4), bool), 0),
+    (np.random.default_rng(24).random((4, 4, 4)) < 0.7, (1, -2, 0)),
+    (np.ones((3, 5, 4), bool), (-1, 2, 1)),
+    (np.random.default_rng(25).random((7, 6, 5)) < 0.8, 0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.float64])
+@pytest.mark.parametrize("mode", CANONICAL_MODES)
+def test_3d_windows_of_wide_keys_match_scipy(dtype, mode):
+    # 3-d windows beyond the networks of 32/64-bit keys rank each tile's input region
+    # (ALGORITHM_RANKED): odd shapes leave ragged last tiles, whose regions are odd
+    # and smaller than the first ones; values span the dtype (within float64's exact
+    # integers, as scipy compares) with ties.
+    rng = np.random.default_rng(26)
+    plans = set()
+    for shape in [(7, 9, 11), (21, 23, 25), (9, 5, 17)]:
+        low, high = value_range(np.dtype(dtype), exact=True)
+        spread = (rng.integers(low, high, shape, endpoint=True, dtype=dtype)
+                  if np.dtype(dtype).kind in "iu" else rng.normal(0, 1e6, shape))
+        ties = wide_key_image(rng, dtype, shape, specials=False)
+        image = np.where(rng.random(shape) < 0.5, ties, spread).astype(dtype)
+        for footprint, origin in WIDE_3D_FOOTPRINTS:
+            if any(n >= m for n, m in zip(footprint.shape, shape)):
+                continue   # scipy reads outside the array (scipy_agrees)
+            extents = tuple((n // 2 + o, n - 1 - n // 2 - o)
+                            for n, o in zip(footprint.shape, np.broadcast_to(origin, 3)))
+            plans.add(crcx.filters._plan(footprint, extents, shape, (mode,) * 3,
+                                         int(footprint.sum()) // 2, image.dtype).algorithm)
+            kwargs = dict(footprint=footprint, origin=origin, mode=mode, cval=7)
+            expected = [ndi.median_filter(image, **kwargs),
+                        ndi.rank_filter(image, 5, **kwargs),
+                        ndi.percentile_filter(image, 90, **kwargs)]
+            for n_threads in (1, 2):
+                assert_same(median(image, n_threads=n_threads, **kwargs), expected[0])
+                assert_same(crcx.rank_filter(image, 5, n_threads=n_threads, **kwargs),
+                            expected[1])
+                assert_same(crcx.percentile_filter(image, 90, n_threads=n_threads, **kwargs),
+                            expected[2])
+    assert crcx.filters.RANKED in plans   # (4-byte keys take a network up to 49 values)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
@@ -701,7 +835,7 @@ def test_column_histograms_are_planned_for_large_boxes():
     from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, RANKED_BOX, _plan
     def algorithm(footprint, dtype):
         extents = ((0, 0),) + tuple((n // 2, (n - 1) // 2) for n in footprint.shape[1:])
-        return _plan(footprint, extents, (1, 80, 80), "nearest", footprint.sum() // 2,
+        return _plan(footprint, extents, (1, 80, 80), ("nearest",) * 3, footprint.sum() // 2,
                      np.dtype(dtype)).algorithm
     assert algorithm(np.ones((1, 15, 15), bool), np.uint8) == COLUMNS
     assert algorithm(np.ones((1, 25, 25), bool), np.int16) == RANKED_BOX

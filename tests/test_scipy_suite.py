@@ -28,6 +28,7 @@ def test_scipy_rank_filter_tests_pass_on_crcx(tmp_path):
     summary = done.stdout.strip().splitlines()[-1]
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", summary)}
-    # Only passes: no failure, error, skip or expected failure hides a selected test.
-    assert set(counts) == {"passed", "deselected"}, summary
+    # Only passes: no failure, error, skip or expected failure hides a selected test
+    # (warnings hide none: scipy 1.16's own test helpers warn under NumPy 2.4).
+    assert set(counts) - {"warnings"} == {"passed", "deselected"}, summary
     assert counts["passed"] > 0

@@ -4,8 +4,9 @@ import functools
 import numpy as np
 
 from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
-                             normalize_geometry, normalize_mode, normalize_n_threads,
-                             percentile_rank, prepare_output, rank_index, uses_float_border)
+                             normalize_geometry, normalize_modes, normalize_n_threads,
+                             percentile_rank, prepare_output, rank_index, uses_float_border,
+                             warn_if_size_ignored)
 
 __all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
@@ -67,7 +68,7 @@ def extend_index(i, n, mode):
     raise ValueError(f"mode: unknown border rule {mode!r}")
 
 
-def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
+def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0.0,
            origin=0, *, axes=None, n_threads=None):
     """Median filter: the reference definition of :func:`crcx.median`.
 
@@ -81,19 +82,21 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
 
     Parameters
     ----------
-    image : array_like
-        Bool, integer, float32 or float64 data of any dimension, including 0-d and
-        empty. It is never modified.
+    input : array_like
+        The image: bool, integer, float32 or float64 data of any dimension, including
+        0-d and empty. It is never modified. Named as scipy names it.
     size : int or sequence of int, optional
         Window shape along the filtered axes; 3 when neither `size` nor `footprint`
-        is given. Ignored when `footprint` is given.
+        is given. Ignored when `footprint` is given, with scipy's UserWarning.
     footprint : array_like, optional
         Window elements (nonzero means included), one dimension per filtered axis.
     output : ndarray or dtype, optional
-        Array to fill (it may be `image` itself) or dtype of the result. The medians
+        Array to fill (it may be `input` itself) or dtype of the result. The medians
         are converted as by ``ndarray.astype`` (unsafe casting, no warning).
-    mode : {"reflect", "mirror", "nearest", "wrap", "constant"}, optional
-        Border rule, with scipy's ``grid-`` aliases; see :func:`extend_index`.
+    mode : {"reflect", "mirror", "nearest", "wrap", "constant"} or sequence, optional
+        Border rule, with scipy's ``grid-`` aliases; see :func:`extend_index`. A
+        sequence gives one per entry of `axes`, taken only for the smallest and the
+        largest rank over a full box (see :func:`crcx._arguments.normalize_modes`).
     cval : float, optional
         Value outside the image for ``mode="constant"``.
     origin : int or sequence of int, optional
@@ -111,7 +114,7 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     Returns
     -------
     ndarray
-        The filtered image, of `output`'s dtype (default the image's).
+        The filtered image, of `output`'s dtype (default `input`'s).
 
     Notes
     -----
@@ -130,13 +133,13 @@ def median(image, size=None, footprint=None, output=None, mode="reflect", cval=0
     >>> median(np.array([5, 1, 9, 2, 8]), size=3)
     array([5, 5, 2, 8, 8])
     >>> median(np.array([5, 1, 9, 2, 8]), size=3, mode="constant", cval=0.5, output=float)
-    array([0., 5., 2., 8., 2.])
+    array([1., 5., 2., 8., 2.])
     """
-    return _rank_filter(image, median_rank, size, footprint, output, mode, cval, origin,
+    return _rank_filter(input, median_rank, size, footprint, output, mode, cval, origin,
                         axes, n_threads)
 
 
-def rank_filter(image, rank, size=None, footprint=None, output=None, mode="reflect",
+def rank_filter(input, rank, size=None, footprint=None, output=None, mode="reflect",
                 cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Rank filter: the reference definition of :func:`crcx.rank_filter`.
 
@@ -150,11 +153,11 @@ def rank_filter(image, rank, size=None, footprint=None, output=None, mode="refle
     >>> rank_filter(np.array([5, 1, 9, 2, 8]), 0, size=3)
     array([1, 1, 1, 2, 2])
     """
-    return _rank_filter(image, functools.partial(rank_index, rank), size, footprint,
+    return _rank_filter(input, functools.partial(rank_index, rank), size, footprint,
                         output, mode, cval, origin, axes, n_threads)
 
 
-def percentile_filter(image, percentile, size=None, footprint=None, output=None,
+def percentile_filter(input, percentile, size=None, footprint=None, output=None,
                       mode="reflect", cval=0.0, origin=0, *, axes=None, n_threads=None):
     """Percentile filter: the reference definition of :func:`crcx.percentile_filter`.
 
@@ -169,29 +172,30 @@ def percentile_filter(image, percentile, size=None, footprint=None, output=None,
     >>> percentile_filter(np.array([5, 1, 9, 2, 8]), 50, size=3)
     array([5, 5, 2, 8, 8])
     """
-    return _rank_filter(image, functools.partial(percentile_rank, percentile), size,
+    return _rank_filter(input, functools.partial(percentile_rank, percentile), size,
                         footprint, output, mode, cval, origin, axes, n_threads)
 
 
-def _rank_filter(image, rank_of, size, footprint, output, mode, cval, origin, axes,
+def _rank_filter(input, rank_of, size, footprint, output, mode, cval, origin, axes,
                  n_threads):
     """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
-    image = as_image(image)
-    mode = normalize_mode(mode)
+    warn_if_size_ignored(size, footprint)
+    image = as_image(input, "input")
     geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
     rank = rank_of(geometry.count)
+    modes = normalize_modes(mode, image.ndim, axes, geometry, rank)
     cval = normalize_cval(cval)
     normalize_n_threads(n_threads)
     result = prepare_output(output, image)
 
-    float_border = uses_float_border(geometry, mode, cval, image.dtype, rank)
+    float_border = uses_float_border(geometry, modes, cval, image.dtype, rank)
     border = None if float_border else cval_in_dtype(cval, image.dtype)
     before = [reach for reach, _ in geometry.extents()]
     offsets = np.argwhere(geometry.footprint) - np.array(before, dtype=np.intp)
 
     def read(pixel, offset):
         source = list(pixel)
-        for axis, step in zip(geometry.axes, offset):
+        for axis, step, mode in zip(geometry.axes, offset, modes):
             index = extend_index(pixel[axis] + int(step), image.shape[axis], mode)
             if index is None:
                 return border

@@ -26,8 +26,8 @@ __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gathe
            "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "reach", "gate_kappa",
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
-           "ISOLATED_DENSITY", "FIXED_SHARE", "DENSE_IMPULSES", "isolation_radius",
-           "fixed_share", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
+           "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "DENSE_IMPULSES",
+           "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
@@ -96,6 +96,12 @@ ISOLATED_DENSITY = 0.005
 # the isolated pixels of clean, Gaussian- and Poisson-noisy pictures reach 0.33.
 FIXED_SHARE = 0.4
 FIXED_COUNT = 8
+# Hot and dead pixels share one value, and a few side by side (a run of three, a 2x2
+# block) vouch for each other at ISOLATION_RANK. Where the impulses are sparse and
+# fixed-valued, a pixel at their value is tested at FIXED_RANK: in 2-d a one-pixel
+# line of that value has four neighbours along it in the 5x5 cube, a cluster of up to
+# four impulses three at most (docs/algorithm.md §1.5).
+FIXED_RANK = ISOLATION_RANK + 1
 # Fixed-valued impulses this dense (of isolated pixels) are salt and pepper, which
 # the adaptive median's rules were built for; sparser ones (1 % of salt and pepper,
 # hot and dead pixels) keep only the isolated flags, since the adaptive median also
@@ -508,14 +514,28 @@ def isolation_radius(ndim):
     return 2 if ndim == 2 else 1
 
 
+def _most_frequent(values):
+    """The two most frequent of `values` (fewer if it has fewer distinct values),
+    ties going to the larger value, and their counts."""
+    unique, counts = np.unique(values, return_counts=True)
+    top = np.argsort(counts, kind="stable")[-2:]
+    return unique[top], counts[top]
+
+
 def fixed_share(values):
     """Share of `values` taken by its two most frequent values, §1.5; 0 where those
     are fewer than FIXED_COUNT pixels, too few to tell a fixed value from chance."""
     if values.size == 0:
         return 0.0
-    _, counts = np.unique(values, return_counts=True)
-    top = int(np.sort(counts)[-2:].sum())
+    top = int(_most_frequent(values)[1].sum())
     return top / values.size if top >= FIXED_COUNT else 0.0
+
+
+def fixed_values(values):
+    """The impulse values of fixed-valued impulses, §1.5: of the two most frequent of
+    `values` (the isolated pixels' values), those FIXED_COUNT pixels or more hold."""
+    unique, counts = _most_frequent(values)
+    return unique[counts >= FIXED_COUNT]
 
 
 def channel_groups(n_planes, P):

@@ -18,13 +18,13 @@ import numpy as np
 
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
-                                  FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
+from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                                  FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
-                                  finish, fit_noise, fixed_share, gate_kappa, given_options,
-                                  isolation_radius, lags, noise_estimate, prepare,
-                                  random_valued_flags, takes_options)
+                                  finish, fit_noise, fixed_share, fixed_values, gate_kappa,
+                                  given_options, isolation_radius, lags, noise_estimate,
+                                  prepare, random_valued_flags, takes_options)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -315,7 +315,11 @@ class _Isolation:
                                             and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(), "fixed-valued"
+            values = self.plane.statistics.take(
+                "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
+            at_value = np.isin(self.plane.values, values)
+            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+                                self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
             return O | random_valued_flags(

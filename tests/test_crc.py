@@ -268,10 +268,67 @@ def test_hot_pixels_are_removed_from_a_clean_picture():
     assert _mse(clean, crcx.crc_median(noisy)) < 0.25 * _mse(clean, noisy)
 
 
+def _clustered_hot_and_dead(shape, seed, density=0.006):
+    """A smooth ramp with a one-pixel line at 255, scattered hot (255) and dead (0)
+    pixels at `density` each, and a cluster of four of each (a run of three and one
+    more two lines off, as 1 % of hot pixels gave on skimage's cell); and the
+    clusters' mask."""
+    y, x = np.mgrid[:shape[0], :shape[1]]
+    clean = (60 + x + y // 2).astype(np.uint8)
+    clean[:, shape[1] * 2 // 3] = 255
+    rng = np.random.default_rng(seed)
+    noisy = np.where(rng.random(shape) < density, 255, clean)
+    noisy = np.where(rng.random(shape) < density, 0, noisy).astype(np.uint8)
+    hot, dead = np.zeros(shape, bool), np.zeros(shape, bool)
+    hot[4, 4:7] = hot[6, 6] = True
+    dead[-6, 8:11] = dead[-4, 10] = True
+    noisy[hot], noisy[dead] = 255, 0
+    return clean, noisy, hot | dead
+
+
+# enough scattered impulses of each value (FIXED_COUNT) for it to be an impulse value,
+# and few enough for them to be sparse (DENSE_IMPULSES)
+CLUSTERED = ((40, 48), 9, 0.008)
+
+
+def test_clusters_of_hot_and_dead_pixels_are_removed():
+    # four impulses of one value side by side vouch for each other at ISOLATION_RANK;
+    # at their value the test takes FIXED_RANK (§1.5), which the line still passes
+    clean, noisy, blocks = _clustered_hot_and_dead(*CLUSTERED)
+    assert crcx.estimate_noise(noisy).impulse_kind == "fixed-valued"
+    flags = _flags(noisy)
+    assert flags[blocks].all()
+    line = clean == 255
+    assert not flags[line & (noisy == 255)].any()
+    out = crcx.crc_median(noisy)
+    assert np.abs(out[blocks].astype(int) - clean[blocks]).max() <= 2
+    np.testing.assert_array_equal(out[line], clean[line])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap"])
+def test_clustered_hot_and_dead_pixels_match_the_reference(mode):
+    _, noisy, blocks = _clustered_hot_and_dead(*CLUSTERED)
+    kwargs = dict(mode=mode, s_max=5, search=1)
+    _, impulses = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(impulses, expected)
+    assert impulses[blocks].all()
+    assert_agrees(crcx.crc_median(noisy, output=np.float64, **kwargs),
+                  reference.crc_median(noisy, output=np.float64, **kwargs), 255.0)
+
+
 @pytest.mark.parametrize("values, share", [([], 0.0), ([3.0] * 7, 0.0), ([3.0] * 8, 1.0),
                                            ([0.0] * 6 + [9.0] * 6 + [1.0, 2.0, 4.0, 5.0], 0.75)])
 def test_fixed_share_counts_the_two_most_frequent_values(values, share):
     assert _crc_parameters.fixed_share(np.array(values)) == share
+
+
+@pytest.mark.parametrize("values, impulse_values", [
+    ([], []), ([3.0] * 7, []), ([0.0] * 8 + [255.0] * 9 + [5.0], [0.0, 255.0]),
+    ([0.0] * 8 + [1.0] * 3 + [2.0] * 2, [0.0])])
+def test_fixed_values_are_the_frequent_of_the_two_most_frequent(values, impulse_values):
+    found = _crc_parameters.fixed_values(np.array(values))
+    np.testing.assert_array_equal(np.sort(found), impulse_values)
 
 
 def test_texture_does_not_read_as_noise():

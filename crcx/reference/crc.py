@@ -10,13 +10,14 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_SHARE, FLAT,
-                                  FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
+from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                                  FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
                                   excess_thresholds, finish, fit_noise, fixed_share,
-                                  gate_kappa, given_options, isolation_radius, lags,
-                                  noise_estimate, prepare, random_valued_flags, takes_options)
+                                  fixed_values, gate_kappa, given_options, isolation_radius,
+                                  lags, noise_estimate, prepare, random_valued_flags,
+                                  takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -241,7 +242,9 @@ class _Isolation:
                                                and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
-            return O & self.isolated(), "fixed-valued"
+            at_value = np.isin(I, fixed_values(I[self.candidates]))
+            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+                                self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
             return O | random_valued_flags(

@@ -54,6 +54,7 @@ ABLATION = [
     ("constant noise model", {"noise": "constant"}),
     ("5x5 search window", {"search": 2}),
     ("one non-local pass (no guided pass)", {"passes": 1}),
+    ("no DCT estimate (the non-local mean alone)", {"dct": 0}),
     ("median base, Wiener gain (no non-local stage)", {"base": "median"}),
     ("median base, CRC gain, pearson (plain reading)", {"base": "median", "gain": "crc"}),
     ("median base, CRC gain, renyi", {"base": "median", "gain": "crc",

@@ -584,3 +584,106 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                     spread[z, y, x] = values[n - 1 - n // 4] - values[n // 4]
     finally:
         free(scratch)
+
+
+cdef void _transform(double* block, double* tmp, const double* m,
+                     Py_ssize_t side) noexcept nogil:
+    """The side x side `block` (row-major) times `m` along both axes, in place:
+    block = m block m^T."""
+    cdef Py_ssize_t row, u, c
+    cdef double acc
+    for row in range(side):
+        for u in range(side):
+            acc = 0.0
+            for c in range(side):
+                acc = acc + m[u * side + c] * block[row * side + c]
+            tmp[row * side + u] = acc
+    for u in range(side):
+        for c in range(side):
+            acc = 0.0
+            for row in range(side):
+                acc = acc + m[u * side + row] * tmp[row * side + c]
+            block[u * side + c] = acc
+
+
+def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
+               const double[:, ::1] basis, double k2, double[:, :, ::1] out, int n_threads):
+    """The sliding-window DCT estimate D of docs/algorithm.md §3 (after Yu & Sapiro,
+    "DCT image denoising: a simple and effective image denoising algorithm", IPOL 2011).
+
+    Every square of the side of the orthonormal `basis` that overlaps a slice is
+    transformed; its coefficients but the mean whose square is at most `k2` times the
+    square's mean sigma^2 are set to 0; `out` is the mean of the inverse transforms
+    over the squares that cover each pixel, and the pixel itself where its own sigma^2
+    is 0. `padded` and `variance` are the plane and sigma^2 extended by side - 1 past
+    each edge of the last two axes. Squares whose first lines differ by a multiple of
+    the side touch disjoint output lines: the squares of one such class run on
+    threads at once, the classes one after another, so that every sum is made in the
+    same order whatever the number of threads.
+    """
+    cdef Py_ssize_t depth = out.shape[0], height = out.shape[1], width = out.shape[2]
+    cdef Py_ssize_t side = basis.shape[0], r = side - 1, size = side * side
+    cdef Py_ssize_t pw = padded.shape[2], plane = padded.shape[1] * pw
+    cdef Py_ssize_t first, lines, i, z, y, x, top, left, b, c, e, yy, xx
+    cdef const double* data = &padded[0, 0, 0]
+    cdef const double* noise = &variance[0, 0, 0]
+    cdef double* scratch = NULL
+    cdef double* inverse = NULL
+    cdef double* block
+    cdef double* tmp
+    cdef double mean_variance, threshold, inv_count = 1.0 / size
+    if basis.shape[1] != side or side < 1:
+        raise ValueError("basis: expected a square matrix")
+    for i in range(3):
+        if (variance.shape[i] != padded.shape[i]
+                or padded.shape[i] != out.shape[i] + (2 * r if i else 0)):
+            raise ValueError("padded, variance: expected out's shape extended by the "
+                             "side - 1 of the basis on the last two axes")
+    try:
+        inverse = _scratch(size, 1)
+        for b in range(side):
+            for c in range(side):
+                inverse[b * side + c] = basis[c, b]
+        scratch = _scratch(2 * size, n_threads)
+        out[:, :, :] = 0.0
+        for first in range(side):
+            lines = (height + r - first + side - 1) // side
+            with nogil, parallel(num_threads=n_threads):
+                block = scratch + omp_get_thread_num() * 2 * size
+                tmp = block + size
+                for i in prange(depth * lines, schedule="dynamic"):
+                    z = i // lines
+                    top = first + side * (i % lines)
+                    for left in range(width + r):
+                        mean_variance = 0.0
+                        for b in range(side):
+                            e = z * plane + (top + b) * pw + left
+                            for c in range(side):
+                                block[b * side + c] = data[e + c]
+                                mean_variance = mean_variance + noise[e + c]
+                        threshold = k2 * mean_variance * inv_count
+                        _transform(block, tmp, &basis[0, 0], side)
+                        for e in range(1, size):
+                            if block[e] * block[e] <= threshold:
+                                block[e] = 0.0
+                        _transform(block, tmp, inverse, side)
+                        for b in range(side):
+                            yy = top + b - r
+                            if 0 <= yy < height:
+                                for c in range(side):
+                                    xx = left + c - r
+                                    if 0 <= xx < width:
+                                        out[z, yy, xx] += block[b * side + c]
+        with nogil:
+            for i in prange(depth * height, num_threads=n_threads):
+                z = i // height
+                y = i % height
+                for x in range(width):
+                    e = z * plane + (y + r) * pw + x + r
+                    if noise[e] > 0:
+                        out[z, y, x] = out[z, y, x] * inv_count
+                    else:
+                        out[z, y, x] = data[e]
+    finally:
+        free(scratch)
+        free(inverse)

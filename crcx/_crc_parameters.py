@@ -23,7 +23,7 @@ from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, 
 __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gather_options",
            "takes_options",
            "NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "FLAT", "TIE",
-           "MIN_SAMPLES", "SPARSE_DENSITIES", "lags", "reach", "gate_kappa",
+           "MIN_SAMPLES", "SPARSE_DENSITIES", "dct_basis", "lags", "reach", "gate_kappa",
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
            "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "DENSE_IMPULSES",
@@ -40,6 +40,8 @@ TIE = 1e-9
 # Widest side of any window of CRC-MF (window, s_max, patch, majority; search reaches
 # half of it).
 MAX_SIDE = 255
+# Widest square of the DCT estimate (§3): its cost per pixel grows as the side cubed.
+MAX_DCT = 16
 # Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
 MIN_SAMPLES = 64
 # Flagged fractions over which the final noise gate moves from `sparse_kappa` (an
@@ -108,6 +110,14 @@ FIXED_RANK = ISOLATION_RANK + 1
 # flags the picture's own extremes (camera, 1 % salt and pepper: 37.5 dB against
 # 33.8 with every flag).
 DENSE_IMPULSES = 0.02
+
+def dct_basis(side):
+    """The orthonormal DCT-II matrix T of `side`: T[u, c] = a_u cos(pi (2c + 1) u / 2 side),
+    a_0 = sqrt(1 / side), a_u = sqrt(2 / side); coefficients X = T x, x = T^T X."""
+    u, c = np.mgrid[:side, :side]
+    scale = np.where(u == 0, math.sqrt(1.0 / side), math.sqrt(2.0 / side))
+    return np.ascontiguousarray(scale * np.cos(np.pi * (2 * c + 1) * u / (2 * side)))
+
 
 def lags(ndim):
     """The lag set Δ: half of the unit neighbourhood, in the order CRC maps use.
@@ -222,6 +232,12 @@ class CRCOptions:
         first pass's estimate, which are far less noisy than the image's.
     pilot_h : float, optional
         Filtering parameter of that second pass.
+    dct : int, optional
+        Side of the squares of the DCT estimate that the base of §3 averages with the
+        non-local mean (0: the non-local mean alone).
+    dct_threshold : float, optional
+        The DCT coefficients kept are those larger than this many noise standard
+        deviations.
     joint_channels : bool, optional
         With a channel axis: the channels share the non-local weights, from their
         patches compared together (colour). False filters them as independent planes
@@ -272,6 +288,8 @@ class CRCOptions:
     h: float = 1.0
     passes: int = 2
     pilot_h: float = 0.3
+    dct: int = 8
+    dct_threshold: float = 2.7
     joint_channels: bool = True
     gain: str = "wiener"
     wiener_c: float = 2.0
@@ -316,6 +334,11 @@ class CRCOptions:
             _check(name, _number(value) and value > 0, f"expected > 0, got {value!r}")
         _check("passes", self.passes in (1, 2) and not isinstance(self.passes, bool),
                f"expected 1 or 2, got {self.passes!r}")
+        _check("dct", isinstance(self.dct, numbers.Integral) and not isinstance(self.dct, bool)
+               and (self.dct == 0 or 2 <= self.dct <= MAX_DCT),
+               f"expected 0 or an integer from 2 to {MAX_DCT}, got {self.dct!r}")
+        _check("dct_threshold", _number(self.dct_threshold) and self.dct_threshold >= 0,
+               f"expected >= 0, got {self.dct_threshold!r}")
         _check("joint_channels", isinstance(self.joint_channels, (bool, np.bool_)),
                f"expected True or False, got {self.joint_channels!r}")
         _check("gain", self.gain in GAINS, f"expected one of {GAINS}, got {self.gain!r}")
@@ -419,16 +442,17 @@ def reach(P):
     each), the Laplacian (1), the majority rule, the structure rule (2), the passes
     of the isolation test (the 2-d radius, the larger) and its final passes (that
     radius and a replacement each), the median
-    proxy, the non-local search and patch of each pass, and the window of the gain
-    with its lag.
+    proxy, the non-local search and patch of each pass or the DCT squares (the two
+    estimates of §3 read J side by side), and the window of the gain with its lag.
     """
     passes = P.passes if P.base == "nonlocal" else 1
     isolation = (ISOLATION_PASSES * isolation_radius(2)
                  + RANDOM_PASSES * (isolation_radius(2) + P.s_max // 2)
                  if P.isolation > 0 else 0)
+    base = max(passes * (P.search + P.patch // 2),
+               P.dct - 1 if P.base == "nonlocal" else 0)
     return (2 * (P.s_max // 2) + 1 + P.majority // 2 + 2 + isolation
-            + int(np.max(P.size)) // 2 + passes * (P.search + P.patch // 2)
-            + P.window // 2 + 1)
+            + int(np.max(P.size)) // 2 + base + P.window // 2 + 1)
 
 
 # What :func:`crcx.estimate_noise` calls the impulses of an image (§1.5).

@@ -21,10 +21,11 @@ from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
-                                  WEAK_TEXTURE_DENSITY, channel_groups, excess_thresholds,
-                                  finish, fit_noise, fixed_share, fixed_values, gate_kappa,
-                                  given_options, isolation_radius, lags, noise_estimate,
-                                  prepare, random_valued_flags, takes_options)
+                                  WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
+                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  fixed_values, gate_kappa, given_options, isolation_radius,
+                                  lags, noise_estimate, prepare, random_valued_flags,
+                                  takes_options)
 from crcx._openmp import effective_n_threads
 from crcx._output_cache import reusing_memory
 from crcx.filters import median, rank_filter
@@ -67,10 +68,11 @@ class _Plane:
     def reach(self, r):
         return (r if self.ndim == 3 else 0, r, r)
 
-    def padded(self, array, r, fill):
-        """`array` extended by `r` past each edge of the filtered axes (`fill` for cval)."""
+    def padded(self, array, r, fill, slices=False):
+        """`array` extended by `r` past each edge of the filtered axes (`fill` for cval);
+        with `slices`, of the last two only (each slice of a volume on its own)."""
         out = array
-        for axis, extra in enumerate(self.reach(r)):
+        for axis, extra in enumerate((0, r, r) if slices else self.reach(r)):
             if extra == 0:
                 continue
             index = extended_indices(out.shape[axis], extra, extra, self.mode)
@@ -400,6 +402,17 @@ def _nonlocal_mean(planes, noise, P):
     return list(np.where(O, B, guided))
 
 
+def _dct_estimate(plane, J, sig2, P):
+    """D of §3: J's sliding-window DCT coefficients hard-thresholded at `dct_threshold`
+    noise standard deviations, squares of `dct` pixels in each slice."""
+    r = P.dct - 1
+    D = np.empty(J.shape)
+    _crc.dct_shrink(plane.padded(J, r, plane.cval, slices=True),
+                    plane.padded(sig2, r, 0.0, slices=True), dct_basis(P.dct),
+                    P.dct_threshold ** 2, D, plane.n_threads)
+    return D
+
+
 def _residual_scale(E, B):
     """Largest |E|, then mean square and robust deviation of E over it (§4); where E is
     no larger than the rounding of B, infinity (E over it is 0), 0 and 0."""
@@ -458,6 +471,9 @@ def _stages(planes, P):
             for i, b in zip(group, _nonlocal_mean([planes[i] for i in group],
                                                   [noise[i] for i in group], P)):
                 B[i] = b
+        if P.dct:
+            B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P))) if sig2.any()
+                 else b for plane, (O, J, _, sig2), b in zip(planes, noise, B)]
     return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, _, sig2), b in zip(noise, B)]
 
 

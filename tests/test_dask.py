@@ -94,12 +94,16 @@ def test_crc_median_is_exact_whatever_the_kind_of_impulses(kind):
 
 
 def test_each_non_local_pass_adds_its_search_and_patch_to_the_reach():
-    # The guided pass reads the first pass's output over its own search window.
-    one, two = (crcx.CRCOptions(passes=n) for n in (1, 2))
+    # The guided pass reads the first pass's output over its own search window; the
+    # DCT estimate reads J beside the passes, as far as its squares reach (§3).
+    one, two = (crcx.CRCOptions(passes=n, dct=0) for n in (1, 2))
     added = crcx.dask.crc_reach(two) - crcx.dask.crc_reach(one)
     assert added == one.search + one.patch // 2
-    median_base = crcx.CRCOptions(passes=2, base="median")
+    median_base = two.replace(base="median", dct=8)
     assert crcx.dask.crc_reach(median_base) == crcx.dask.crc_reach(one)
+    wide = one.replace(dct=16)
+    assert crcx.dask.crc_reach(wide) - crcx.dask.crc_reach(one) == 15 - added
+    assert crcx.dask.crc_reach(two.replace(dct=8)) == crcx.dask.crc_reach(two)
 
 
 def test_blocks_filtered_on_their_own_statistics_would_differ():

@@ -24,7 +24,8 @@ BAD = {"size": 0, "window": 9.0, "correlation": "spearman", "bins": 1, "s_max": 
        "impulses": "median", "kappa": -0.5, "sparse_kappa": True, "isolation": 2.0,
        "majority": 4, "majority_density": "0.3", "excess": float("nan"),
        "line_density": None, "noise": "poisson", "noise_bins": 1, "base": "mean",
-       "search": -1, "patch": 2, "h": 0, "passes": 0, "pilot_h": -1.0,
+       "search": -1, "patch": 2, "h": 0, "passes": 0, "pilot_h": -1.0, "dct": 1,
+       "dct_threshold": -0.5,
        "joint_channels": 1, "gain": "magic", "wiener_c": float("inf"), "t0": "low",
        "t1": 0.05}
 # Checked against the image, by the functions that take the options.

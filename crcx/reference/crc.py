@@ -14,10 +14,10 @@ from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIX
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
-                                  excess_thresholds, finish, fit_noise, fixed_share,
-                                  fixed_values, gate_kappa, given_options, isolation_radius,
-                                  lags, noise_estimate, prepare, random_valued_flags,
-                                  takes_options)
+                                  dct_basis, excess_thresholds, finish, fit_noise,
+                                  fixed_share, fixed_values, gate_kappa, given_options,
+                                  isolation_radius, lags, noise_estimate, prepare,
+                                  random_valued_flags, takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -318,6 +318,32 @@ def _valid_median(I_ext, O_ext, p, s_max, otherwise):
 
 # --- §3 non-local stage --------------------------------------------------------------
 
+def _dct_estimate(J, sig2, mode, cval, P):
+    """D of §3: the mean, over the `dct` x `dct` squares (of the last two axes) that
+    cover each pixel, of the square with its small DCT coefficients set to 0."""
+    n, T = P.dct, dct_basis(P.dct)
+    J_ext, S_ext = _Extended(J, mode, cval), _Extended(sig2, mode, 0.0)
+    total = np.zeros(J.shape)
+    *slices, height, width = J.shape
+    for z in np.ndindex(*slices):
+        for top in range(1 - n, height):
+            for left in range(1 - n, width):
+                rows, columns = range(top, top + n), range(left, left + n)
+                square = np.array([[J_ext.at(z + (y, x)) for x in columns] for y in rows])
+                threshold = P.dct_threshold ** 2 * np.mean(
+                    [[S_ext.at(z + (y, x)) for x in columns] for y in rows])
+                X = T @ square @ T.T
+                small = X * X <= threshold
+                small[0, 0] = False
+                X[small] = 0.0
+                inverse = T.T @ X @ T
+                for b, y in enumerate(rows):
+                    for c, x in enumerate(columns):
+                        if 0 <= y < height and 0 <= x < width:
+                            total[z + (y, x)] += inverse[b, c]
+    return np.where(sig2 > 0, total / n ** 2, J)
+
+
 def _nonlocal_mean(Js, sig2s, Os, mode, cval, P):
     """B of §3 for planes that share their weights (the channels of a colour image)."""
     Bs = _weighted_mean(Js, Js, sig2s, mode, cval, P, P.h, allowance=1.0, centre="largest")
@@ -456,6 +482,9 @@ def _stages(planes, mode, cval, P):
                                                   [s for _, _, _, s in parts],
                                                   [O for O, _, _, _ in parts], mode, cval, P)):
                 B[i] = b
+        if P.dct:
+            B = [np.where(O, b, 0.5 * (b + _dct_estimate(J, sig2, mode, cval, P)))
+                 for (O, J, _, sig2), b in zip(noise, B)]
     return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, _, sig2), b in zip(noise, B)]
 
 

@@ -329,40 +329,49 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
         free(scratch)
 
 
-cdef double _second_singular_value(double* joint, int bins) noexcept nogil:
-    """Second singular value of diag(px)^-1/2 P diag(py)^-1/2 for a bins x bins P.
+cdef double _second_singular_value(const double* counts, int bins) noexcept nogil:
+    """Second singular value of Q = diag(px)^-1/2 P diag(py)^-1/2, where P is the
+    bins x bins table of pair `counts` over their total n.
 
-    The largest is 1 (the constant functions); Jacobi rotations diagonalise the
-    symmetric Q Q^T, whose eigenvalues are the squared singular values. Zero when a
-    marginal has fewer than two non-empty bins: no non-constant function exists.
+    The largest is 1, of sqrt(px) and sqrt(py) (the constant functions), so the
+    second is the largest of R = Q - sqrt(px) sqrt(py)^T, whose entries are
+    (n c_ab - cx_a cy_b) / (n sqrt(cx_a cy_b)): numerators exact in integers, and R
+    exactly 0 for independent pairs. Jacobi rotations diagonalise the symmetric
+    R R^T, whose largest eigenvalue is its square, to rounding of itself. The
+    second eigenvalue of Q Q^T is not accurate enough: next to the first (1), it
+    came out up to 1e-16 for independent pairs, and its square root, 1e-8, beat TIE.
+    Zero when a marginal has fewer than two non-empty bins: no non-constant
+    function exists.
     """
-    cdef double px[4]
-    cdef double py[4]
-    cdef double q[16]
+    cdef double cx[4]
+    cdef double cy[4]
+    cdef double r[16]
     cdef double s[16]
     cdef int a, b, c, used_x = 0, used_y = 0, sweep, p_, r_
-    cdef double theta, t, cs, sn, spp, srr, spr, tmp, first, second
+    cdef double n = 0.0, theta, t, cs, sn, spp, srr, spr, tmp, largest
     for a in range(bins):
-        px[a] = 0.0
-        py[a] = 0.0
+        cx[a] = 0.0
+        cy[a] = 0.0
     for a in range(bins):
         for b in range(bins):
-            px[a] += joint[a * bins + b]
-            py[b] += joint[a * bins + b]
+            cx[a] += counts[a * bins + b]
+            cy[b] += counts[a * bins + b]
+            n += counts[a * bins + b]
     for a in range(bins):
-        used_x += px[a] > 1e-12
-        used_y += py[a] > 1e-12
+        used_x += cx[a] > 0
+        used_y += cy[a] > 0
     if used_x < 2 or used_y < 2:
         return 0.0
     for a in range(bins):
         for b in range(bins):
-            q[a * bins + b] = (joint[a * bins + b] / sqrt(px[a] * py[b])
-                               if px[a] > 1e-12 and py[b] > 1e-12 else 0.0)
+            r[a * bins + b] = ((n * counts[a * bins + b] - cx[a] * cy[b])
+                               / (n * sqrt(cx[a] * cy[b]))
+                               if cx[a] > 0 and cy[b] > 0 else 0.0)
     for a in range(bins):
         for c in range(bins):
             tmp = 0.0
             for b in range(bins):
-                tmp += q[a * bins + b] * q[c * bins + b]
+                tmp += r[a * bins + b] * r[c * bins + b]
             s[a * bins + c] = tmp
     for sweep in range(32):
         for p_ in range(bins):
@@ -384,15 +393,10 @@ cdef double _second_singular_value(double* joint, int bins) noexcept nogil:
                     tmp = s[p_ * bins + c]
                     s[p_ * bins + c] = cs * tmp - sn * s[r_ * bins + c]
                     s[r_ * bins + c] = sn * tmp + cs * s[r_ * bins + c]
-    first = second = 0.0
+    largest = 0.0
     for a in range(bins):
-        tmp = s[a * bins + a]
-        if tmp > first:
-            second = first
-            first = tmp
-        elif tmp > second:
-            second = tmp
-    return sqrt(max(second, 0.0))
+        largest = max(largest, s[a * bins + a])
+    return sqrt(largest)
 
 
 cdef inline int _quantise(double value, int bins, double tau) noexcept nogil:
@@ -452,7 +456,8 @@ def correlation_map(const double[:, :, ::1] padded, tuple reach,
                             if renyi:
                                 qa = _quantise(a, bins, tau)
                                 qb = _quantise(b, bins, tau)
-                                joint[qa * bins + qb] += inv_n
+                                # counts, not frequencies: exact (see below)
+                                joint[qa * bins + qb] += 1.0
                         va = saa * inv_n - (sa * inv_n) * (sa * inv_n)
                         vb = sbb * inv_n - (sb * inv_n) * (sb * inv_n)
                         if renyi:

@@ -414,21 +414,30 @@ def _dct_estimate(plane, J, sig2, P):
 
 
 def _residual_scale(E, B):
-    """Largest |E|, then mean square and robust deviation of E over it (§4); where E is
-    no larger than the rounding of B, infinity (E over it is 0), 0 and 0."""
+    """The rounding of B, the largest |E|, then mean square and robust deviation of
+    E over it, values within that rounding taken as 0 (§4); where every value is,
+    infinity (E over it is 0), 0 and 0."""
+    rounding = FLAT * float(np.max(np.abs(B), initial=0.0))
     s = float(np.max(np.abs(E), initial=0.0))
-    if s <= FLAT * float(np.max(np.abs(B), initial=0.0)):
-        return np.inf, 0.0, 0.0
-    U = E / s
+    if s <= rounding:
+        return rounding, np.inf, 0.0, 0.0
+    U = _beyond_rounding(E, rounding) / s
     nu = float(np.mean(U * U))
-    return s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
+    return rounding, s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
+
+
+def _beyond_rounding(E, rounding):
+    """E with its values no larger than `rounding` taken as 0: whether they come out
+    0 or one ulp either side depends on the order in which B was summed (§4)."""
+    return np.where(np.abs(E) <= rounding, 0.0, E)
 
 
 def _correlation_map(plane, E, B, P):
     """CRC(p) of the residual E of B and the index of the first maximising lag (§4)."""
     half = P.window // 2
-    s, nu, tau = plane.statistics.take("residual scale", lambda: _residual_scale(E, B))
-    padded = plane.padded(E / s, half + 1, 0.0)
+    rounding, s, nu, tau = plane.statistics.take("residual scale",
+                                                 lambda: _residual_scale(E, B))
+    padded = plane.padded(_beyond_rounding(E, rounding) / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)

@@ -7,9 +7,10 @@ image's border meets the true border and applies the same rule there: this is ex
 for filters made of several local stages too (a later stage extends the earlier
 stage's output, not the input). A window longer than the axis gets the whole axis.
 ``wrap`` is the exception, as it reads the far end of the axis: the array is first
-extended periodically by the reach, blocks are filtered, and the extension is cropped
-(a periodic image filtered by a shift-invariant filter stays periodic, so this is
-exact as well). CRC-MF also reads statistics of the whole plane; they are computed
+extended periodically by the reach along the axes whose mode is ``wrap`` (a median
+takes a mode per axis where :func:`crcx.median` does), blocks are filtered, and the
+extension is cropped (a periodic image filtered by a shift-invariant filter stays
+periodic, so this is exact as well). CRC-MF also reads statistics of the whole plane; they are computed
 first, once per plane, and every block is filtered with them.
 """
 import functools
@@ -19,8 +20,8 @@ import dask
 import dask.array as da
 
 import crcx
-from crcx._arguments import (check_dtype, normalize_cval, normalize_geometry, normalize_mode,
-                             normalize_n_threads)
+from crcx._arguments import (check_dtype, median_rank, normalize_cval, normalize_geometry,
+                             normalize_mode, normalize_modes, normalize_n_threads)
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
 from crcx._crc_parameters import reach as crc_reach
@@ -49,13 +50,14 @@ def _extend(array, reach, mode):
     return array
 
 
-def _map_filter(array, function, reach, mode, **arguments):
+def _map_filter(array, function, reach, modes, **arguments):
     """Apply the in-memory `function` blockwise, exactly (see the module docstring).
 
-    `arguments` go to every call of `function` (dask computes delayed ones first).
+    `modes` gives the canonical border mode of each axis in `reach`; `arguments` go
+    to every call of `function` (dask computes delayed ones first).
     """
-    periodic = mode == "wrap"
-    padded = _extend(array, reach, mode) if periodic else array
+    periodic = {axis: extents for axis, extents in reach.items() if modes[axis] == "wrap"}
+    padded = _extend(array, periodic, "wrap")
     # Symmetric, so that a block on the border also holds the pixels that the border
     # rule mirrors in (a window shifted by its origin reaches further on one side).
     # Depth beyond the axis length is meaningless (and refused by dask): the whole axis.
@@ -65,8 +67,9 @@ def _map_filter(array, function, reach, mode, **arguments):
                             **arguments)
     if not periodic:
         return result
-    return result[tuple(slice(reach[axis][0], reach[axis][0] + length) if axis in reach
-                        else slice(None) for axis, length in enumerate(array.shape))]
+    return result[tuple(slice(periodic[axis][0], periodic[axis][0] + length)
+                        if axis in periodic else slice(None)
+                        for axis, length in enumerate(array.shape))]
 
 
 def _as_dask(array):
@@ -102,14 +105,16 @@ def median(array, size=None, footprint=None, mode="reflect", cval=0.0, origin=0,
     True
     """
     array = _as_dask(array)
-    canonical = normalize_mode(mode)
     normalize_cval(cval)
     normalize_n_threads(n_threads)
     geometry = normalize_geometry(array.ndim, size, footprint, origin, axes)
+    # The in-memory filter's own rules, so that a sequence of modes is taken (and
+    # refused) exactly where crcx.median takes it.
+    modes = normalize_modes(mode, array.ndim, axes, geometry, median_rank(geometry.count))
     reach = dict(zip(geometry.axes, geometry.extents()))
     function = functools.partial(crcx.median, size=size, footprint=footprint, mode=mode,
                                  cval=cval, origin=origin, axes=axes, n_threads=n_threads)
-    return _map_filter(array, function, reach, canonical)
+    return _map_filter(array, function, reach, dict(zip(geometry.axes, modes)))
 
 
 @takes_options
@@ -173,7 +178,8 @@ def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
             statistics = statistics[first:last]
         return _denoise(block, P, mode, cval, channel_axis, None, n_threads, statistics)
 
-    return _map_filter(array, function, reach, canonical, statistics=statistics)
+    return _map_filter(array, function, reach, dict.fromkeys(reach, canonical),
+                       statistics=statistics)
 
 
 # Method name (as in crcx.collection.METHODS) -> the dask counterpart of its filter.

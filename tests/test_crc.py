@@ -114,6 +114,19 @@ def test_crc_median_matches_the_reference(image_and_axis, kwargs):
          dict(size=1, window=3, correlation="pearson", bins=2, mode="reflect", cval=0.0,
               s_max=3, impulses="hwang-haddad", majority=0, noise=4.0, base="nonlocal",
               search=2, patch=1, passes=2, gain="wiener"))
+# residual values of one ulp where B is J up to rounding (rows of equal values; below,
+# neighbours whose weights underflow): the Rényi quantisation read their sign, which
+# the order of summation decides, and the maps differed by 0.71 and 0.15
+@example((np.array([[36, 36, 36, 36], [246, 246, 246, 246], [237, 237, 255, 237]], np.uint8),
+          {}),
+         dict(size=5, window=3, correlation="renyi", bins=3, mode="mirror", cval=3.0,
+              s_max=7, impulses="none", majority=3, noise=4.0, base="nonlocal", search=1,
+              patch=3, passes=2, pilot_h=1.0, isolation=0.0))
+@example((np.array([[96, 241, 15, 45], [134, 253, 150, 64], [32, 206, 221, 26]], np.uint8),
+          {}),
+         dict(size=1, window=5, correlation="renyi", bins=2, mode="mirror", s_max=7,
+              impulses="none", majority=3, noise=4.0, base="nonlocal", search=2, patch=3,
+              passes=1, pilot_h=0.3, isolation=0.0))
 def test_crc_map_matches_the_reference(image_and_axis, kwargs):
     image, axis = image_and_axis
     requests = dict(return_direction=True, return_impulses=True, return_variance=True)
@@ -453,6 +466,53 @@ def test_flips_and_transposes_commute_with_the_filter(mode, transform):
     direct = transform(crcx.crc_median(image, mode=mode))
     transformed = crcx.crc_median(transform(image), mode=mode)
     assert_agrees(transformed, direct, 255.0)
+
+
+def _compiled_renyi(counts, tau=0.5):
+    """The compiled Rényi correlation of pairs whose bins x bins table is `counts`.
+
+    One output pixel, the x values its window and the y values one lag beyond: the
+    kernel takes any window and lag as flat offsets.
+    """
+    bins = counts.shape[0]
+    levels = {2: [-1.0, 1.0], 3: [-1.0, 0.0, 1.0], 4: [-1.0, -0.1, 0.1, 1.0]}[bins]
+    pairs = [(levels[a], levels[b]) for (a, b), c in np.ndenumerate(counts) for _ in range(c)]
+    x, y = np.array(pairs).T
+    n = len(x)
+    best, direction = np.empty((1, 1, 1)), np.empty((1, 1, 1), np.int16)
+    _crc.correlation_map(np.concatenate([x, y]).reshape(1, 1, 2 * n), (0, 0, 0),
+                         np.array([n], np.intp), np.arange(n, dtype=np.intp), 0.0,
+                         _crc_parameters.TIE, True, bins, tau, best, direction, 1)
+    return best[0, 0, 0], (x, y)
+
+
+@pytest.mark.parametrize("bins", [2, 3, 4])
+def test_renyi_of_independent_pairs_is_zero(bins):
+    # A table that is the product of its marginals: rho is 0. Taken as the square root
+    # of the second eigenvalue of Q Q^T, next to 1, the rounding of 1e-16 came out up
+    # to 1e-8, above TIE, where the reference's SVD gives 1e-17: [[2, 8], [3, 12]] of
+    # a 5x5 window was one.
+    rng = np.random.default_rng(31)
+    tried = 0
+    for n in (25, 49):
+        for _ in range(60):
+            rows = rng.multinomial(n // 5 if n == 25 else n // 7, np.ones(bins) / bins)
+            columns = rng.multinomial(5 if n == 25 else 7, np.ones(bins) / bins)
+            if np.count_nonzero(rows) < 2 or np.count_nonzero(columns) < 2:
+                continue
+            tried += 1
+            assert _compiled_renyi(np.outer(rows, columns))[0] == 0.0
+    assert tried > 50
+
+
+@pytest.mark.parametrize("bins", [2, 3, 4])
+def test_renyi_of_any_table_matches_the_reference(bins):
+    rng = np.random.default_rng(32)
+    for n in (9, 25, 49):
+        for _ in range(100):
+            counts = rng.multinomial(n, rng.dirichlet(np.ones(bins * bins))).reshape(bins, bins)
+            compiled, (x, y) = _compiled_renyi(counts)
+            assert_agrees(compiled, reference._renyi(x, y, bins, 0.5), 1.0)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"correlation": "renyi", "gain": "wiener+crc"}])

@@ -1,4 +1,6 @@
 """crcx.dask: blockwise filters equal the in-memory ones; file collections on a cluster."""
+import re
+
 import dask
 import dask.array as da
 import numpy as np
@@ -115,7 +117,8 @@ def test_blocks_filtered_on_their_own_statistics_would_differ():
     assert extent < 80
     alone = crcx.dask._map_filter(da.from_array(image, chunks=(40, 40)),
                                   lambda block: crcx.crc_median(block, n_threads=1, s_max=5),
-                                  {0: (extent, extent), 1: (extent, extent)}, "reflect")
+                                  {0: (extent, extent), 1: (extent, extent)},
+                                  {0: "reflect", 1: "reflect"})
     assert np.any(alone.compute() != crcx.crc_median(image, n_threads=1, s_max=5))
 
 
@@ -156,6 +159,60 @@ def test_threaded_scheduler_and_numpy_input():
         lazy = crcx.dask.median(image, 5, mode="mirror")
         np.testing.assert_array_equal(lazy.compute(), crcx.median(image, 5, mode="mirror"))
     assert lazy.dtype == np.uint16 and lazy.shape == image.shape
+
+
+# crcx.median takes a mode per axis for a median of one or two values over a full box
+# (scipy's minimum or maximum filter); mode[i] goes with axes[i].
+MODES_PER_AXIS = [
+    {"size": (2, 1), "mode": ("wrap", "constant"), "cval": 0.5},   # a float border
+    {"size": (1, 2), "origin": (0, -1), "mode": ["constant", "wrap"], "cval": 3},
+    {"size": (1, 2), "axes": (1, 0), "mode": ("wrap", "mirror")},
+    {"size": 2, "axes": (1,), "mode": ["grid-wrap"]},
+    {"size": 1, "mode": ("wrap", "nearest")},
+    {"footprint": np.ones((2, 1)), "mode": ("reflect", "grid-constant"), "cval": 7},
+]
+
+
+def _kwargs_id(kwargs):
+    return ",".join(f"{key}={value.shape if isinstance(value, np.ndarray) else value}"
+                    for key, value in kwargs.items())
+
+
+@pytest.mark.parametrize("kwargs", MODES_PER_AXIS, ids=_kwargs_id)
+def test_median_takes_a_mode_per_axis_where_crcx_median_does(kwargs):
+    for shape, chunks in [((11, 13), (4, 5)), ((2, 3), (1, 2))]:
+        image = _image(shape)
+        expected = crcx.median(image, n_threads=1, **kwargs)
+        lazy = crcx.dask.median(da.from_array(image, chunks=chunks), **kwargs)
+        np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_the_modes_go_with_their_axes():
+    # Such a window reaches along one axis only, so only that axis's mode counts:
+    # swapped, the modes give another result, and the cases above tell them apart.
+    image = _image((11, 13))
+    image[0] = 0   # the largest of two: the wrapped-in last row, else this row
+    lazy = {mode: crcx.dask.median(da.from_array(image, chunks=(4, 5)), size=(2, 1),
+                                   mode=mode, cval=0.5).compute()
+            for mode in [("wrap", "constant"), ("constant", "wrap")]}
+    np.testing.assert_array_equal(lazy["wrap", "constant"],
+                                  crcx.median(image, size=(2, 1), mode="wrap"))
+    assert np.any(lazy["wrap", "constant"] != lazy["constant", "wrap"])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"size": 3, "mode": ("wrap", "reflect")},                          # not an extreme rank
+    {"footprint": np.eye(2), "mode": ("wrap", "reflect")},             # not a full box
+    {"size": 2, "mode": ("reflect",) * 3},                             # one per axis
+    {"size": 2, "mode": ["wrap", "edge"]},
+    {"size": 2, "axes": (0,), "mode": "edge"},
+], ids=_kwargs_id)
+def test_median_refuses_modes_as_crcx_median_refuses_them(kwargs):
+    image = _image((8, 8))
+    with pytest.raises(ValueError) as expected:
+        crcx.median(image, **kwargs)
+    with pytest.raises(expected.type, match=f"^{re.escape(str(expected.value))}$"):
+        crcx.dask.median(da.from_array(image, chunks=4), **kwargs)
 
 
 @pytest.mark.parametrize("dtype, kwargs, error, message", [

@@ -420,12 +420,12 @@ def _correlation_map(E, B, mode, P):
     shape, d = E.shape, E.ndim
     hw = P.window // 2
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
-    # do not underflow (§4); a residual no larger than the rounding of B is 0
+    # do not underflow (§4); residual values no larger than the rounding of B are 0,
+    # as the quantisation would read the sign that the order of summation gave them
+    rounding = FLAT * float(np.max(np.abs(B), initial=0.0))
+    E = np.where(np.abs(E) <= rounding, 0.0, E)
     largest = float(np.max(np.abs(E), initial=0.0))
-    if largest <= FLAT * float(np.max(np.abs(B), initial=0.0)):
-        E = np.zeros(shape)
-    else:
-        E = E / largest
+    E = E / largest if largest > 0 else np.zeros(shape)
     E_ext = _Extended(E, mode, 0.0)
     nu = float(np.mean(E * E))
     tau = 1.4826 * _true_median(np.abs(E).ravel()) if nu > 0 else 0.0

@@ -22,18 +22,26 @@ from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, 
 
 __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gather_options",
            "takes_options",
-           "NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "FLAT", "TIE",
+           "NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "FLAT", "SPREAD", "TIE",
            "MIN_SAMPLES", "SPARSE_DENSITIES", "dct_basis", "lags", "reach", "gate_kappa",
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
            "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "DENSE_IMPULSES",
-           "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW", "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
+           "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW",
+           "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
 IMPULSES = ("adaptive", "hwang-haddad", "none")
 BASES = ("nonlocal", "median")
 GAINS = ("wiener", "crc", "wiener+crc", "none")
-# Relative threshold below which a window's residual variance counts as flat.
+# Residual values no larger than this fraction of the plane's largest |B| are its
+# rounding and count as 0 (docs/algorithm.md, §4).
 FLAT = 1e-12
+# A Pearson window whose residual standard deviation is at most this fraction of the
+# plane's largest |B| or |E| is flat (rho = 0): rho moves by up to 4 delta / sd when
+# the values move by delta, and the two implementations' B, sums of up to 49 terms in
+# other orders, may differ by 2 x 49 units of rounding (1.1e-14 of that magnitude),
+# so beyond it rho agrees within 4.4e-10, inside the tests' 1e-9 (§4).
+SPREAD = 1e-4
 # A lag must beat the best correlation so far by this much to become the canonical
 # direction: lags whose correlations tie up to rounding keep their order.
 TIE = 1e-9

@@ -20,7 +20,7 @@ from crcx import _crc, _window
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   fixed_values, gate_kappa, given_options, isolation_radius,
@@ -414,16 +414,18 @@ def _dct_estimate(plane, J, sig2, P):
 
 
 def _residual_scale(E, B):
-    """The rounding of B, the largest |E|, then mean square and robust deviation of
-    E over it, values within that rounding taken as 0 (§4); where every value is,
-    infinity (E over it is 0), 0 and 0."""
-    rounding = FLAT * float(np.max(np.abs(B), initial=0.0))
+    """The rounding of B, the largest |E|, then, over it, the largest variance of a
+    flat Pearson window (SPREAD of the larger of max |B| and max |E|, squared) and the
+    robust deviation of E, values within that rounding taken as 0 (§4); where every
+    value is, infinity (E over it is 0), 0 and 0."""
+    base = float(np.max(np.abs(B), initial=0.0))
+    rounding = FLAT * base
     s = float(np.max(np.abs(E), initial=0.0))
     if s <= rounding:
         return rounding, np.inf, 0.0, 0.0
     U = _beyond_rounding(E, rounding) / s
-    nu = float(np.mean(U * U))
-    return rounding, s, nu, (1.4826 * float(np.median(np.abs(U))) if nu > 0 else 0.0)
+    return (rounding, s, (SPREAD * max(base, s) / s) ** 2,
+            1.4826 * float(np.median(np.abs(U))))
 
 
 def _beyond_rounding(E, rounding):
@@ -435,14 +437,14 @@ def _beyond_rounding(E, rounding):
 def _correlation_map(plane, E, B, P):
     """CRC(p) of the residual E of B and the index of the first maximising lag (§4)."""
     half = P.window // 2
-    rounding, s, nu, tau = plane.statistics.take("residual scale",
-                                                 lambda: _residual_scale(E, B))
+    rounding, s, flat, tau = plane.statistics.take("residual scale",
+                                                   lambda: _residual_scale(E, B))
     padded = plane.padded(_beyond_rounding(E, rounding) / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)
     _crc.correlation_map(padded, plane.reach(half + 1), plane.deltas(lag_offsets, padded),
-                         plane.deltas(plane.cube(half), padded), FLAT * nu, TIE,
+                         plane.deltas(plane.cube(half), padded), flat, TIE,
                          P.correlation == "renyi", P.bins, tau, crc, direction,
                          plane.n_threads)
     return crc, direction.astype(np.int8)

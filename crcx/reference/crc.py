@@ -12,7 +12,7 @@ import numpy as np
 
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, TIE,
+                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
                                   dct_basis, excess_thresholds, finish, fit_noise,
                                   fixed_share, fixed_values, gate_kappa, given_options,
@@ -422,13 +422,15 @@ def _correlation_map(E, B, mode, P):
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
     # do not underflow (§4); residual values no larger than the rounding of B are 0,
     # as the quantisation would read the sign that the order of summation gave them
-    rounding = FLAT * float(np.max(np.abs(B), initial=0.0))
-    E = np.where(np.abs(E) <= rounding, 0.0, E)
+    base = float(np.max(np.abs(B), initial=0.0))
+    E = np.where(np.abs(E) <= FLAT * base, 0.0, E)
     largest = float(np.max(np.abs(E), initial=0.0))
     E = E / largest if largest > 0 else np.zeros(shape)
     E_ext = _Extended(E, mode, 0.0)
-    nu = float(np.mean(E * E))
-    tau = 1.4826 * _true_median(np.abs(E).ravel()) if nu > 0 else 0.0
+    # a Pearson window whose standard deviation is at most SPREAD of the larger of
+    # max |B| and max |E| is flat: rho divides by it, magnifying the rounding of B (§4)
+    flat = (SPREAD * max(base, largest) / largest) ** 2 if largest > 0 else 0.0
+    tau = 1.4826 * _true_median(np.abs(E).ravel()) if largest > 0 else 0.0
     window = list(itertools.product(range(-hw, hw + 1), repeat=d))
     crc = np.zeros(shape)
     direction = np.zeros(shape, np.int8)
@@ -439,7 +441,7 @@ def _correlation_map(E, B, mode, P):
             if P.correlation == "pearson":
                 mx, my = x.mean(), y.mean()
                 vx, vy = (x * x).mean() - mx * mx, (y * y).mean() - my * my
-                if nu == 0 or vx <= FLAT * nu or vy <= FLAT * nu:
+                if vx <= flat or vy <= flat:
                     rho = 0.0
                 else:
                     rho = ((x * y).mean() - mx * my) / np.sqrt(vx * vy)

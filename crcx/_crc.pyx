@@ -591,24 +591,26 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
         free(scratch)
 
 
+cdef void _along(const double* m, const double* source, double* target, Py_ssize_t side,
+                 Py_ssize_t step, Py_ssize_t across) noexcept nogil:
+    """`m` times each of the `side` lines of a side x side square, a line's values
+    `step` apart and the lines `across` apart: target[u] = sum_c m[u, c] source[c]."""
+    cdef Py_ssize_t line, u, c
+    cdef double acc
+    for line in range(side):
+        for u in range(side):
+            acc = 0.0
+            for c in range(side):
+                acc = acc + m[u * side + c] * source[line * across + c * step]
+            target[line * across + u * step] = acc
+
+
 cdef void _transform(double* block, double* tmp, const double* m,
                      Py_ssize_t side) noexcept nogil:
     """The side x side `block` (row-major) times `m` along both axes, in place:
     block = m block m^T."""
-    cdef Py_ssize_t row, u, c
-    cdef double acc
-    for row in range(side):
-        for u in range(side):
-            acc = 0.0
-            for c in range(side):
-                acc = acc + m[u * side + c] * block[row * side + c]
-            tmp[row * side + u] = acc
-    for u in range(side):
-        for c in range(side):
-            acc = 0.0
-            for row in range(side):
-                acc = acc + m[u * side + row] * tmp[row * side + c]
-            block[u * side + c] = acc
+    _along(m, block, tmp, side, 1, side)
+    _along(m, tmp, block, side, side, 1)
 
 
 def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,

@@ -5,6 +5,7 @@ machine's own instruction set (use it when building wheels for other machines).
 ``CRCX_SANITIZE=1`` adds AddressSanitizer and UndefinedBehaviorSanitizer (GCC or
 Clang), for tools/sanitize.sh, which also says how to run the result.
 """
+import glob
 import importlib.util
 import os
 import sys
@@ -19,14 +20,19 @@ from setuptools.command.build_ext import build_ext
 MODULES = ["_openmp", "_output_cache", "_median", "_window", "_crc"]
 
 
+# The kernels' C++ headers, included as "crcx/median/<name>.h".
+INCLUDE = os.path.join("crcx", "include")
+MEDIAN_HEADERS = os.path.join(INCLUDE, "crcx", "median")
+
+
 def _write_box_networks():
-    """Generate crcx/_box_networks.h from crcx/_selection_network.py."""
+    """Generate box_networks.h in MEDIAN_HEADERS from crcx/_selection_network.py."""
     spec = importlib.util.spec_from_file_location(
         "_selection_network", os.path.join("crcx", "_selection_network.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     source = module.box_median_source()
-    path = os.path.join("crcx", "_box_networks.h")
+    path = os.path.join(MEDIAN_HEADERS, "box_networks.h")
     if not os.path.exists(path) or open(path).read() != source:
         with open(path, "w") as handle:
             handle.write(source)
@@ -85,9 +91,11 @@ class BuildExt(build_ext):
 _write_box_networks()
 extensions = [
     Extension(f"crcx.{name}", [f"crcx/{name}.pyx"],
-              include_dirs=[np.get_include(), "crcx"],
-              # Rebuilt when the generated networks change, not only the .pyx.
-              depends=["crcx/_box_networks.h"] if name == "_median" else [],
+              include_dirs=[np.get_include(), INCLUDE],
+              # Rebuilt when a header changes (the generated networks too), not only
+              # the .pyx and the .pxd files it cimports.
+              depends=(sorted(glob.glob(os.path.join(MEDIAN_HEADERS, "*.h")))
+                       if name == "_median" else []),
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               language="c++")
     for name in MODULES

@@ -33,7 +33,7 @@ import numpy as np
 __all__ = ["CE", "MIN", "MAX", "GENERATED_BOXES", "TREE_BOXES", "box_median_source",
            "merge_exchange_pairs", "selection_program", "tree_stages"]
 
-# Operation codes shared with the kernels in _median.pyx.
+# Operation codes of the programs, which the kernels read from the generated header.
 CE, MIN, MAX = 0, 1, 2
 
 # Largest number of sorted-column 0-1 inputs enumerated to prove redundancy: when a
@@ -313,15 +313,15 @@ def _box_function(rows, columns):
     presort, program, column_program = _box_programs(rows, columns)
     name = f"crcx_box_median_{rows}x{columns}"
     lines = ["template <typename T>",
-             f"static void {name}(T* const* rows, T* sorted, Py_ssize_t length,",
-             "        Py_ssize_t width, T* __restrict__ out) {"]
+             f"static void {name}(T* const* rows, T* sorted, ptrdiff_t length,",
+             "        ptrdiff_t width, T* __restrict__ out) {"]
     if presort:
         # Sort each column of the whole line once; `fx` outputs then share it.
         lines += [f"    T* __restrict__ s{j} = sorted + {j} * length;" for j in range(rows)]
         lines += [f"    const T* __restrict__ r{j} = rows[{j}];" for j in range(rows)]
         # The rows and the sorted copies never overlap; ivdep spares the compiler
         # its run-time alias checks, which it gives up on beyond ten pointers.
-        lines += ["    #pragma GCC ivdep", "    for (Py_ssize_t x = 0; x < length; ++x) {"]
+        lines += ["    #pragma GCC ivdep", "    for (ptrdiff_t x = 0; x < length; ++x) {"]
         lines += [f"        T c{j} = r{j}[x];" for j in range(rows)]
         lines += [f"        {_statement(op, i, j, 'c')};" for op, i, j in column_program]
         lines += [f"        s{j}[x] = c{j};" for j in range(rows)]
@@ -330,7 +330,7 @@ def _box_function(rows, columns):
     else:
         lines += [f"    const T* __restrict__ s{j} = rows[{j}];" for j in range(rows)]
         source = [f"s{j}[x + {dx}]" for j in range(rows) for dx in range(columns)]
-    lines += ["    #pragma GCC ivdep", "    for (Py_ssize_t x = 0; x < width; ++x) {"]
+    lines += ["    #pragma GCC ivdep", "    for (ptrdiff_t x = 0; x < width; ++x) {"]
     lines += [f"        T w{e} = {value};" for e, value in enumerate(source)]
     lines += [f"        {_statement(op, i, j, 'w')};" for op, i, j in program]
     lines += [f"        out[x] = w{rows * columns // 2};", "    }", "}"]
@@ -412,20 +412,20 @@ def _band_function(rows, columns, program, pair):
         return code
 
     lines = ["template <typename T>",
-             f"static bool {name}(T* const* lines, T* const* direct, Py_ssize_t x_before,",
-             "        T* const* outs, int n_out, Py_ssize_t width, int encoding, bool stream) {",
+             f"static bool {name}(T* const* lines, T* const* direct, ptrdiff_t x_before,",
+             "        T* const* outs, int n_out, ptrdiff_t width, int encoding, bool stream) {",
              "    typedef typename crcx_vector<T>::type V;",
-             "    const Py_ssize_t lanes = sizeof(V) / sizeof(T);",
+             "    const ptrdiff_t lanes = sizeof(V) / sizeof(T);",
              "    const T* p;",
              "    decltype(V() != V()) nan = {};",
              "    // Blocks after the first start where the first output line is 64-byte",
              "    // aligned: a store that splits two cache lines costs twice (uint16 and",
              "    // float32 3x3, 2048x2048: 12 % of the time). The first and the last block",
              "    // overlap their neighbours instead of running short.",
-             "    const Py_ssize_t head = (Py_ssize_t)(-(std::uintptr_t)outs[0] % sizeof(V))",
-             "        / (Py_ssize_t)sizeof(T);",
-             "    for (Py_ssize_t x0 = head ? head - lanes : 0; x0 < width; x0 += lanes) {",
-             "        const Py_ssize_t x = x0 < 0 ? 0 : x0 < width - lanes ? x0 : width - lanes;",
+             "    const ptrdiff_t head = (ptrdiff_t)(-(std::uintptr_t)outs[0] % sizeof(V))",
+             "        / (ptrdiff_t)sizeof(T);",
+             "    for (ptrdiff_t x0 = head ? head - lanes : 0; x0 < width; x0 += lanes) {",
+             "        const ptrdiff_t x = x0 < 0 ? 0 : x0 < width - lanes ? x0 : width - lanes;",
              "        const bool inside = x >= x_before",
              f"            && x + lanes + {columns - 1} <= x_before + width;",
              "        V " + ", ".join(v for slot in slots for v in slot) + ";"]
@@ -434,9 +434,9 @@ def _band_function(rows, columns, program, pair):
     step = 2 if pair else 1
     for j in range(rows - 1):
         lines += ["        " + c for c in load(str(j), j + step)]
-    # A Py_ssize_t counter: an int one is sign-extended again at every use under
+    # A ptrdiff_t counter: an int one is sign-extended again at every use under
     # Python's -fwrapv (uint16 3x3: 4 % of the time).
-    lines += [f"        for (Py_ssize_t y = 0; y < n_out; y += {step}) {{"]
+    lines += [f"        for (ptrdiff_t y = 0; y < n_out; y += {step}) {{"]
     lines += [f"            {slots[j][i]} = {slots[j + step][i]};"
               for j in range(rows - 1) for i in range(columns)]
     lines += ["            " + c for c in load(f"y + {rows - 1}", rows - 1)]
@@ -463,7 +463,7 @@ def _band_function(rows, columns, program, pair):
                   for c in run(program, lambda e: slots[e % rows][e // rows], median, "y")]
     lines += ["        }", "    }",
               "    crcx_store_fence(stream);",
-              "    for (Py_ssize_t i = 0; i < lanes; ++i)",
+              "    for (ptrdiff_t i = 0; i < lanes; ++i)",
               "        if (nan[i]) return true;",
               "    return false;", "}"]
     return "\n".join(lines)
@@ -485,20 +485,20 @@ def _tree_function(size):
     stride = (TREE_BLOCK + max(extra.values()) + 15) // 16 * 16
     name = f"crcx_box_tree_{size}x{size}"
     lines = ["template <typename T>",
-             f"static void {name}(T* const* rows, T* sorted, Py_ssize_t length,",
-             "        Py_ssize_t width, T* __restrict__ out) {"]
+             f"static void {name}(T* const* rows, T* sorted, ptrdiff_t length,",
+             "        ptrdiff_t width, T* __restrict__ out) {"]
     lines += [f"    const T* __restrict__ r{j} = rows[{j}];" for j in range(size)]
     slot = 0
     for level, (_, kept) in enumerate(stages):
         for k in range(len(kept)):
             lines.append(f"    T* __restrict__ a{level}_{k} = sorted + {slot * stride};")
             slot += 1
-    lines += [f"    for (Py_ssize_t x0 = 0; x0 < width; x0 += {TREE_BLOCK}) {{",
-              f"        const Py_ssize_t n = width - x0 < {TREE_BLOCK} ? width - x0 : {TREE_BLOCK};"]
+    lines += [f"    for (ptrdiff_t x0 = 0; x0 < width; x0 += {TREE_BLOCK}) {{",
+              f"        const ptrdiff_t n = width - x0 < {TREE_BLOCK} ? width - x0 : {TREE_BLOCK};"]
 
     def body(loop, count, loads, program, stores):
         out = ["        #pragma GCC ivdep",
-               f"        for (Py_ssize_t {loop} = 0; {loop} < {count}; ++{loop}) {{"]
+               f"        for (ptrdiff_t {loop} = 0; {loop} < {count}; ++{loop}) {{"]
         out += [f"            T w{wire} = {source};" for wire, source in loads]
         out += [f"            {_statement(op, i, j, 'w')};" for op, i, j in program]
         out += [f"            {target} = w{wire};" for target, wire in stores]
@@ -541,7 +541,7 @@ def box_median_source():
     bands = {box: program for box, program in bands.items() if program is not None}
     parts = [
         "// Generated by crcx/_selection_network.py at build time; do not edit.",
-        "#include <Python.h>",
+        "#include <stddef.h>",
         "#include <cstdint>",
         "#include <cstring>",
         "#include <type_traits>",
@@ -549,6 +549,10 @@ def box_median_source():
         "#define CRCX_MIN(a, b) { a = a < b ? a : b; }",
         "#define CRCX_MAX(a, b) { b = a < b ? b : a; }",
         f"#define CRCX_BAND_LINES {BAND_LINES}",
+        "// Operation codes of the programs that selection_program returns.",
+        f"#define CRCX_OP_CE {CE}",
+        f"#define CRCX_OP_MIN {MIN}",
+        f"#define CRCX_OP_MAX {MAX}",
     ]
     scratch = {}
     for rows, columns in GENERATED_BOXES:
@@ -566,12 +570,12 @@ def box_median_source():
     cases = [f"        case {rows * 16 + columns}: {call(rows, columns)}; return 1;"
              for rows, columns in GENERATED_BOXES]
     parts += ["template <typename T>",
-              "static inline int crcx_box_median(T* const* rows, T* sorted, Py_ssize_t length,",
-              "        Py_ssize_t width, T* out, int n_rows, int n_columns) {",
+              "static inline int crcx_box_median(T* const* rows, T* sorted, ptrdiff_t length,",
+              "        ptrdiff_t width, T* out, int n_rows, int n_columns) {",
               "    switch (n_rows * 16 + n_columns) {", *cases,
               "        default: return 0;", "    }", "}",
               "// Scratch values beyond the sorted rows that a box's median needs.",
-              "static inline Py_ssize_t crcx_box_scratch(int n_rows, int n_columns) {",
+              "static inline ptrdiff_t crcx_box_scratch(int n_rows, int n_columns) {",
               "    switch (n_rows * 16 + n_columns) {",
               *[f"        case {key}: return {value};" for key, value in scratch.items()],
               "        default: return 0;", "    }", "}"]
@@ -618,6 +622,8 @@ def box_median_source():
               "        _mm512_stream_si512((__m512i*)out, (__m512i)value);",
               "        return;",
               "    }",
+              "#else",
+              "    (void)stream;",
               "#endif",
               "    memcpy(out, &value, sizeof(V));",
               "}",
@@ -625,6 +631,8 @@ def box_median_source():
               "static inline void crcx_store_fence(bool stream) {",
               "#if defined(__AVX512F__)",
               "    if (stream) _mm_sfence();",
+              "#else",
+              "    (void)stream;",
               "#endif",
               "}"]
     parts += [_band_function(rows, columns, *programs)
@@ -640,7 +648,7 @@ def box_median_source():
               "#define CRCX_FLOAT_BANDS 0",
               "#endif",
               "// Whether crcx_box_median_band has a kernel for this box and line width.",
-              "static inline int crcx_box_band_available(Py_ssize_t width_bytes, int n_rows,",
+              "static inline int crcx_box_band_available(ptrdiff_t width_bytes, int n_rows,",
               "        int n_columns) {",
               "#if defined(__GNUC__)",
               "    if (width_bytes < 64) return 0;",
@@ -658,7 +666,7 @@ def box_median_source():
               "// `stream`: store the outputs past the caches (see crcx_store).",
               "template <typename T>",
               "static inline bool crcx_box_median_band(T* const* lines, T* const* direct,",
-              "        Py_ssize_t x_before, T* const* outs, int n_out, Py_ssize_t width,",
+              "        ptrdiff_t x_before, T* const* outs, int n_out, ptrdiff_t width,",
               "        int n_rows, int n_columns, int encoding, bool stream) {",
               "#if defined(__GNUC__)",
               "    switch (n_rows * 16 + n_columns) {", *band_cases, "    }",

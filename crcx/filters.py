@@ -24,10 +24,9 @@ NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = 0, 1, 2, 3, 4, 5
 # network.
 NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
 # 2-d boxes of 8/16-bit keys beyond the networks take the column histograms, which
-# count in uint16: benchmarks/median.py, 2048^2 natural image, one thread, k = 15 and
-# 25: uint8 185 Mpx/s against 30 and 20 for the sliding histogram, uint16 36 and 32
-# against 12 (the generated 9x9 network stays faster: 330 against 170). 16-bit keys
-# take them only for windows too large for the ranked box (RANKED_BOX_MIN_OUTPUTS).
+# count in uint16 and beat the sliding histogram several times over on large boxes
+# (benchmarks/median.py; the generated 9x9 network stays faster). 16-bit keys take
+# them only for windows too large for the ranked box (RANKED_BOX_MIN_OUTPUTS).
 COLUMNS_MAX_ELEMENTS = 1 << 16
 # Values in one tile's input region for the ranked algorithm (32/64-bit keys): ranks
 # within a small region keep the sliding histogram's walks short, while the sort of
@@ -36,15 +35,12 @@ RANKED_REGION = 4096
 # Ranks are 16-bit: no region may hold more values than that.
 RANKED_REGION_MAX = 1 << 16
 # Values in one tile's input region for the ranked box algorithm (2-d boxes, 32/64-bit
-# keys): the bit sets of _median.pyx, RANK_WORDS words of 64 bits. It is fixed there
-# because a window's 64 word counts fill two AVX-512 registers; float32 2048x2048
-# (benchmarks/median.py natural image, one thread): 67 Mpx/s at 15x15, 49 at 25x25,
-# against 8.5 and 5.4 for the ranked histogram.
+# keys): the bit sets of crcx/include/crcx/median/rank_sets.h, CRCX_RANK_WORDS words of
+# 64 bits, fixed there because a window's 64 word counts fill two AVX-512 registers.
 RANKED_BOX_REGION = 4096
 # 16-bit keys take the ranked box rather than the column histograms while a tile has
-# this many outputs to share its sort (uint16 2048^2, one thread, Mpx/s ranked box /
-# column histograms: 15x15 76 / 36, 25x25 55 / 33, 41x41 24 / 15 with 576 outputs
-# per tile, 61x61 1.0 / 4.9 with 16).
+# this many outputs to share its sort: up to 41x41 boxes it is the faster of the two,
+# at 61x61 (16 outputs per tile) the slower (benchmarks/median.py, uint16).
 RANKED_BOX_MIN_OUTPUTS = 256
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
 # Windows over more axes are gathered and partitioned by NumPy (_gathered_rank_filter).
@@ -162,8 +158,8 @@ def _plan(footprint, extents, shape, modes, rank, dtype):
         region = min(RANKED_REGION_MAX, max(RANKED_REGION, 4 * count))
         rank_shift = (region.bit_length()) // 2
         tile = _tile_shape(footprint.shape, shape, 1 << (2 * rank_shift))
-        if tile is None:
-            algorithm = SELECT
+        if tile is None:   # not even one output's window fits a region
+            algorithm, tile, rank_shift = SELECT, (1, 1, 1), 0
     # The generated code holds its own network; the interpreted one is built only
     # where it runs.
     presort = (algorithm == NETWORK and not generated and box and len(rows) > 1
@@ -196,9 +192,9 @@ def _plan(footprint, extents, shape, modes, rank, dtype):
 def _cached_plan(footprint_shape, footprint_bits, extents, shape, modes, rank, dtype):
     """:func:`_plan` for a footprint given as hashable bytes, remembered.
 
-    Building a plan costs tens of microseconds of Python, as long as filtering a
-    whole 2048x2048 image with a 3x3 window; a video or a collection filters many
-    images of one shape, which then pay for it once. The arrays of a remembered plan
+    Building a plan costs Python time of the order of filtering a whole large image
+    with a small window; a video or a collection filters many images of one shape,
+    which then pay for it once. The arrays of a remembered plan
     are shared between calls, so they are made read-only.
     """
     footprint = np.frombuffer(footprint_bits, dtype=bool).reshape(footprint_shape)

@@ -320,10 +320,11 @@ def _valid_median(I_ext, O_ext, p, s_max, otherwise):
 
 def _dct_estimate(J, sig2, mode, cval, P):
     """D of §3: the mean, over the `dct` x `dct` squares (of the last two axes) that
-    cover each pixel, of the square with its small DCT coefficients set to 0."""
+    cover each pixel, of the square with its small DCT coefficients set to 0, each
+    square weighted by 1 / the number of coefficients it keeps."""
     n, T = P.dct, dct_basis(P.dct)
     J_ext, S_ext = _Extended(J, mode, cval), _Extended(sig2, mode, 0.0)
-    total = np.zeros(J.shape)
+    total, weights = np.zeros(J.shape), np.zeros(J.shape)
     *slices, height, width = J.shape
     for z in np.ndindex(*slices):
         for top in range(1 - n, height):
@@ -337,11 +338,13 @@ def _dct_estimate(J, sig2, mode, cval, P):
                 small[0, 0] = False
                 X[small] = 0.0
                 inverse = T.T @ X @ T
+                weight = 1.0 / np.count_nonzero(~small)
                 for b, y in enumerate(rows):
                     for c, x in enumerate(columns):
                         if 0 <= y < height and 0 <= x < width:
-                            total[z + (y, x)] += inverse[b, c]
-    return np.where(sig2 > 0, total / n ** 2, J)
+                            total[z + (y, x)] += weight * inverse[b, c]
+                            weights[z + (y, x)] += weight
+    return np.where(sig2 > 0, total / np.where(sig2 > 0, weights, 1.0), J)
 
 
 def _nonlocal_mean(Js, sig2s, Os, mode, cval, P):

@@ -19,6 +19,7 @@ import numpy as np
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                                  FIXED_SPREAD,
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
@@ -320,7 +321,8 @@ class _Isolation:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
             at_value = np.isin(self.plane.values, values)
-            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
+                                                            rank=FIXED_RANK),
                                 self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)

@@ -363,6 +363,37 @@ def test_clusters_of_hot_and_dead_pixels_are_removed():
     np.testing.assert_array_equal(out[line], clean[line])
 
 
+def _hot_and_dead_on_steep_ramps():
+    """Ramps of 15 grey levels per line (as on skimage's cell), 0.4 % dead and 0.4 %
+    hot pixels, and the impulses' mask."""
+    y, x = np.mgrid[:64, :96]
+    clean = (30 + 15 * (y % 12) + x // 8).astype(np.uint8)
+    rng = np.random.default_rng(3)
+    dead, hot = (rng.random(clean.shape) < 0.004 for _ in range(2))
+    return clean, np.where(dead, 0, np.where(hot, 255, clean)).astype(np.uint8), dead | hot
+
+
+def test_hot_and_dead_pixels_on_steep_ramps_are_removed():
+    # the middle half of a 5x5 cube spans 30 grey levels here: at their value the
+    # impulses are tested against the floor alone (FIXED_SPREAD, §1.5)
+    clean, noisy, impulses = _hot_and_dead_on_steep_ramps()
+    flags = _flags(noisy)
+    assert flags[impulses].all() and not flags[~impulses].any()
+    out = crcx.crc_median(noisy)
+    # a repaired pixel takes a median of its ramp: within one line's step of 15
+    assert np.abs(out[impulses].astype(int) - clean[impulses]).max() <= 15
+    np.testing.assert_array_equal(out[~impulses], clean[~impulses])
+
+
+def test_hot_and_dead_pixels_on_steep_ramps_match_the_reference():
+    _, noisy, impulses = _hot_and_dead_on_steep_ramps()
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert found[impulses].all()
+
+
 @pytest.mark.parametrize("mode", ["reflect", "wrap"])
 def test_clustered_hot_and_dead_pixels_match_the_reference(mode):
     _, noisy, blocks = _clustered_hot_and_dead(*CLUSTERED)

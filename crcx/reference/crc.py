@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                                  FIXED_SPREAD,
                                   FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
                                   ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
@@ -243,7 +244,8 @@ class _Isolation:
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
-            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
+                                                            rank=FIXED_RANK),
                                 self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)

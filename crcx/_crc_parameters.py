@@ -27,6 +27,7 @@ __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gathe
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
            "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "FIXED_SPREAD", "DENSE_IMPULSES",
+           "RANDOM_DEVIATION",
            "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW",
            "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
@@ -95,6 +96,12 @@ RANDOM_SPREAD_MIN = 0.2
 RANDOM_PASSES = 10
 RANDOM_SETTLED = 0.003
 RANDOM_RANK_SHARE = 0.5
+# With random-valued impulses, a flag of the adaptive median stays only where the
+# pixel departs from A_amf by more than RANDOM_DEVIATION isolation floors: the
+# noise fits leave the isolated pixels out, so on a smooth picture (moon) sigma is
+# near 0 and the gate of §1.2 flagged a third of its clean pixels at 5 %, each then
+# taking a median (docs/algorithm.md §1.5 has the measurements).
+RANDOM_DEVIATION = 0.4
 # Fraction of the pixels, isolated and far even from their nearest unflagged
 # neighbour, from which an image has impulse noise: clean and Gaussian- or
 # Poisson-noisy photographs, scans and micrographs have at most 0.23 %, one-pixel

@@ -305,6 +305,38 @@ def test_random_valued_impulses_are_found_and_the_filter_beats_the_median():
     assert _mse(clean, crcx.crc_median(noisy, isolation=0.0)) > median
 
 
+def _random_valued_on_smooth_texture(shape):
+    """A gentle ramp with a texture of 12 grey levels, 5 % random-valued impulses,
+    and their mask."""
+    rng = np.random.default_rng(4)
+    texture = ndi.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.5)
+    clean = np.round(100 + 30 * np.linspace(0, 1, shape[1])[None, :]
+                     + 12 * texture / texture.std()).astype(np.uint8)
+    hit = rng.random(shape) < 0.05
+    return clean, np.where(hit, rng.integers(0, 256, shape), clean).astype(np.uint8), hit
+
+
+def test_random_valued_impulses_leave_smooth_texture_alone():
+    # the noise fits leave the isolated pixels out and read sigma near 0 here, so the
+    # gate of §1.2 flags 4.7 % of the clean pixels; a flag must also depart from A_amf
+    # by RANDOM_DEVIATION floors (§1.5), which leaves 1.3 %
+    clean, noisy, hit = _random_valued_on_smooth_texture((96, 96))
+    assert crcx.estimate_noise(noisy).impulse_kind == "random-valued"
+    flags = _flags(noisy)
+    assert flags[~hit].mean() < 0.02
+    assert flags[hit & (np.abs(noisy - clean.astype(np.float64)) > 10)].mean() > 0.95
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.25 * _mse(clean, ndi.median_filter(noisy, 3))
+
+
+def test_random_valued_impulses_on_smooth_texture_match_the_reference():
+    _, noisy, hit = _random_valued_on_smooth_texture((30, 32))
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert found[hit].mean() > 0.5
+
+
 def test_one_pixel_lines_under_noise_are_no_impulses():
     # 1.1 % of the pixels pass the candidates' test here, all on the lines; the rank-1
     # density that decides on impulse noise stays below ISOLATED_DENSITY (§1.5)

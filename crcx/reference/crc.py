@@ -11,14 +11,14 @@ import itertools
 import numpy as np
 
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                                  FIXED_SPREAD,
-                                  FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
-                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
-                                  dct_basis, excess_thresholds, finish, fit_noise,
-                                  fixed_share, fixed_values, gate_kappa, given_options,
-                                  isolation_radius, lags, noise_estimate, prepare,
-                                  random_valued_flags, takes_options)
+                                  FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
+                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
+                                  MIN_SAMPLES, RANDOM_DEVIATION, SPREAD, TIE,
+                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups, dct_basis,
+                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  fixed_values, gate_kappa, given_options, isolation_radius,
+                                  lags, noise_estimate, prepare, random_valued_flags,
+                                  takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -237,8 +237,9 @@ class _Isolation:
             J[p] = _valid_median(self.I_ext, F_ext, p, self.s_max, I[p])
         return _Extended(J, self.mode, self.cval)
 
-    def apply(self, I, O):
-        """The final flags and the name of the kind of impulses (§1.5)."""
+    def apply(self, I, O, deviation):
+        """The final flags and the name of the kind of impulses (§1.5); `deviation`
+        is |I - A_amf|."""
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
@@ -249,7 +250,7 @@ class _Isolation:
                                 self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
-            return O | random_valued_flags(
+            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
                 self.candidates, I.ndim,
                 lambda flags, spread, rank: self.isolated(none, spread,
                                                           self.repaired(I, flags), rank),
@@ -298,7 +299,7 @@ def _impulses(I, mode, cval, P):
     # §1.5 the kind of impulses decides which flags stay
     found = None
     if isolation is not None:
-        O, found = isolation.apply(I, O)
+        O, found = isolation.apply(I, O, np.abs(I - A_amf))
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()

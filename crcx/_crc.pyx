@@ -621,8 +621,11 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     Every square of the side of the orthonormal `basis` that overlaps a slice is
     transformed; its coefficients but the mean whose square is at most `k2` times the
     square's mean sigma^2 are set to 0; `out` is the mean of the inverse transforms
-    over the squares that cover each pixel, and the pixel itself where its own sigma^2
-    is 0. `padded` and `variance` are the plane and sigma^2 extended by side - 1 past
+    over the squares that cover each pixel, each weighted by 1 / the number of
+    coefficients it kept (the aggregation weights of Dabov et al., "Image denoising by
+    sparse 3-D transform-domain collaborative filtering", IEEE TIP 2007: a square that
+    keeps fewer coefficients carries less noise), and the pixel itself where its own
+    sigma^2 is 0. `padded` and `variance` are the plane and sigma^2 extended by side - 1 past
     each edge of the last two axes. Squares whose first lines differ by a multiple of
     the side touch disjoint output lines: the squares of one such class run on
     threads at once, the classes one after another, so that every sum is made in the
@@ -636,9 +639,10 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef const double* noise = &variance[0, 0, 0]
     cdef double* scratch = NULL
     cdef double* inverse = NULL
+    cdef double* weights = NULL
     cdef double* block
     cdef double* tmp
-    cdef double mean_variance, threshold, inv_count = 1.0 / size
+    cdef double mean_variance, threshold, weight, inv_count = 1.0 / size
     if basis.shape[1] != side or side < 1:
         raise ValueError("basis: expected a square matrix")
     for i in range(3):
@@ -652,6 +656,9 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
             for c in range(side):
                 inverse[b * side + c] = basis[c, b]
         scratch = _scratch(2 * size, n_threads)
+        weights = _scratch(depth * height * width, 1)
+        for i in range(depth * height * width):
+            weights[i] = 0.0
         out[:, :, :] = 0.0
         for first in range(side):
             lines = (height + r - first + side - 1) // side
@@ -670,9 +677,12 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                                 mean_variance = mean_variance + noise[e + c]
                         threshold = k2 * mean_variance * inv_count
                         _transform(block, tmp, &basis[0, 0], side)
+                        weight = size
                         for e in range(1, size):
                             if block[e] * block[e] <= threshold:
                                 block[e] = 0.0
+                                weight = weight - 1.0
+                        weight = 1.0 / weight
                         _transform(block, tmp, inverse, side)
                         for b in range(side):
                             yy = top + b - r
@@ -680,7 +690,8 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                                 for c in range(side):
                                     xx = left + c - r
                                     if 0 <= xx < width:
-                                        out[z, yy, xx] += block[b * side + c]
+                                        out[z, yy, xx] += weight * block[b * side + c]
+                                        weights[(z * height + yy) * width + xx] += weight
         with nogil:
             for i in prange(depth * height, num_threads=n_threads):
                 z = i // height
@@ -688,9 +699,10 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                 for x in range(width):
                     e = z * plane + (y + r) * pw + x + r
                     if noise[e] > 0:
-                        out[z, y, x] = out[z, y, x] * inv_count
+                        out[z, y, x] = out[z, y, x] / weights[(z * height + y) * width + x]
                     else:
                         out[z, y, x] = data[e]
     finally:
         free(scratch)
         free(inverse)
+        free(weights)

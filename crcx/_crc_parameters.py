@@ -26,7 +26,8 @@ __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gathe
            "MIN_SAMPLES", "SPARSE_DENSITIES", "dct_basis", "lags", "reach", "gate_kappa",
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
-           "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "DENSE_IMPULSES",
+           "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "FIXED_SPREAD", "DENSE_IMPULSES",
+           "RANDOM_DEVIATION",
            "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW",
            "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
@@ -95,6 +96,12 @@ RANDOM_SPREAD_MIN = 0.2
 RANDOM_PASSES = 10
 RANDOM_SETTLED = 0.003
 RANDOM_RANK_SHARE = 0.5
+# With random-valued impulses, a flag of the adaptive median stays only where the
+# pixel departs from A_amf by more than RANDOM_DEVIATION isolation floors: the
+# noise fits leave the isolated pixels out, so on a smooth picture (moon) sigma is
+# near 0 and the gate of §1.2 flagged a third of its clean pixels at 5 %, each then
+# taking a median (docs/algorithm.md §1.5 has the measurements).
+RANDOM_DEVIATION = 0.4
 # Fraction of the pixels, isolated and far even from their nearest unflagged
 # neighbour, from which an image has impulse noise: clean and Gaussian- or
 # Poisson-noisy photographs, scans and micrographs have at most 0.23 %, one-pixel
@@ -113,6 +120,12 @@ FIXED_COUNT = 8
 # line of that value has four neighbours along it in the 5x5 cube, a cluster of up to
 # four impulses three at most (docs/algorithm.md §1.5).
 FIXED_RANK = ISOLATION_RANK + 1
+# A pixel at an impulse value is tested against the floor alone, not against the
+# spread of its neighbours: on a steep ramp (cell, a gradient of 15 grey levels per
+# pixel) the middle half of a 5x5 cube spans 30 levels, and dead pixels 70 levels
+# under their ramp stayed. Clean pixels at that value pass the test at FIXED_RANK
+# (docs/algorithm.md §1.5 has the measurements).
+FIXED_SPREAD = 0.0
 # Fixed-valued impulses this dense (of isolated pixels) are salt and pepper, which
 # the adaptive median's rules were built for; sparser ones (1 % of salt and pepper,
 # hot and dead pixels) keep only the isolated flags, since the adaptive median also

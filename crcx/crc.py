@@ -19,8 +19,9 @@ import numpy as np
 from crcx import _crc, _window
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                                  FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
+                                  FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
+                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
+                                  MIN_SAMPLES, RANDOM_DEVIATION, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   fixed_values, gate_kappa, given_options, isolation_radius,
@@ -302,12 +303,13 @@ class _Isolation:
         impulses; none otherwise."""
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
-    def apply(self, O, windows):
+    def apply(self, O, windows, deviation):
         """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
         name of the image's impulses, by what the image's
         impulses are (§1.5): salt and pepper (the flags' values, or those of many
         isolated pixels, are fixed) keep `O`;
         sparse fixed-valued impulses keep its isolated flags; random-valued impulses
+        keep the flags whose `deviation` from A_amf passes RANDOM_DEVIATION floors and
         add the pixels that stand out of their neighbours once the previous pass's
         flags are repaired, by fewer spreads the more are flagged; without impulse
         noise nothing is flagged."""
@@ -320,11 +322,12 @@ class _Isolation:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
             at_value = np.isin(self.plane.values, values)
-            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
+                                                            rank=FIXED_RANK),
                                 self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
-            return O | random_valued_flags(
+            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
                 self.candidates, self.plane.ndim,
                 lambda flags, spread, rank: self.isolated(none, spread,
                                                           self.repaired(flags, windows), rank),
@@ -367,7 +370,7 @@ def _impulses(plane, P):
         _excess(plane, O, P)
     found = None
     if isolation is not None:
-        O, found = isolation.apply(O, windows)
+        O, found = isolation.apply(O, windows, deviation)
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage as ndi
-from skimage import data
+from skimage import data, transform
 
 import crcx
 from crcx import _crc, _crc_parameters
@@ -305,6 +305,38 @@ def test_random_valued_impulses_are_found_and_the_filter_beats_the_median():
     assert _mse(clean, crcx.crc_median(noisy, isolation=0.0)) > median
 
 
+def _random_valued_on_smooth_texture(shape):
+    """A gentle ramp with a texture of 12 grey levels, 5 % random-valued impulses,
+    and their mask."""
+    rng = np.random.default_rng(4)
+    texture = ndi.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.5)
+    clean = np.round(100 + 30 * np.linspace(0, 1, shape[1])[None, :]
+                     + 12 * texture / texture.std()).astype(np.uint8)
+    hit = rng.random(shape) < 0.05
+    return clean, np.where(hit, rng.integers(0, 256, shape), clean).astype(np.uint8), hit
+
+
+def test_random_valued_impulses_leave_smooth_texture_alone():
+    # the noise fits leave the isolated pixels out and read sigma near 0 here, so the
+    # gate of §1.2 flags 4.7 % of the clean pixels; a flag must also depart from A_amf
+    # by RANDOM_DEVIATION floors (§1.5), which leaves 1.3 %
+    clean, noisy, hit = _random_valued_on_smooth_texture((96, 96))
+    assert crcx.estimate_noise(noisy).impulse_kind == "random-valued"
+    flags = _flags(noisy)
+    assert flags[~hit].mean() < 0.02
+    assert flags[hit & (np.abs(noisy - clean.astype(np.float64)) > 10)].mean() > 0.95
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.25 * _mse(clean, ndi.median_filter(noisy, 3))
+
+
+def test_random_valued_impulses_on_smooth_texture_match_the_reference():
+    _, noisy, hit = _random_valued_on_smooth_texture((30, 32))
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert found[hit].mean() > 0.5
+
+
 def test_one_pixel_lines_under_noise_are_no_impulses():
     # 1.1 % of the pixels pass the candidates' test here, all on the lines; the rank-1
     # density that decides on impulse noise stays below ISOLATED_DENSITY (§1.5)
@@ -363,6 +395,37 @@ def test_clusters_of_hot_and_dead_pixels_are_removed():
     np.testing.assert_array_equal(out[line], clean[line])
 
 
+def _hot_and_dead_on_steep_ramps():
+    """Ramps of 15 grey levels per line (as on skimage's cell), 0.4 % dead and 0.4 %
+    hot pixels, and the impulses' mask."""
+    y, x = np.mgrid[:64, :96]
+    clean = (30 + 15 * (y % 12) + x // 8).astype(np.uint8)
+    rng = np.random.default_rng(3)
+    dead, hot = (rng.random(clean.shape) < 0.004 for _ in range(2))
+    return clean, np.where(dead, 0, np.where(hot, 255, clean)).astype(np.uint8), dead | hot
+
+
+def test_hot_and_dead_pixels_on_steep_ramps_are_removed():
+    # the middle half of a 5x5 cube spans 30 grey levels here: at their value the
+    # impulses are tested against the floor alone (FIXED_SPREAD, §1.5)
+    clean, noisy, impulses = _hot_and_dead_on_steep_ramps()
+    flags = _flags(noisy)
+    assert flags[impulses].all() and not flags[~impulses].any()
+    out = crcx.crc_median(noisy)
+    # a repaired pixel takes a median of its ramp: within one line's step of 15
+    assert np.abs(out[impulses].astype(int) - clean[impulses]).max() <= 15
+    np.testing.assert_array_equal(out[~impulses], clean[~impulses])
+
+
+def test_hot_and_dead_pixels_on_steep_ramps_match_the_reference():
+    _, noisy, impulses = _hot_and_dead_on_steep_ramps()
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert found[impulses].all()
+
+
 @pytest.mark.parametrize("mode", ["reflect", "wrap"])
 def test_clustered_hot_and_dead_pixels_match_the_reference(mode):
     _, noisy, blocks = _clustered_hot_and_dead(*CLUSTERED)
@@ -398,6 +461,16 @@ def test_the_dct_estimate_lowers_the_error_of_gaussian_noise():
     # where sigma^2 is 0, D is J, which the non-local mean keeps too
     np.testing.assert_array_equal(crcx.crc_median(noisy, noise=0.0),
                                   crcx.crc_median(noisy, noise=0.0, dct=0))
+
+
+def test_the_dct_estimate_does_not_ring_at_sharp_edges():
+    # §3: squares across an edge keep many coefficients and weigh little; averaged
+    # evenly, their ringing made this piecewise-constant picture worse than without D
+    clean = np.round(transform.resize(data.shepp_logan_phantom(), (128, 128),
+                                      anti_aliasing=False) * 255)
+    noisy = clean + np.random.default_rng(0).normal(0.0, 15.0, clean.shape)
+    without = _mse(clean, crcx.crc_median(noisy, dct=0))
+    assert _mse(clean, crcx.crc_median(noisy)) < 0.9 * without
 
 
 @pytest.mark.parametrize("shape, mode, kwargs", [

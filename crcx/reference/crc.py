@@ -11,13 +11,14 @@ import itertools
 import numpy as np
 
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                                  FLAT, FROM_OPTIONS, ISOLATED_DENSITY, ISOLATION_PASSES,
-                                  ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES, SPREAD, TIE,
-                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups,
-                                  dct_basis, excess_thresholds, finish, fit_noise,
-                                  fixed_share, fixed_values, gate_kappa, given_options,
-                                  isolation_radius, lags, noise_estimate, prepare,
-                                  random_valued_flags, takes_options)
+                                  FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
+                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
+                                  MIN_SAMPLES, RANDOM_DEVIATION, SPREAD, TIE,
+                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups, dct_basis,
+                                  excess_thresholds, finish, fit_noise, fixed_share,
+                                  fixed_values, gate_kappa, given_options, isolation_radius,
+                                  lags, noise_estimate, prepare, random_valued_flags,
+                                  takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -236,18 +237,20 @@ class _Isolation:
             J[p] = _valid_median(self.I_ext, F_ext, p, self.s_max, I[p])
         return _Extended(J, self.mode, self.cval)
 
-    def apply(self, I, O):
-        """The final flags and the name of the kind of impulses (§1.5)."""
+    def apply(self, I, O, deviation):
+        """The final flags and the name of the kind of impulses (§1.5); `deviation`
+        is |I - A_amf|."""
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
-            return O & np.where(at_value, self.isolated(rank=FIXED_RANK),
+            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
+                                                            rank=FIXED_RANK),
                                 self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
-            return O | random_valued_flags(
+            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
                 self.candidates, I.ndim,
                 lambda flags, spread, rank: self.isolated(none, spread,
                                                           self.repaired(I, flags), rank),
@@ -296,7 +299,7 @@ def _impulses(I, mode, cval, P):
     # §1.5 the kind of impulses decides which flags stay
     found = None
     if isolation is not None:
-        O, found = isolation.apply(I, O)
+        O, found = isolation.apply(I, O, np.abs(I - A_amf))
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
@@ -320,10 +323,11 @@ def _valid_median(I_ext, O_ext, p, s_max, otherwise):
 
 def _dct_estimate(J, sig2, mode, cval, P):
     """D of §3: the mean, over the `dct` x `dct` squares (of the last two axes) that
-    cover each pixel, of the square with its small DCT coefficients set to 0."""
+    cover each pixel, of the square with its small DCT coefficients set to 0, each
+    square weighted by 1 / the number of coefficients it keeps."""
     n, T = P.dct, dct_basis(P.dct)
     J_ext, S_ext = _Extended(J, mode, cval), _Extended(sig2, mode, 0.0)
-    total = np.zeros(J.shape)
+    total, weights = np.zeros(J.shape), np.zeros(J.shape)
     *slices, height, width = J.shape
     for z in np.ndindex(*slices):
         for top in range(1 - n, height):
@@ -337,11 +341,13 @@ def _dct_estimate(J, sig2, mode, cval, P):
                 small[0, 0] = False
                 X[small] = 0.0
                 inverse = T.T @ X @ T
+                weight = 1.0 / np.count_nonzero(~small)
                 for b, y in enumerate(rows):
                     for c, x in enumerate(columns):
                         if 0 <= y < height and 0 <= x < width:
-                            total[z + (y, x)] += inverse[b, c]
-    return np.where(sig2 > 0, total / n ** 2, J)
+                            total[z + (y, x)] += weight * inverse[b, c]
+                            weights[z + (y, x)] += weight
+    return np.where(sig2 > 0, total / np.where(sig2 > 0, weights, 1.0), J)
 
 
 def _nonlocal_mean(Js, sig2s, Os, mode, cval, P):

@@ -322,9 +322,8 @@ class _Isolation:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
             at_value = np.isin(self.plane.values, values)
-            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
-                                                            rank=FIXED_RANK),
-                                self.isolated()), "fixed-valued"
+            at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
+            return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
             return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(

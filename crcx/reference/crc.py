@@ -245,9 +245,8 @@ class _Isolation:
             return O, "fixed-valued"
         if self.share >= FIXED_SHARE:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
-            return O & np.where(at_value, self.isolated(factor=FIXED_SPREAD,
-                                                            rank=FIXED_RANK),
-                                self.isolated()), "fixed-valued"
+            at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
+            return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
         if self.random_valued:
             none = np.zeros_like(O)
             return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(

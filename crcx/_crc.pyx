@@ -625,15 +625,19 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     coefficients it kept (the aggregation weights of Dabov et al., "Image denoising by
     sparse 3-D transform-domain collaborative filtering", IEEE TIP 2007: a square that
     keeps fewer coefficients carries less noise), and the pixel itself where its own
-    sigma^2 is 0. `padded` and `variance` are the plane and sigma^2 extended by side - 1 past
-    each edge of the last two axes. Squares whose first lines differ by a multiple of
-    the side touch disjoint output lines: the squares of one such class run on
-    threads at once, the classes one after another, so that every sum is made in the
-    same order whatever the number of threads.
+    sigma^2 is 0. `padded` and `variance` are the plane and sigma^2 extended by
+    side - 1 past each edge of the last two axes. Squares whose first lines differ by
+    a multiple of the side touch disjoint output lines: the squares of one such class
+    run on threads at once, the classes one after another, so that every sum is made
+    in the same order whatever the number of threads. Each square stores its weight
+    once; a pixel's sum of weights is then the box sum of the squares' weights over
+    the side x side corners that cover it.
     """
     cdef Py_ssize_t depth = out.shape[0], height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t side = basis.shape[0], r = side - 1, size = side * side
     cdef Py_ssize_t pw = padded.shape[2], plane = padded.shape[1] * pw
+    cdef Py_ssize_t tops = height + r, lefts = width + r
+    cdef Py_ssize_t per_thread = max(2 * size, lefts)
     cdef Py_ssize_t first, lines, i, z, y, x, top, left, b, c, e, yy, xx
     cdef const double* data = &padded[0, 0, 0]
     cdef const double* noise = &variance[0, 0, 0]
@@ -642,7 +646,8 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef double* weights = NULL
     cdef double* block
     cdef double* tmp
-    cdef double mean_variance, threshold, weight, inv_count = 1.0 / size
+    cdef double* column_sums
+    cdef double mean_variance, threshold, kept, weight, total, inv_count = 1.0 / size
     if basis.shape[1] != side or side < 1:
         raise ValueError("basis: expected a square matrix")
     for i in range(3):
@@ -655,20 +660,18 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
         for b in range(side):
             for c in range(side):
                 inverse[b * side + c] = basis[c, b]
-        scratch = _scratch(2 * size, n_threads)
-        weights = _scratch(depth * height * width, 1)
-        for i in range(depth * height * width):
-            weights[i] = 0.0
+        scratch = _scratch(per_thread, n_threads)
+        weights = _scratch(depth * tops * lefts, 1)
         out[:, :, :] = 0.0
         for first in range(side):
             lines = (height + r - first + side - 1) // side
             with nogil, parallel(num_threads=n_threads):
-                block = scratch + omp_get_thread_num() * 2 * size
+                block = scratch + omp_get_thread_num() * per_thread
                 tmp = block + size
                 for i in prange(depth * lines, schedule="dynamic"):
                     z = i // lines
                     top = first + side * (i % lines)
-                    for left in range(width + r):
+                    for left in range(lefts):
                         mean_variance = 0.0
                         for b in range(side):
                             e = z * plane + (top + b) * pw + left
@@ -677,12 +680,13 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                                 mean_variance = mean_variance + noise[e + c]
                         threshold = k2 * mean_variance * inv_count
                         _transform(block, tmp, &basis[0, 0], side)
-                        weight = size
+                        kept = size
                         for e in range(1, size):
                             if block[e] * block[e] <= threshold:
                                 block[e] = 0.0
-                                weight = weight - 1.0
-                        weight = 1.0 / weight
+                                kept = kept - 1.0
+                        weight = 1.0 / kept
+                        weights[(z * tops + top) * lefts + left] = weight
                         _transform(block, tmp, inverse, side)
                         for b in range(side):
                             yy = top + b - r
@@ -691,15 +695,24 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                                     xx = left + c - r
                                     if 0 <= xx < width:
                                         out[z, yy, xx] += weight * block[b * side + c]
-                                        weights[(z * height + yy) * width + xx] += weight
-        with nogil:
-            for i in prange(depth * height, num_threads=n_threads):
+        # the squares that cover (y, x) start at tops y .. y + r and lefts x .. x + r
+        with nogil, parallel(num_threads=n_threads):
+            column_sums = scratch + omp_get_thread_num() * per_thread
+            for i in prange(depth * height):
                 z = i // height
                 y = i % height
+                for left in range(lefts):
+                    total = 0.0
+                    for b in range(side):
+                        total = total + weights[(z * tops + y + b) * lefts + left]
+                    column_sums[left] = total
                 for x in range(width):
                     e = z * plane + (y + r) * pw + x + r
                     if noise[e] > 0:
-                        out[z, y, x] = out[z, y, x] / weights[(z * height + y) * width + x]
+                        total = 0.0
+                        for c in range(side):
+                            total = total + column_sums[x + c]
+                        out[z, y, x] = out[z, y, x] / total
                     else:
                         out[z, y, x] = data[e]
     finally:

@@ -543,52 +543,106 @@ def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
 
 def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
               const double[:, :, ::1] centre, tuple reach, const Py_ssize_t[::1] deltas,
-              Py_ssize_t k, double[:, :, ::1] distance, double[:, :, ::1] spread,
-              int n_threads):
+              const double[:, ::1] offsets, double trend, Py_ssize_t k,
+              double[:, :, ::1] distance, double[:, :, ::1] spread, int n_threads):
     """How far each pixel's `centre` value is from its neighbours in `padded` that are
     not `flagged` (§1.5).
 
-    `flagged` is padded like `padded`; `deltas` are the neighbours' offsets. Over the
-    unflagged neighbours (all of them where fewer than `k` are unflagged): the k-th
-    smallest distance |v - centre(p)|, and the spread of their middle half,
-    v[n - 1 - n // 4] - v[n // 4] of the n sorted values.
+    `flagged` is padded like `padded`; `deltas` are the neighbours' offsets, row-major,
+    and `offsets` the same as (z, y, x). Over the unflagged neighbours (all of them
+    where fewer than `k` are unflagged): the k-th smallest distance |v - centre(p)|,
+    and the spread of their middle half, v[n - 1 - n // 4] - v[n // 4] of the n sorted
+    values. With `trend` > 0, the same of the values less the least-squares slopes of
+    all the neighbours times their offsets, where that spread is under `trend` times
+    the first.
     """
     cdef Py_ssize_t depth = distance.shape[0], height = distance.shape[1]
     cdef Py_ssize_t width = distance.shape[2], count = deltas.shape[0]
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
     cdef const double* data = &padded[0, 0, 0]
     cdef const uint8_t* skip = &flagged[0, 0, 0]
-    cdef double* scratch = _scratch(2 * count, n_threads)
+    cdef double* scratch = _scratch(4 * count, n_threads)
     cdef double* values
-    cdef double* gaps
-    cdef Py_ssize_t line, x, e, n, base, z, y
-    cdef double v
+    cdef double* level
+    cdef double norms[3]
+    cdef double slopes[3]
+    cdef Py_ssize_t line, x, e, n, base, z, y, a
+    cdef double v, raw_distance, raw_spread, level_spread
+    for a in range(3):
+        norms[a] = 0.0
+        for e in range(count):
+            norms[a] += offsets[e, a] * offsets[e, a]
     try:
         with nogil, parallel(num_threads=n_threads):
-            values = scratch + omp_get_thread_num() * 2 * count
-            gaps = values + count
+            values = scratch + omp_get_thread_num() * 4 * count
+            level = values + 2 * count
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
                 base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     v = centre[z, y, x]
+                    _slopes(data + base + x, deltas, offsets, norms, trend, slopes)
                     n = 0
                     for e in range(count):
-                        values[n] = data[base + x + deltas[e]]
-                        n = n + 1 - skip[base + x + deltas[e]]
+                        if skip[base + x + deltas[e]] == 0:
+                            values[n] = data[base + x + deltas[e]]
+                            level[n] = values[n] - _shift(offsets, e, slopes)
+                            n = n + 1
                     if n < k:
                         n = count
                         for e in range(count):
                             values[e] = data[base + x + deltas[e]]
-                    for e in range(n):
-                        gaps[e] = fabs(values[e] - v)
-                    nth_element(gaps, gaps + k - 1, gaps + n)
-                    distance[z, y, x] = gaps[k - 1]
-                    sort(values, values + n)
-                    spread[z, y, x] = values[n - 1 - n // 4] - values[n // 4]
+                            level[e] = values[e] - _shift(offsets, e, slopes)
+                    raw_distance = _kth_distance(values, values + count, n, k, v)
+                    raw_spread = _middle_spread(values, n)
+                    distance[z, y, x] = raw_distance
+                    spread[z, y, x] = raw_spread
+                    if trend > 0:
+                        level_spread = _middle_spread(level, n)
+                        if level_spread < trend * raw_spread:
+                            distance[z, y, x] = _kth_distance(level, level + count, n, k, v)
+                            spread[z, y, x] = level_spread
     finally:
         free(scratch)
+
+
+cdef inline void _slopes(const double* at, const Py_ssize_t[::1] deltas,
+                         const double[:, ::1] offsets, const double* norms, double trend,
+                         double* slopes) noexcept nogil:
+    """Least-squares slopes, per axis, of the neighbours `deltas` away from `at`
+    (a centred cube: the axes are orthogonal), summed in the neighbours' order;
+    0 without a `trend` test."""
+    cdef Py_ssize_t a, e
+    for a in range(3):
+        slopes[a] = 0.0
+        if trend <= 0:
+            continue
+        for e in range(deltas.shape[0]):
+            slopes[a] += offsets[e, a] * at[deltas[e]]
+        slopes[a] = slopes[a] / norms[a] if norms[a] > 0 else 0.0
+
+
+cdef inline double _shift(const double[:, ::1] offsets, Py_ssize_t e,
+                          const double* slopes) noexcept nogil:
+    """How far the slopes move a value over neighbour `e`'s offset."""
+    return slopes[0] * offsets[e, 0] + slopes[1] * offsets[e, 1] + slopes[2] * offsets[e, 2]
+
+
+cdef inline double _kth_distance(const double* values, double* gaps, Py_ssize_t n,
+                                 Py_ssize_t k, double v) noexcept nogil:
+    """The k-th smallest |values - v| of the first n `values`."""
+    cdef Py_ssize_t e
+    for e in range(n):
+        gaps[e] = fabs(values[e] - v)
+    nth_element(gaps, gaps + k - 1, gaps + n)
+    return gaps[k - 1]
+
+
+cdef inline double _middle_spread(double* values, Py_ssize_t n) noexcept nogil:
+    """The spread of the middle half of the first n `values` (sorted in place)."""
+    sort(values, values + n)
+    return values[n - 1 - n // 4] - values[n // 4]
 
 
 cdef void _along(const double* m, const double* source, double* target, Py_ssize_t side,

@@ -27,7 +27,7 @@ __all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gathe
            "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
            "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
            "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "FIXED_SPREAD", "DENSE_IMPULSES",
-           "RANDOM_DEVIATION",
+           "RANDOM_DEVIATION", "RANDOM_TREND",
            "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW",
            "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
 
@@ -102,6 +102,13 @@ RANDOM_RANK_SHARE = 0.5
 # near 0 and the gate of §1.2 flagged a third of its clean pixels at 5 %, each then
 # taking a median (docs/algorithm.md §1.5 has the measurements).
 RANDOM_DEVIATION = 0.4
+# In the random-valued passes, where the neighbours less a plane's slopes spread
+# under RANDOM_TREND times as much as the neighbours themselves (the plane explains
+# most of their spread), the test reads them so: on a steep ramp (a micrograph's
+# cell walls, 15-20 levels per pixel) the middle half of the 5x5 cube spans the
+# slope, and impulses inside its range stayed. Over textures the plane explains
+# little and the plain test stays (docs/algorithm.md §1.5).
+RANDOM_TREND = 0.2
 # Fraction of the pixels, isolated and far even from their nearest unflagged
 # neighbour, from which an image has impulse noise: clean and Gaussian- or
 # Poisson-noisy photographs, scans and micrographs have at most 0.23 %, one-pixel

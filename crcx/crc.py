@@ -21,7 +21,7 @@ from crcx._boundary import extended_indices
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
                                   ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
-                                  MIN_SAMPLES, RANDOM_DEVIATION, SPREAD, TIE,
+                                  MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   fixed_values, gate_kappa, given_options, isolation_radius,
@@ -265,7 +265,9 @@ class _Isolation:
         self.plane = plane
         self.radius = isolation_radius(plane.ndim)
         self.padded = plane.padded(I, self.radius, plane.cval)
-        self.deltas = plane.deltas(plane.cube(self.radius, skip_centre=True), self.padded)
+        # Row-major, the order in which both implementations sum the trend's slopes.
+        self.offsets = np.array(sorted(plane.cube(self.radius, skip_centre=True)), float)
+        self.deltas = plane.deltas(self.offsets.astype(np.intp), self.padded)
         self.floor = P.isolation * plane.statistics.take(
             "value range", lambda: float(I.max() - I.min()))
         self.candidates = np.zeros(I.shape, bool)
@@ -277,15 +279,26 @@ class _Isolation:
                      fixed_share(I[self.candidates])))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, flags=None, factor=ISOLATION_SPREAD, padded=None, rank=ISOLATION_RANK):
+    def isolated(self, flags=None, factor=ISOLATION_SPREAD, rank=ISOLATION_RANK):
         """Pixels whose `rank`-th nearest neighbour not in `flags` (the candidates) is
-        farther than the floor and than `factor` times the spread of those neighbours;
-        the neighbours' values are `padded` (the image's by default)."""
+        farther than the floor and than `factor` times the spread of those neighbours."""
         flags = self.candidates if flags is None else flags
+        return self._far(self.plane.padded(flags.view(np.uint8), self.radius, 0), self.padded,
+                         factor, rank, 0.0)
+
+    def stands_out(self, repaired, factor, rank):
+        """A random-valued pass: the pixels isolated given no flags among the
+        `repaired` neighbours (:meth:`repaired`), those past the border left out
+        (a pixel's mirror image would vouch for it), read less a plane's slopes where
+        that leaves under RANDOM_TREND of their spread."""
+        outside = np.pad(np.zeros(self.plane.values.shape, np.uint8),
+                         [(r, r) for r in self.plane.reach(self.radius)], constant_values=1)
+        return self._far(outside, repaired, factor, rank, RANDOM_TREND)
+
+    def _far(self, flags, padded, factor, rank, trend):
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
-        flags = self.plane.padded(flags.view(np.uint8), self.radius, 0)
-        _crc.isolation(self.padded if padded is None else padded, flags, self.plane.values,
-                       self.plane.reach(self.radius), self.deltas, rank, distance, spread,
+        _crc.isolation(padded, flags, self.plane.values, self.plane.reach(self.radius),
+                       self.deltas, self.offsets, trend, rank, distance, spread,
                        self.plane.n_threads)
         return distance > np.maximum(factor * spread, self.floor)
 
@@ -305,14 +318,20 @@ class _Isolation:
 
     def apply(self, O, windows, deviation):
         """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
-        name of the image's impulses, by what the image's
-        impulses are (§1.5): salt and pepper (the flags' values, or those of many
-        isolated pixels, are fixed) keep `O`;
-        sparse fixed-valued impulses keep its isolated flags; random-valued impulses
-        keep the flags whose `deviation` from A_amf passes RANDOM_DEVIATION floors and
-        add the pixels that stand out of their neighbours once the previous pass's
-        flags are repaired, by fewer spreads the more are flagged; without impulse
-        noise nothing is flagged."""
+        name of the image's impulses, by what the image's impulses are (§1.5):
+        random-valued impulses (many isolated pixels of many values) keep the flags
+        whose `deviation` from A_amf passes RANDOM_DEVIATION floors and add the pixels
+        that stand out of their neighbours once the previous pass's flags are
+        repaired, by fewer spreads the more are flagged; salt and pepper (the flags'
+        values, or those of many isolated pixels, are fixed) keep `O`; sparse
+        fixed-valued impulses keep its isolated flags; without impulse noise nothing
+        is flagged."""
+        if self.random_valued:
+            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
+                self.candidates, self.plane.ndim,
+                lambda flags, spread, rank: self.stands_out(self.repaired(flags, windows),
+                                                            spread, rank),
+                self.plane.statistics.take), "random-valued"
         flagged_share = self.plane.statistics.take("flagged fixed share",
                                                    lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
@@ -324,13 +343,6 @@ class _Isolation:
             at_value = np.isin(self.plane.values, values)
             at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
             return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
-        if self.random_valued:
-            none = np.zeros_like(O)
-            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
-                self.candidates, self.plane.ndim,
-                lambda flags, spread, rank: self.isolated(none, spread,
-                                                          self.repaired(flags, windows), rank),
-                self.plane.statistics.take), "random-valued"
         return np.zeros_like(O), "none"
 
 

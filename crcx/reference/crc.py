@@ -13,7 +13,7 @@ import numpy as np
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
                                   ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
-                                  MIN_SAMPLES, RANDOM_DEVIATION, SPREAD, TIE,
+                                  MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
                                   WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups, dct_basis,
                                   excess_thresholds, finish, fit_noise, fixed_share,
                                   fixed_values, gate_kappa, given_options, isolation_radius,
@@ -49,6 +49,27 @@ class _Extended:
         """Values of the cube of side ``2 radius + 1`` around `centre`, flattened."""
         offsets = itertools.product(range(-radius, radius + 1), repeat=len(centre))
         return np.array([self.at([c + o for c, o in zip(centre, off)]) for off in offsets])
+
+
+def _distance_and_spread(values, centre, rank):
+    """The `rank`-th smallest |values - centre| and the spread of the middle half of
+    the `values` (§1.5)."""
+    v = np.sort(values)
+    n = v.size
+    return np.sort(np.abs(values - centre))[rank - 1], v[n - 1 - n // 4] - v[n // 4]
+
+
+def _plane_shift(offsets, values):
+    """Least-squares slopes of `values` at the centred cube's `offsets` (orthogonal
+    axes, so each slope is sum(offset * value) / sum(offset**2)), times each offset;
+    summed one value after another, in the cube's order, as the compiled path does."""
+    shift = np.zeros(len(values))
+    for axis in range(offsets.shape[1]):
+        total = 0.0
+        for o, v in zip(offsets[:, axis], values):
+            total += o * v
+        shift = shift + total / float(np.sum(offsets[:, axis] ** 2)) * offsets[:, axis]
+    return shift
 
 
 def _true_median(values):
@@ -203,24 +224,44 @@ class _Isolation:
         self.share = fixed_share(I[self.candidates])
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, flags=None, factor=ISOLATION_SPREAD, J_ext=None, rank=ISOLATION_RANK):
+    def isolated(self, flags=None, factor=ISOLATION_SPREAD, rank=ISOLATION_RANK):
         """Whether the `rank`-th nearest of the neighbours not in `flags` (the
         candidates; all neighbours where fewer are unflagged) is farther from I(p)
         than the floor and than `factor` times the spread of the middle half of
-        their values; the neighbours' values are read from `J_ext` (default: I)."""
+        their values."""
         F_ext = _Extended(self.candidates if flags is None else flags, self.mode, False)
-        J_ext = self.I_ext if J_ext is None else J_ext
+        return self._far(F_ext, self.I_ext, factor, rank, 0.0)
+
+    def stands_out(self, J_ext, factor, rank):
+        """A random-valued pass: :meth:`isolated` given no flags, among the
+        neighbours read from the repaired `J_ext`, those past the border left out
+        (a pixel's mirror image would vouch for it), and read less a plane's slopes
+        where that leaves under RANDOM_TREND of their spread."""
+        outside = _Extended(np.zeros(self.candidates.shape, bool), "constant", True)
+        return self._far(outside, J_ext, factor, rank, RANDOM_TREND)
+
+    def _far(self, F_ext, J_ext, factor, rank, trend):
+        """The test of :meth:`isolated` with the flags `F_ext` and neighbour values
+        `J_ext`; with `trend` > 0, where the values less the least-squares slopes of
+        all the neighbours spread under `trend` times as much, the test reads those
+        values instead: on a ramp, the slope is structure, not spread."""
         out = np.zeros(self.candidates.shape, bool)
-        centre = (2 * self.radius + 1) ** len(out.shape) // 2
+        ndim = len(out.shape)
+        centre = (2 * self.radius + 1) ** ndim // 2
+        offsets = np.delete(np.array(list(itertools.product(
+            range(-self.radius, self.radius + 1), repeat=ndim))), centre, axis=0)
         for p in np.ndindex(out.shape):
-            values = np.delete(J_ext.cube(p, self.radius), centre)
-            flags = np.delete(F_ext.cube(p, self.radius), centre)
-            if np.count_nonzero(~flags) >= rank:
-                values = values[~flags]
-            v = np.sort(values)
-            n = v.size
-            spread = v[n - 1 - n // 4] - v[n // 4]
-            distance = np.sort(np.abs(values - self.I_ext.at(p)))[rank - 1]
+            neighbours = np.delete(J_ext.cube(p, self.radius), centre)
+            keep = ~np.delete(F_ext.cube(p, self.radius), centre)
+            if np.count_nonzero(keep) < rank:
+                keep[:] = True
+            distance, spread = _distance_and_spread(neighbours[keep], self.I_ext.at(p), rank)
+            if trend > 0:
+                level = neighbours - _plane_shift(offsets, neighbours)
+                level_distance, level_spread = _distance_and_spread(level[keep],
+                                                                    self.I_ext.at(p), rank)
+                if level_spread < trend * spread:
+                    distance, spread = level_distance, level_spread
             out[p] = distance > max(factor * spread, self.floor)
         return out
 
@@ -240,6 +281,12 @@ class _Isolation:
     def apply(self, I, O, deviation):
         """The final flags and the name of the kind of impulses (§1.5); `deviation`
         is |I - A_amf|."""
+        if self.random_valued:
+            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
+                self.candidates, I.ndim,
+                lambda flags, spread, rank: self.stands_out(self.repaired(I, flags), spread,
+                                                            rank),
+            ), "random-valued"
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
             return O, "fixed-valued"
@@ -247,13 +294,6 @@ class _Isolation:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
             at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
             return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
-        if self.random_valued:
-            none = np.zeros_like(O)
-            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
-                self.candidates, I.ndim,
-                lambda flags, spread, rank: self.isolated(none, spread,
-                                                          self.repaired(I, flags), rank),
-            ), "random-valued"
         return np.zeros_like(O), "none"
 
 

@@ -5,7 +5,8 @@ drawn from ``numpy.random.default_rng([seed, i])`` by tests/scipy_cases.py, over
 dtypes (byte-swapped too), layouts, shapes of 1 to 4 axes, sizes and footprints,
 unordered and negative axes, origins, modes (one per axis too, where scipy takes
 them), cvals, outputs of other dtypes, ranks and percentiles; it is checked against
-scipy where scipy is right, else against crcx.reference. Prints one summary line, and each difference with its case number::
+scipy where scipy is right, else against crcx.reference. Prints one summary line, and each
+difference with its case number::
 
     nice -n 19 python benchmarks/fuzz.py --cases 100000
 """

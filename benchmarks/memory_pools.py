@@ -102,7 +102,8 @@ def main():
         "# What the memory pools earn",
         "",
         "Written by `python benchmarks/memory_pools.py`"
-        f"{' --quick' if args.quick else ''}: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{' --quick' if args.quick else ''}: "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores "
         "(shared), one thread, load average at the end "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.",

@@ -19,6 +19,11 @@ _PUBLIC = {
     "NoiseEstimate": "crcx._crc_parameters",
     "clear_output_cache": "crcx._output_cache",
     "set_cache_limit": "crcx._output_cache",
+    "denoise_image": "crcx.collection",
+    "denoise_collection": "crcx.collection",
+    "collection_score": "crcx.collection",
+    "read_image": "crcx.io",
+    "write_image": "crcx.io",
 }
 
 __all__ = sorted(_PUBLIC)

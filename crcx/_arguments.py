@@ -238,7 +238,8 @@ def normalize_geometry(ndim, size=None, footprint=None, origin=0, axes=None):
     else:
         footprint = np.asarray(footprint)
         if footprint.dtype.kind not in SUPPORTED_KINDS:
-            raise TypeError(f"footprint: expected a boolean or numeric array, got {footprint.dtype}")
+            raise TypeError("footprint: expected a boolean or numeric array, "
+                            f"got {footprint.dtype}")
         footprint = footprint.astype(bool)
         if footprint.ndim != len(axes):
             raise ArgumentError(
@@ -291,7 +292,7 @@ def cval_in_dtype(cval, dtype):
     could not; NaN and out-of-range values convert as C casts do, without a warning.
     For bool that C cast truncates first: 0.5 is False, 2.0 is True.
     """
-    if dtype == bool:
+    if dtype.kind == "b":
         return np.bool_(np.trunc(cval) != 0)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.array(cval).astype(dtype)[()]

@@ -347,7 +347,7 @@ cdef double _second_singular_value(const double* counts, int bins) noexcept nogi
     cdef double cy[4]
     cdef double r[16]
     cdef double s[16]
-    cdef int a, b, c, used_x = 0, used_y = 0, sweep, p_, r_
+    cdef int a, b, c, used_x = 0, used_y = 0, _sweep, p_, r_
     cdef double n = 0.0, theta, t, cs, sn, spp, srr, spr, tmp, largest
     for a in range(bins):
         cx[a] = 0.0
@@ -373,7 +373,7 @@ cdef double _second_singular_value(const double* counts, int bins) noexcept nogi
             for b in range(bins):
                 tmp += r[a * bins + b] * r[c * bins + b]
             s[a * bins + c] = tmp
-    for sweep in range(32):
+    for _sweep in range(32):
         for p_ in range(bins):
             for r_ in range(p_ + 1, bins):
                 spr = s[p_ * bins + r_]

@@ -502,6 +502,15 @@ class NoiseEstimate:
     impulse_kind : str
         One of IMPULSE_KINDS: ``"none"``, ``"fixed-valued"`` (salt and pepper, hot and
         dead pixels) or ``"random-valued"``.
+
+    Examples
+    --------
+    >>> import numpy as np, crcx
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = 100 + rng.normal(0.0, 5.0, (96, 96))
+    >>> estimate = crcx.estimate_noise(noisy)
+    >>> estimate.impulse_kind, round(float(np.sqrt(estimate.variance)))
+    ('none', 5)
     """
     variance: float
     gain: float

@@ -442,8 +442,9 @@ def set_cache_limit(limit):
 def clear_output_cache():
     """Give every kept buffer back to the system; return how many bytes they held.
 
-    Memory freed from then on is kept again, within `set_cache_limit`. With glibc, the C library is also asked to return the free memory of its heap
-    (``malloc_trim``), where the smaller buffers would otherwise stay resident.
+    Memory freed from then on is kept again, within `set_cache_limit`. With glibc, the
+    C library is also asked to return the free memory of its heap (``malloc_trim``),
+    where the smaller buffers would otherwise stay resident.
 
     Examples
     --------

@@ -10,10 +10,9 @@ sequence is derived here once per footprint shape and cached:
    the footprint) may be sorted first, once per column, and that sorted column shared
    by the ``fx`` outputs that read it. The compiled straight-line code does so only for
    tall boxes (more lines than columns: 3-d windows); for square 2-d boxes the extra
-   pass through memory costs more than the comparisons it saves (measured: 5x5 uint8
-   3.7 Gpx/s without it, 2.3 with it). Compare-exchanges that can no longer change
-   anything once the columns are sorted are dropped; by the 0-1 principle it suffices
-   to check every 0-1 input whose columns are sorted.
+   pass through memory costs more than the comparisons it saves. Compare-exchanges
+   that can no longer change anything once the columns are sorted are dropped; by the
+   0-1 principle it suffices to check every 0-1 input whose columns are sorted.
 3. Working backwards from the wire that holds the median, every operation whose
    result is never read is dropped, and one whose minimum (or maximum) alone is read
    becomes a single ``min`` (or ``max``).
@@ -512,8 +511,8 @@ def _tree_function(size):
             half = size * spans[level - 1]
             index = {wire: k for k, wire in enumerate(stages[level - 1][1])}
             reads = sorted({w for _, i, j in program for w in (i, j)} | set(kept))
-            loads = [(w, f"a{level - 1}_{index[w % half]}[c + {spans[level - 1] if w >= half else 0}]")
-                     for w in reads]
+            loads = [(w, f"a{level - 1}_{index[w % half]}"
+                         f"[c + {spans[level - 1] if w >= half else 0}]") for w in reads]
         lines += body("c", f"n + {extra[level]}", loads, program, stores)
     loads, start = [], 0
     for offset, span in zip(offsets, parts):
@@ -602,13 +601,21 @@ def box_median_source():
               "#include <immintrin.h>",
               "#define CRCX_FLOAT_BANDS 1",
               "template <> inline crcx_vector<float>::type crcx_vmin(crcx_vector<float>::type a,",
-              "        crcx_vector<float>::type b) { return (crcx_vector<float>::type)_mm512_min_ps((__m512)a, (__m512)b); }",
+              "        crcx_vector<float>::type b) {",
+              "    return (crcx_vector<float>::type)_mm512_min_ps((__m512)a, (__m512)b);",
+              "}",
               "template <> inline crcx_vector<float>::type crcx_vmax(crcx_vector<float>::type a,",
-              "        crcx_vector<float>::type b) { return (crcx_vector<float>::type)_mm512_max_ps((__m512)a, (__m512)b); }",
+              "        crcx_vector<float>::type b) {",
+              "    return (crcx_vector<float>::type)_mm512_max_ps((__m512)a, (__m512)b);",
+              "}",
               "template <> inline crcx_vector<double>::type crcx_vmin(crcx_vector<double>::type a,",
-              "        crcx_vector<double>::type b) { return (crcx_vector<double>::type)_mm512_min_pd((__m512d)a, (__m512d)b); }",
+              "        crcx_vector<double>::type b) {",
+              "    return (crcx_vector<double>::type)_mm512_min_pd((__m512d)a, (__m512d)b);",
+              "}",
               "template <> inline crcx_vector<double>::type crcx_vmax(crcx_vector<double>::type a,",
-              "        crcx_vector<double>::type b) { return (crcx_vector<double>::type)_mm512_max_pd((__m512d)a, (__m512d)b); }",
+              "        crcx_vector<double>::type b) {",
+              "    return (crcx_vector<double>::type)_mm512_max_pd((__m512d)a, (__m512d)b);",
+              "}",
               "#endif",
               "#define CRCX_VCE(a, b) { auto t_ = crcx_vmin(a, b); b = crcx_vmax(a, b); a = t_; }",
               "#define CRCX_VMIN(a, b) { a = crcx_vmin(a, b); }",
@@ -616,7 +623,8 @@ def box_median_source():
               "// Store one vector of outputs; with `stream`, where it fills a cache line,",
               "// past the caches (non-temporal): an output larger than the caches then",
               "// costs no read of each line before it is written.",
-              "template <typename V> static inline void crcx_store(void* out, V value, bool stream) {",
+              "template <typename V>",
+              "static inline void crcx_store(void* out, V value, bool stream) {",
               "#if defined(__AVX512F__)",
               "    if (stream && ((std::uintptr_t)out & 63) == 0) {",
               "        _mm512_stream_si512((__m512i*)out, (__m512i)value);",

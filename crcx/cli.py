@@ -299,8 +299,19 @@ def main(argv=None):
 
     Examples
     --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
     >>> from crcx.cli import main
-    >>> main(["demo", "--output", "crcx-demo.png"])  # doctest: +SKIP
+    >>> from crcx.io import write_image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "noisy.png"
+    >>> rng = np.random.default_rng(0)
+    >>> saved = write_image(path, np.clip(100 + rng.normal(0, 5, (64, 64)), 0, 255)
+    ...                     .astype(np.uint8))
+    >>> saved.name
+    'noisy.png'
+    >>> main(["inspect", str(path)])
+    image ... kind
+    ...none
     0
     """
     parser = _build_parser()
@@ -310,7 +321,7 @@ def main(argv=None):
                 "inspect": _inspect}
     try:
         return commands[args.command](parser, args)
-    except (OSError, ModuleNotFoundError, NotImplementedError, TypeError, ValueError) as error:
+    except (OSError, ModuleNotFoundError, TypeError, ValueError) as error:
         print(f"crcx: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

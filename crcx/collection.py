@@ -18,8 +18,8 @@ import numpy as np
 import crcx
 from crcx._arguments import as_image
 from crcx._crc_parameters import gather_options
-from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional,
-                     partial_files, read_image, write_image)
+from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional, partial_files,
+                     read_image, write_image)
 
 __all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
            "denoise_collection", "denoise_image", "expand_inputs", "filter_function",

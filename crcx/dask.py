@@ -10,14 +10,14 @@ stage's output, not the input). A window longer than the axis gets the whole axi
 extended periodically by the reach along the axes whose mode is ``wrap`` (a median
 takes a mode per axis where :func:`crcx.median` does), blocks are filtered, and the
 extension is cropped (a periodic image filtered by a shift-invariant filter stays
-periodic, so this is exact as well). CRC-MF also reads statistics of the whole plane; they are computed
-first, once per plane, and every block is filtered with them.
+periodic, so this is exact as well). CRC-MF also reads statistics of the whole plane;
+they are computed first, once per plane, and every block is filtered with them.
 """
 import functools
 
-import numpy as np
 import dask
 import dask.array as da
+import numpy as np
 
 import crcx
 from crcx._arguments import (check_dtype, median_rank, normalize_cval, normalize_geometry,
@@ -25,9 +25,9 @@ from crcx._arguments import (check_dtype, median_rank, normalize_cval, normalize
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
 from crcx._crc_parameters import reach as crc_reach
-from crcx.crc import _denoise, plane_statistics
 from crcx.collection import (CollectionResult, _as_list, _call_options, _denoise_file,
                              _validate_filter, plan_files)
+from crcx.crc import _denoise, plane_statistics
 
 __all__ = ["FILTERS", "crc_median", "denoise_files", "median"]
 

@@ -4,11 +4,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crcx import _median, _output_cache as output_cache
-from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank,
-                             normalize_cval, normalize_geometry, normalize_modes,
-                             normalize_n_threads, percentile_rank, prepare_output, rank_index,
-                             uses_float_border, warn_if_size_ignored)
+from crcx import _median
+from crcx import _output_cache as output_cache
+from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank, normalize_cval,
+                             normalize_geometry, normalize_modes, normalize_n_threads,
+                             percentile_rank, prepare_output, rank_index, uses_float_border,
+                             warn_if_size_ignored)
 from crcx._boundary import extended_indices
 from crcx._openmp import effective_n_threads
 from crcx._selection_network import GENERATED_BOXES, selection_program

@@ -32,8 +32,8 @@ import numpy as np
 import crcx
 from crcx._arguments import as_image, check_finite
 from crcx._crc_parameters import CRCOptions
-from crcx.collection import (_as_list, _call_options, _check_flag, _plane_options,
-                             _planes_to_score, filter_function, load_images, progress_bar)
+from crcx.collection import (_as_list, _call_options, _check_flag, _plane_options, _planes_to_score,
+                             filter_function, load_images, progress_bar)
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
            "stein_loss", "tune"]

@@ -125,7 +125,7 @@ def scipy_agrees(call):
     if image.ndim == 1 and not geometry.footprint.all():
         return False
     dtype, output_dtype = image.dtype.newbyteorder("="), call.output_dtype.newbyteorder("=")
-    if output_dtype != dtype and (image.ndim == 1 or output_dtype == bool
+    if output_dtype != dtype and (image.ndim == 1 or output_dtype.kind == "b"
                                   or not np.can_cast(dtype, output_dtype, "safe")):
         return False
     cval = float(kwargs.get("cval", 0.0))

@@ -19,7 +19,7 @@ import crcx
 
 REPLACED = {"median_filter": crcx.median, "rank_filter": crcx.rank_filter,
             "percentile_filter": crcx.percentile_filter}
-_NAMES = re.compile(r"\b(%s)\b" % "|".join(REPLACED))
+_NAMES = re.compile(rf"\b({'|'.join(REPLACED)})\b")
 
 for _name, _function in REPLACED.items():
     _original = getattr(scipy.ndimage, _name)

@@ -12,8 +12,8 @@ import io as text_io
 import re
 import signal
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest

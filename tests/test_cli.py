@@ -13,7 +13,6 @@ import pytest
 import skimage.data
 
 import crcx
-
 from crcx.collection import denoise_image
 from crcx.io import partial_files, read_image, write_image
 from crcx.tune import tune
@@ -278,7 +277,7 @@ def test_inspect_prints_the_estimate_of_each_channel_and_draws_it(tmp_path):
                       result.stdout, re.MULTILINE)
     assert [(name, channel) for name, channel, *_ in rows] == [
         ("impulses", "0"), ("colour", "0"), ("colour", "1"), ("colour", "2")]
-    for name, channel, sigma, gain, density, kind in rows:
+    for name, _channel, sigma, _gain, density, kind in rows:
         image = impulses if name == "impulses" else clean
         expected = crcx.estimate_noise(image)
         assert kind == expected.impulse_kind

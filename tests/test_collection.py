@@ -7,8 +7,8 @@ import pytest
 import skimage.data
 
 import crcx
-from crcx.collection import (METHODS, collection_score, denoise_collection,
-                             denoise_image, expand_inputs, filter_function)
+from crcx.collection import (METHODS, collection_score, denoise_collection, denoise_image,
+                             expand_inputs, filter_function)
 from crcx.io import partial_files, read_image, write_image
 
 RNG = np.random.default_rng(3)

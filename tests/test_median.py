@@ -546,7 +546,7 @@ def test_a_mode_per_axis_as_scipy_takes_it(dtype):
     # Over four axes, on the NumPy path.
     volumes = wide_key_image(rng, dtype, (3, 4, 3, 5), specials=False)
     kwargs = dict(size=(2, 3, 2, 2), mode=("constant", "wrap", "mirror", "nearest"), cval=0.5)
-    for function, reference_function, scipy_function, argument in EXTREMES[:2]:
+    for function, _, scipy_function, argument in EXTREMES[:2]:
         assert_same(function(volumes, argument, **kwargs),
                     scipy_function(volumes, argument, **kwargs))
 
@@ -772,7 +772,7 @@ def column_images(dtype, shape, rng):
     """Images for the column histograms: ties, extremes, flat patches and, for 16-bit
     keys, many keys that share a high byte (so that the low-byte search sees many)."""
     dtype = np.dtype(dtype)
-    if dtype == bool:
+    if dtype.kind == "b":
         return rng.random(shape) < 0.4
     info = np.iinfo(dtype)
     image = rng.integers(info.min, info.max, shape, endpoint=True, dtype=dtype)

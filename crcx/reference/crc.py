@@ -12,13 +12,12 @@ import numpy as np
 
 from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                                   FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
-                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD,
-                                  MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
-                                  WEAK_TEXTURE_DENSITY, CRCOptions, channel_groups, dct_basis,
-                                  excess_thresholds, finish, fit_noise, fixed_share,
-                                  fixed_values, gate_kappa, given_options, isolation_radius,
-                                  lags, noise_estimate, prepare, random_valued_flags,
-                                  takes_options)
+                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES,
+                                  RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
+                                  CRCOptions, channel_groups, dct_basis, excess_thresholds, finish,
+                                  fit_noise, fixed_share, fixed_values, gate_kappa, given_options,
+                                  isolation_radius, lags, noise_estimate, prepare,
+                                  random_valued_flags, takes_options)
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]

@@ -561,11 +561,13 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
     cdef const double* data = &padded[0, 0, 0]
     cdef const uint8_t* skip = &flagged[0, 0, 0]
-    cdef double* scratch = _scratch(4 * count, n_threads)
+    # a thread's values, their gaps, the levels, their gaps, and the three slopes
+    cdef Py_ssize_t per_thread = 4 * count + 3
+    cdef double* scratch = _scratch(per_thread, n_threads)
     cdef double* values
     cdef double* level
     cdef double norms[3]
-    cdef double slopes[3]
+    cdef double* slopes
     cdef Py_ssize_t line, x, e, n, base, z, y, a
     cdef double v, raw_distance, raw_spread, level_spread
     for a in range(3):
@@ -574,8 +576,9 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
             norms[a] += offsets[e, a] * offsets[e, a]
     try:
         with nogil, parallel(num_threads=n_threads):
-            values = scratch + omp_get_thread_num() * 4 * count
+            values = scratch + omp_get_thread_num() * per_thread
             level = values + 2 * count
+            slopes = values + 4 * count
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height

@@ -707,6 +707,15 @@ def test_thread_counts_agree(kwargs):
                                   crcx.crc_map(image[0], n_threads=2, **kwargs))
 
 
+def test_thread_counts_agree_with_random_valued_impulses():
+    # every stage of §1.5's random-valued passes runs, each thread with its own slopes
+    _, noisy, _ = _random_valued_on_steep_ramps((128, 128), 0.2)
+    assert crcx.estimate_noise(noisy).impulse_kind == "random-valued"
+    one = crcx.crc_median(noisy, n_threads=1)
+    for _ in range(3):
+        np.testing.assert_array_equal(crcx.crc_median(noisy, n_threads=2), one)
+
+
 def test_the_input_is_never_modified():
     image = np.random.default_rng(6).integers(0, 256, (12, 12), dtype=np.uint8)
     before = image.copy()

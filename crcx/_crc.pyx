@@ -7,12 +7,14 @@ index deltas. Each kernel runs nogil with OpenMP threads over output lines.
 """
 from libc.math cimport sqrt, fabs
 from libc.stdint cimport int8_t, int16_t, uint8_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
 
-from crcx._openmp cimport omp_get_thread_num
+from crcx._scratch cimport own_part, scratch_block
 
 import numpy as np
+
+BUFFERS = "CRC-MF's per-thread buffers"
 
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
@@ -58,13 +60,6 @@ cdef inline Py_ssize_t _base(const Py_ssize_t* shape, Py_ssize_t line,
     return ((z + rz) * shape[1] + y + ry) * shape[2] + rx
 
 
-cdef double* _scratch(Py_ssize_t per_thread, int n_threads) except NULL:
-    cdef double* memory = <double*>malloc(per_thread * n_threads * sizeof(double))
-    if memory == NULL:
-        raise MemoryError("not enough memory for CRC-MF's per-thread buffers")
-    return memory
-
-
 def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                     const Py_ssize_t[::1] deltas, const Py_ssize_t[::1] level_end,
                     const uint8_t[:, :, ::1] todo, uint8_t[:, :, ::1] plain,
@@ -84,14 +79,14 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
     cdef Py_ssize_t levels = level_end.shape[0], largest = level_end[levels - 1]
     cdef const double* data = &padded[0, 0, 0]
-    cdef double* scratch = _scratch(largest, n_threads)
+    cdef char* scratch = scratch_block(largest * sizeof(double), n_threads, BUFFERS)
     cdef double* window
     cdef Py_ssize_t line, x, level, n, m, e, base, at_low, at_high, z, y
     cdef double v, w, low, high, middle
     cdef bint qualified, between
     try:
         with nogil, parallel(num_threads=n_threads):
-            window = scratch + omp_get_thread_num() * largest
+            window = <double*>own_part(scratch, largest * sizeof(double))
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
@@ -169,13 +164,13 @@ def valid_median(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] valid,
     cdef Py_ssize_t levels = level_end.shape[0], largest = level_end[levels - 1]
     cdef const double* data = &padded[0, 0, 0]
     cdef const uint8_t* ok = &valid[0, 0, 0]
-    cdef double* scratch = _scratch(largest, n_threads)
+    cdef char* scratch = scratch_block(largest * sizeof(double), n_threads, BUFFERS)
     cdef double* window
     cdef Py_ssize_t line, x, level, e, count, base, z, y
     cdef double upper
     try:
         with nogil, parallel(num_threads=n_threads):
-            window = scratch + omp_get_thread_num() * largest
+            window = <double*>own_part(scratch, largest * sizeof(double))
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
@@ -235,7 +230,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
     cdef const double* data = &padded[0, 0, 0, 0]
     cdef const double* patches = &guide[0, 0, 0, 0]
     cdef double inv_patch = 1.0 / (n_rows * side)
-    cdef double* scratch
+    cdef char* scratch
     cdef double* columns
     cdef double* box
     cdef double* inv_scale
@@ -254,10 +249,10 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
             raise ValueError("guide, variance: expected the shapes of padded and out")
     if padded.shape[0] != channels or variance.shape[0] != channels:
         raise ValueError("padded, variance: expected one plane per channel of out")
-    scratch = _scratch(per_thread, n_threads)
+    scratch = scratch_block(per_thread * sizeof(double), n_threads, BUFFERS)
     try:
         with nogil, parallel(num_threads=n_threads):
-            columns = scratch + omp_get_thread_num() * per_thread
+            columns = <double*>own_part(scratch, per_thread * sizeof(double))
             box = columns + span
             inv_active = box + width
             weights = inv_active + width
@@ -424,7 +419,7 @@ def correlation_map(const double[:, :, ::1] padded, tuple reach,
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
     cdef Py_ssize_t n_lags = lags.shape[0], n = window.shape[0]
     cdef const double* data = &padded[0, 0, 0]
-    cdef double* scratch = _scratch(16, n_threads)
+    cdef char* scratch = scratch_block(16 * sizeof(double), n_threads, BUFFERS)
     cdef double* joint
     cdef Py_ssize_t line, x, k, e, base, z, y
     cdef double a, b, sa, sb, saa, sbb, sab, va, vb, rho, top
@@ -433,7 +428,7 @@ def correlation_map(const double[:, :, ::1] padded, tuple reach,
     cdef int16_t arg
     try:
         with nogil, parallel(num_threads=n_threads):
-            joint = scratch + omp_get_thread_num() * 16
+            joint = <double*>own_part(scratch, 16 * sizeof(double))
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
@@ -562,8 +557,8 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef const double* data = &padded[0, 0, 0]
     cdef const uint8_t* skip = &flagged[0, 0, 0]
     # a thread's values, their gaps, the levels, their gaps, and the three slopes
-    cdef Py_ssize_t per_thread = 4 * count + 3
-    cdef double* scratch = _scratch(per_thread, n_threads)
+    cdef Py_ssize_t per_thread = (4 * count + 3) * sizeof(double)
+    cdef char* scratch = scratch_block(per_thread, n_threads, BUFFERS)
     cdef double* values
     cdef double* level
     cdef double norms[3]
@@ -576,7 +571,7 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
             norms[a] += offsets[e, a] * offsets[e, a]
     try:
         with nogil, parallel(num_threads=n_threads):
-            values = scratch + omp_get_thread_num() * per_thread
+            values = <double*>own_part(scratch, per_thread)
             level = values + 2 * count
             slopes = values + 4 * count
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
@@ -698,7 +693,7 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef Py_ssize_t first, lines, i, z, y, x, top, left, b, c, e, yy, xx
     cdef const double* data = &padded[0, 0, 0]
     cdef const double* noise = &variance[0, 0, 0]
-    cdef double* scratch = NULL
+    cdef char* scratch = NULL
     cdef double* inverse = NULL
     cdef double* weights = NULL
     cdef double* block
@@ -713,17 +708,17 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
             raise ValueError("padded, variance: expected out's shape extended by the "
                              "side - 1 of the basis on the last two axes")
     try:
-        inverse = _scratch(size, 1)
+        inverse = <double*>scratch_block(size * sizeof(double), 1, BUFFERS)
         for b in range(side):
             for c in range(side):
                 inverse[b * side + c] = basis[c, b]
-        scratch = _scratch(per_thread, n_threads)
-        weights = _scratch(depth * tops * lefts, 1)
+        scratch = scratch_block(per_thread * sizeof(double), n_threads, BUFFERS)
+        weights = <double*>scratch_block(depth * tops * lefts * sizeof(double), 1, BUFFERS)
         out[:, :, :] = 0.0
         for first in range(side):
             lines = (height + r - first + side - 1) // side
             with nogil, parallel(num_threads=n_threads):
-                block = scratch + omp_get_thread_num() * per_thread
+                block = <double*>own_part(scratch, per_thread * sizeof(double))
                 tmp = block + size
                 for i in prange(depth * lines, schedule="dynamic"):
                     z = i // lines
@@ -754,7 +749,7 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                                         out[z, yy, xx] += weight * block[b * side + c]
         # the squares that cover (y, x) start at tops y .. y + r and lefts x .. x + r
         with nogil, parallel(num_threads=n_threads):
-            column_sums = scratch + omp_get_thread_num() * per_thread
+            column_sums = <double*>own_part(scratch, per_thread * sizeof(double))
             for i in prange(depth * height):
                 z = i // height
                 y = i % height

@@ -21,8 +21,8 @@ The algorithms (the Algorithm codes of _median.pxd), each in its own .pxd:
 
 Their C++ parts are in crcx/include/crcx/median/.
 """
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
-from libc.stdlib cimport malloc, free
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange, parallel
 
@@ -37,7 +37,7 @@ from crcx._median_network cimport (BAND_LINES, CRCX_FLOAT_BANDS, LANES,
 from crcx._median_rank_sets cimport RANK_WORDS, rank_set_tile
 from crcx._median_ranks cimport RADIX_BITS, item_bytes, item_t, rank_region
 from crcx._median_select cimport select_line
-from crcx._openmp cimport omp_get_thread_num
+from crcx._scratch cimport own_part, scratch_block
 
 cdef extern from "crcx/median/memory.h" nogil:
     const Py_ssize_t CRCX_REDZONE
@@ -584,7 +584,6 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     cdef bint tiled = (plan.algorithm == ALGORITHM_RANKED
                        or plan.algorithm == ALGORITHM_RANKED_BOX)
     cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c
-    cdef char* block
     cdef char* scratch
     if tiled:
         n_units = src.shape[0] * ((src.shape[1] + plan.tile_z - 1) // plan.tile_z) \
@@ -607,11 +606,8 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
     if n_threads > n_units:
         n_threads = <int>n_units
     n_chunks = (n_units + chunk - 1) // chunk
-    block = <char*>malloc(per_thread * n_threads + 64)
-    if block == NULL:
-        raise MemoryError("not enough memory for the median filter's scratch buffers")
-    # The layouts align their parts from a 64-byte aligned base.
-    scratch = <char*>((<uintptr_t>block + 63) & ~(<uintptr_t>63))
+    # The layouts align their parts from a 64-byte aligned base (own_part's).
+    scratch = scratch_block(per_thread, n_threads, "the median filter's scratch buffers")
     try:
         if n_threads > 1:
             with nogil:
@@ -620,18 +616,18 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
             for c in prange(n_chunks, schedule="dynamic"):
                 if plan.algorithm == ALGORITHM_RANKED_BOX:
                     filter_box_tiles(src, dst, plan, cval_key,
-                                     scratch + omp_get_thread_num() * per_thread,
+                                     own_part(scratch, per_thread),
                                      c, c + 1)
                 elif tiled:
                     filter_tiles(src, dst, plan, cval_key,
-                                 scratch + omp_get_thread_num() * per_thread,
+                                 own_part(scratch, per_thread),
                                  c, c + 1)
                 else:
                     filter_lines(src, dst, plan, cval_key,
-                                 scratch + omp_get_thread_num() * per_thread,
+                                 own_part(scratch, per_thread),
                                  c * chunk, min((c + 1) * chunk, n_units))
     finally:
-        free(block)
+        free(scratch)
     return 0
 
 

@@ -1,4 +1,7 @@
 """How many OpenMP threads a call uses, decided in one place."""
+import functools
+import math
+import os
 
 openmp_enabled = bool(CRCX_OPENMP_ENABLED)
 
@@ -14,8 +17,10 @@ cpdef int effective_n_threads(n_threads=None, Py_ssize_t work=-1):
     ----------
     n_threads : int or None
         Requested threads; None means what the OpenMP runtime offers, which
-        honours ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``,
-        but no more than `work` justifies. Without OpenMP the answer is always 1.
+        honours ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``, but no
+        more than the CPUs the process may use (:func:`usable_cpus`, unless
+        ``OMP_NUM_THREADS`` asks for more) nor than `work` justifies. Without OpenMP
+        the answer is always 1.
     work : int, optional
         Number of values the call processes; -1 for unknown.
 
@@ -28,7 +33,42 @@ cpdef int effective_n_threads(n_threads=None, Py_ssize_t work=-1):
     if not CRCX_OPENMP_ENABLED:
         return 1
     if n_threads is None:
+        offered = omp_get_max_threads()
+        if "OMP_NUM_THREADS" not in os.environ:
+            offered = min(offered, usable_cpus())
         if work >= 0:
-            return max(1, min(omp_get_max_threads(), work // MIN_VALUES_PER_THREAD))
-        return omp_get_max_threads()
+            return max(1, min(offered, work // MIN_VALUES_PER_THREAD))
+        return offered
     return n_threads
+
+
+def usable_cpus():
+    """The CPUs this process may run on: its affinity mask, and a cgroup's CPU quota
+    (a container's ``--cpus``), which the OpenMP runtime reads at start-up at best.
+
+    As scikit-learn's ``_openmp_effective_n_threads`` (through loky's ``cpu_count``),
+    so that a process pinned to fewer CPUs after it started, or limited by a quota,
+    does not run more threads than it has CPUs.
+
+    Examples
+    --------
+    >>> import os
+    >>> from crcx._openmp import usable_cpus
+    >>> 1 <= usable_cpus() <= os.cpu_count()
+    True
+    """
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
+    return min(cpus, _quota_cpus())
+
+
+@functools.cache
+def _quota_cpus():
+    """CPUs of the cgroup (v2) quota, read once: a container's limit does not change
+    under a running process."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as limits:
+            quota, period = limits.read().split()
+        return math.inf if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return math.inf

@@ -7,10 +7,10 @@ so each pass reads an extended line (border rule applied), slides the sum, and
 writes the means back; along a strided axis, many lines slide side by side. OpenMP
 threads take lines.
 """
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
 
-from crcx._openmp cimport omp_get_thread_num
+from crcx._scratch cimport own_part, scratch_block
 
 
 cdef void box_mean_line(const double* line, Py_ssize_t stride, Py_ssize_t length,
@@ -101,20 +101,19 @@ cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
     cdef Py_ssize_t out_stride = dst.strides[axis] // sizeof(double)
     cdef Py_ssize_t per_thread = length + size - 1
     cdef Py_ssize_t line, a, b, i0, i1, i2, unit, n_chunks, x0
-    cdef double* scratch
+    cdef char* scratch
     cdef double* own
     cdef bint side_by_side = (axis != 2 and src.strides[2] == sizeof(double)
                               and dst.strides[2] == sizeof(double))
     if side_by_side:
         per_thread = 2 * COLUMNS
-    scratch = <double*>malloc(per_thread * n_threads * sizeof(double))
-    if scratch == NULL:
-        raise MemoryError("not enough memory for the box mean's line buffers")
+    scratch = scratch_block(per_thread * sizeof(double), n_threads,
+                            "the box mean's line buffers")
     try:
         if side_by_side:
             n_chunks = (src.shape[2] + COLUMNS - 1) // COLUMNS
             with nogil, parallel(num_threads=n_threads):
-                own = scratch + omp_get_thread_num() * per_thread
+                own = <double*>own_part(scratch, per_thread * sizeof(double))
                 for unit in prange(src.shape[1 - axis] * n_chunks, schedule="static"):
                     x0 = (unit % n_chunks) * COLUMNS
                     box_mean_columns(src, dst, axis, unit // n_chunks, x0,
@@ -129,7 +128,7 @@ cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
                 i1 = _coordinate(1, axis, a, b)
                 i2 = _coordinate(2, axis, a, b)
                 box_mean_line(&src[i0, i1, i2], stride, length, &index[0], size, cval,
-                              scratch + omp_get_thread_num() * per_thread,
+                              <double*>own_part(scratch, per_thread * sizeof(double)),
                               &dst[i0, i1, i2], out_stride)
     finally:
         free(scratch)

@@ -15,7 +15,7 @@ import crcx
 from crcx._crc_parameters import gather_options
 from crcx.collection import (MAX_CHANNELS, METHODS, collection_score, denoise_collection,
                              expand_inputs, filter_function)
-from crcx.io import _optional, read_image
+from crcx.io import optional_import, read_image
 from crcx.tune import LOSSES, tune
 
 __all__ = ["main"]
@@ -122,7 +122,7 @@ def _table(header, rows):
 
 
 def _noisy_camera(noise):
-    data = _optional("skimage.data", "demo")
+    data = optional_import("skimage.data", "demo")
     clean = data.camera()
     sigma, fraction = NOISES[noise]
     rng = np.random.default_rng(DEMO_SEED)
@@ -134,10 +134,10 @@ def _noisy_camera(noise):
 
 
 def _demo(parser, args):
-    matplotlib = _optional("matplotlib", "demo")
+    matplotlib = optional_import("matplotlib", "demo")
     matplotlib.use("Agg")
-    pyplot = _optional("matplotlib.pyplot", "demo")
-    metrics = _optional("skimage.metrics", "demo")
+    pyplot = optional_import("matplotlib.pyplot", "demo")
+    metrics = optional_import("skimage.metrics", "demo")
     clean, noisy = _noisy_camera(args.noise)
     methods = [("median 3x3", "median", {"size": 3}), ("median 5x5", "median", {"size": 5}),
                ("CRC-MF", "crc", {})]
@@ -251,9 +251,9 @@ def _inspect(parser, args):
 
 def _inspect_figure(output, found):
     """A row per image: the image, its impulse mask, its CRC map, sigma(intensity)."""
-    matplotlib = _optional("matplotlib", "demo")
+    matplotlib = optional_import("matplotlib", "demo")
     matplotlib.use("Agg")
-    pyplot = _optional("matplotlib.pyplot", "demo")
+    pyplot = optional_import("matplotlib.pyplot", "demo")
     figure, axes = pyplot.subplots(len(found), 4, figsize=(16, 4.2 * len(found)),
                                    squeeze=False)
     for row, (path, image, colour, estimates) in zip(axes, found):

@@ -18,7 +18,7 @@ import numpy as np
 import crcx
 from crcx._arguments import as_image
 from crcx._crc_parameters import gather_options
-from crcx.io import (_PATH_TYPES, SUFFIXES, ImageReadError, _as_path, _optional, partial_files,
+from crcx.io import (PATH_TYPES, SUFFIXES, ImageReadError, as_path, optional_import, partial_files,
                      read_image, write_image)
 
 __all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
@@ -115,7 +115,7 @@ def _as_planes(image):
     return planes, restore, channels_last and image.ndim == 3
 
 
-def _planes_to_score(image):
+def planes_to_score(image):
     """:func:`_as_planes` of an image that a score averages over, so not empty."""
     if image.size == 0:
         raise ValueError(f"images: an image of shape {image.shape} has no pixel to score")
@@ -123,7 +123,7 @@ def _planes_to_score(image):
     return planes, colour
 
 
-def _plane_options(method, colour):
+def plane_options(method, colour):
     """How `method` is told that axis 0 holds planes: the channels of a colour image,
     whose non-local weights CRC-MF shares, or independent planes."""
     options = dict(METHODS[method][1])
@@ -132,7 +132,7 @@ def _plane_options(method, colour):
     return options
 
 
-def _call_options(method, options):
+def call_options(method, options):
     """The keyword `options` of the filter `method` as each image's call takes them:
     those of CRC-MF in one :class:`crcx.CRCOptions`, checked once here. Options that
     the plane handling sets are refused."""
@@ -178,25 +178,25 @@ def denoise_image(image, method="crc", **filter_options):
     >>> denoise_image(rgb, "median", size=3).max()
     np.uint8(0)
     """
-    filter_options = _call_options(method, filter_options)
+    filter_options = call_options(method, filter_options)
     function = filter_function(method)
     # Checked here, so that an error names this function's argument (crcx.median's
     # is `input`, as scipy's).
     planes, restore, colour = _as_planes(as_image(image))
-    return restore(function(planes, **_plane_options(method, colour), **filter_options))
+    return restore(function(planes, **plane_options(method, colour), **filter_options))
 
 
 def _is_path(item):
-    return isinstance(item, _PATH_TYPES)
+    return isinstance(item, PATH_TYPES)
 
 
-def _check_flag(value, name):
+def check_flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
     return bool(value)
 
 
-def _as_list(images_or_paths, name):
+def as_list(images_or_paths, name):
     if _is_path(images_or_paths) or isinstance(images_or_paths, np.ndarray):
         return [images_or_paths]
     try:
@@ -228,8 +228,8 @@ def expand_inputs(paths):
     []
     """
     files, failures, seen = [], [], set()
-    for item in _as_list(paths, "paths"):
-        text = os.fspath(_as_path(item, "paths"))
+    for item in as_list(paths, "paths"):
+        text = os.fspath(as_path(item, "paths"))
         if os.path.isdir(text):
             # Hidden files include the partial files of an interrupted run.
             found = sorted(entry for entry in Path(text).iterdir()
@@ -259,7 +259,7 @@ def load_images(images_or_paths, name="images"):
     ImageReadError
         An input could not be found or read.
     """
-    items = _as_list(images_or_paths, name)
+    items = as_list(images_or_paths, name)
     if not all(_is_path(item) for item in items):
         if any(_is_path(item) for item in items):
             raise TypeError(f"{name}: expected arrays or paths, not a mix of both")
@@ -270,7 +270,7 @@ def load_images(images_or_paths, name="images"):
     return [read_image(path) for path in files]
 
 
-def _denoise_file(source, target, method, options):
+def denoise_file(source, target, method, options):
     """Read, denoise and write one file; a Failure when the input is the problem."""
     try:
         image = read_image(source)
@@ -288,7 +288,7 @@ def _check_jobs(jobs):
     return int(jobs)
 
 
-def _validate_filter(method, options):
+def validate_filter(method, options):
     """Fail fast on bad options, before any file is touched, on a tiny image."""
     denoise_image(np.zeros((1, 8, 8), np.uint8), method, **options)
 
@@ -314,7 +314,7 @@ def plan_files(paths, output_dir, overwrite=False):
     """
     if output_dir is None:
         raise ValueError("output_dir: required when the inputs are paths")
-    output_dir = _as_path(output_dir, "output_dir")
+    output_dir = as_path(output_dir, "output_dir")
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"output_dir: {output_dir} exists and is not a directory")
     files, failures = expand_inputs(paths)
@@ -359,7 +359,7 @@ def progress_bar(total, enabled, unit):
     """A tqdm bar on stderr when `enabled` (tqdm is then required), else a silent one."""
     if not enabled:
         return _NoProgress()
-    return _optional("tqdm").tqdm(total=total, unit=unit)
+    return optional_import("tqdm").tqdm(total=total, unit=unit)
 
 
 def _run_threads(tasks, method, options, jobs, progress):
@@ -368,12 +368,12 @@ def _run_threads(tasks, method, options, jobs, progress):
     with progress_bar(len(tasks), progress, "image") as bar:
         if jobs == 1:
             for index, (source, target) in enumerate(tasks):
-                outcomes[index] = _denoise_file(source, target, method, options)
+                outcomes[index] = denoise_file(source, target, method, options)
                 bar.update()
             return outcomes
         executor = ThreadPoolExecutor(max_workers=jobs)
         try:
-            futures = {executor.submit(_denoise_file, source, target, method, options): index
+            futures = {executor.submit(denoise_file, source, target, method, options): index
                        for index, (source, target) in enumerate(tasks)}
             for future in as_completed(futures):
                 outcomes[futures[future]] = future.result()
@@ -432,11 +432,11 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
     >>> [image.max() for image in result.outputs]
     [np.uint8(7), np.uint16(1)]
     """
-    items = _as_list(images_or_paths, "images_or_paths")
+    items = as_list(images_or_paths, "images_or_paths")
     jobs = _check_jobs(jobs)
-    overwrite = _check_flag(overwrite, "overwrite")
-    progress = _check_flag(progress, "progress")
-    filter_options = _call_options(method, filter_options)
+    overwrite = check_flag(overwrite, "overwrite")
+    progress = check_flag(progress, "progress")
+    filter_options = call_options(method, filter_options)
     if jobs > 1:
         filter_options.setdefault("n_threads", 1)
     # An empty collection holds arrays, unless it is given somewhere to write files.
@@ -451,7 +451,7 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
             outputs = list(executor.map(
                 lambda image: denoise_image(image, method, **filter_options), items))
         return CollectionResult(outputs=outputs)
-    _validate_filter(method, filter_options)
+    validate_filter(method, filter_options)
     tasks, skipped, failures = plan_files(items, output_dir, overwrite)
     result = CollectionResult(skipped=skipped, failures=failures)
     for outcome in _run_threads(tasks, method, filter_options, jobs, progress):
@@ -488,10 +488,10 @@ def collection_score(images, **options):
     >>> bool(np.isfinite(collection_score(images, size=3)))
     True
     """
-    options = _call_options("crc", options)
+    options = call_options("crc", options)
     total = 0.0
     for image in load_images(images):
-        planes, colour = _planes_to_score(image)
-        maps = crcx.crc_map(planes, **_plane_options("crc", colour), **options)
+        planes, colour = planes_to_score(image)
+        maps = crcx.crc_map(planes, **plane_options("crc", colour), **options)
         total += float(np.mean(maps))
     return math.log(total) if total > 0 else -math.inf

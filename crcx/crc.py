@@ -529,7 +529,7 @@ def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
     return image, [_Plane(p, mode, cval, threads, g) for p, g in zip(planes, given)], join
 
 
-def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=None):
+def denoise_planes(image, P, mode, cval, channel_axis, output, n_threads, statistics=None):
     """:func:`crc_median` with its options `P` (a CRCOptions), and optionally given
     statistics."""
     image, planes, join = _planes(image, P.size, mode, cval, n_threads, channel_axis,
@@ -542,7 +542,7 @@ def _denoise(image, P, mode, cval, channel_axis, output, n_threads, statistics=N
 
 
 def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
-    """The whole-plane statistics of each plane, for :func:`_denoise` on its blocks.
+    """The whole-plane statistics of each plane, for :func:`denoise_planes` on its blocks.
 
     Only the stages up to the last statistic run: the noise fit of §2, or with a CRC
     gain the residual's scale of §4.
@@ -660,7 +660,7 @@ def crc_median(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
     100
     """
     P = given_options(options, algorithm, size)
-    return _denoise(image, P, mode, cval, channel_axis, output, n_threads)
+    return denoise_planes(image, P, mode, cval, channel_axis, output, n_threads)
 
 
 @takes_options

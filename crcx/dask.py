@@ -25,9 +25,9 @@ from crcx._arguments import (check_dtype, median_rank, normalize_cval, normalize
 from crcx._boundary import extended_indices
 from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
 from crcx._crc_parameters import reach as crc_reach
-from crcx.collection import (CollectionResult, _as_list, _call_options, _denoise_file,
-                             _validate_filter, plan_files)
-from crcx.crc import _denoise, plane_statistics
+from crcx.collection import (CollectionResult, as_list, call_options, denoise_file,
+                             validate_filter, plan_files)
+from crcx.crc import denoise_planes, plane_statistics
 
 __all__ = ["FILTERS", "crc_median", "denoise_files", "median"]
 
@@ -176,7 +176,7 @@ def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
         if channels is not None:
             first, last = block_info[0]["array-location"][channels]
             statistics = statistics[first:last]
-        return _denoise(block, P, mode, cval, channel_axis, None, n_threads, statistics)
+        return denoise_planes(block, P, mode, cval, channel_axis, None, n_threads, statistics)
 
     return _map_filter(array, function, reach, dict.fromkeys(reach, canonical),
                        statistics=statistics)
@@ -218,12 +218,12 @@ def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=Fal
     >>> denoise_files(folder, os.path.join(folder, "out"), method="median").summary()
     '1 written, 0 skipped (exist), 0 failed'
     """
-    paths = _as_list(paths, "paths")
-    filter_options = _call_options(method, filter_options)
+    paths = as_list(paths, "paths")
+    filter_options = call_options(method, filter_options)
     filter_options.setdefault("n_threads", 1)
-    _validate_filter(method, filter_options)
+    validate_filter(method, filter_options)
     tasks, skipped, failures = plan_files(paths, output_dir, overwrite)
-    work = [dask.delayed(_denoise_file, pure=False)(source, target, method, filter_options)
+    work = [dask.delayed(denoise_file, pure=False)(source, target, method, filter_options)
             for source, target in tasks]
     result = CollectionResult(skipped=skipped, failures=failures)
     for outcome in dask.compute(*work, scheduler=client):

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["ImageReadError", "SUFFIXES", "read_image", "write_image", "partial_files"]
 
 # What a path argument may be.
-_PATH_TYPES = (str, os.PathLike)
+PATH_TYPES = (str, os.PathLike)
 # File suffix (lower case) -> format written under that name.
 SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 # Formats are recognised by content, not by name, when reading.
@@ -51,15 +51,15 @@ class ImageReadError(OSError):
         return type(self), (self.path, self.reason)
 
 
-def _as_path(path, name="path"):
-    """`path` as a pathlib.Path; a TypeError naming `name` unless it is one of _PATH_TYPES."""
-    if not isinstance(path, _PATH_TYPES):
+def as_path(path, name="path"):
+    """`path` as a pathlib.Path; a TypeError naming `name` unless it is one of PATH_TYPES."""
+    if not isinstance(path, PATH_TYPES):
         raise TypeError(f"{name}: expected a str or os.PathLike path, got "
                         f"{type(path).__name__}")
     return Path(path)
 
 
-def _optional(module, extra="io"):
+def optional_import(module, extra="io"):
     """Import an optional dependency, saying which extra provides it."""
     try:
         return importlib.import_module(module)
@@ -116,7 +116,7 @@ def read_image(path):
     >>> read_image(path).dtype, read_image(path).shape
     (dtype('uint16'), (3, 4))
     """
-    path = _as_path(path)
+    path = as_path(path)
     try:
         kind, head = _sniff(path)
         if kind is None:
@@ -125,9 +125,9 @@ def read_image(path):
             raise ImageReadError(path, "16-bit colour PNG is not supported (it would be "
                                        "reduced to 8 bits); convert it to TIFF")
         if kind == "tiff":
-            image = _optional("tifffile").imread(path)
+            image = optional_import("tifffile").imread(path)
         else:
-            image = _optional("imageio.v3").imread(path, plugin="pillow")
+            image = optional_import("imageio.v3").imread(path, plugin="pillow")
     except (ImageReadError, ModuleNotFoundError):
         raise
     except OSError as error:
@@ -173,11 +173,11 @@ def _encode(handle, kind, array):
     if kind == "tiff":
         # Say what the data is: tifffile would otherwise guess RGB for any length-3 axis.
         colour = array.ndim >= 3 and array.shape[-1] in (3, 4) and array.dtype.kind in "u"
-        _optional("tifffile").imwrite(handle, array,
+        optional_import("tifffile").imwrite(handle, array,
                                       photometric="rgb" if colour else "minisblack")
     else:
         options = {"quality": JPEG_QUALITY} if kind == "jpeg" else {}
-        _optional("imageio.v3").imwrite(handle, array, plugin="pillow",
+        optional_import("imageio.v3").imwrite(handle, array, plugin="pillow",
                                         extension=f".{kind}", **options)
 
 
@@ -220,7 +220,7 @@ def write_image(path, array):
     >>> read_image(write_image(path, stack)).shape
     (3, 4, 5)
     """
-    path = _as_path(path)
+    path = as_path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"path: unknown image suffix {path.suffix!r} ({path}); "
@@ -263,7 +263,7 @@ def partial_files(directory, names=None):
     >>> partial_files(tempfile.mkdtemp())
     []
     """
-    directory = _as_path(directory, "directory")
+    directory = as_path(directory, "directory")
     if isinstance(names, (str, bytes)):
         raise TypeError(f"names: expected a collection of file names, got {names!r}")
     tail = 1 + 2 * _TOKEN_BYTES + len(PARTIAL_SUFFIX)  # ".<token><suffix>"

@@ -32,7 +32,7 @@ import numpy as np
 import crcx
 from crcx._arguments import as_image, check_finite
 from crcx._crc_parameters import CRCOptions
-from crcx.collection import (_as_list, _call_options, _check_flag, _plane_options, _planes_to_score,
+from crcx.collection import (as_list, call_options, check_flag, plane_options, planes_to_score,
                              filter_function, load_images, progress_bar)
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
@@ -72,7 +72,7 @@ def _neighbour_mean(planes):
 
 def _planes(image):
     """(planes, colour) of one noisy image, which must be numeric, finite and not empty."""
-    planes, colour = _planes_to_score(as_image(image))
+    planes, colour = planes_to_score(as_image(image))
     check_finite(planes)
     return planes, colour
 
@@ -112,12 +112,12 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     1.0
     """
     stride = _check_stride(stride)
-    filter_options = _call_options(method, filter_options)
+    filter_options = call_options(method, filter_options)
     function = filter_function(method)
     total = 0.0
-    for image in _as_list(images, "images"):
+    for image in as_list(images, "images"):
         planes, colour = _planes(image)
-        as_planes = _plane_options(method, colour)
+        as_planes = plane_options(method, colour)
         noisy = planes.astype(np.float64)
         fill = _neighbour_mean(noisy)
         if planes.dtype.kind in "biu":
@@ -140,11 +140,11 @@ class _SteinSample:
     def __init__(self, image, method, options, epsilon, seed):
         planes, colour = _planes(image)
         self.noisy = planes.astype(np.float64)
-        self.as_planes = _plane_options(method, colour)
+        self.as_planes = plane_options(method, colour)
         shared = {name: options[name] for name in _SHARED_OPTIONS if name in options}
         estimate = options if method == "crc" else shared
         _, impulses, self.variance = crcx.crc_map(
-            self.noisy, **_plane_options("crc", colour), return_impulses=True,
+            self.noisy, **plane_options("crc", colour), return_impulses=True,
             return_variance=True, **estimate)
         # an outlier the impulse detector let through has no clean value to score against
         median = crcx.median(self.noisy, size=5, axes=(1, 2), **shared)
@@ -220,9 +220,9 @@ def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_option
     >>> stein_loss([noisy], "median", size=5) < stein_loss([noisy], "median", size=1)
     True
     """
-    filter_options = _call_options(method, filter_options)
+    filter_options = call_options(method, filter_options)
     filter_function(method)
-    samples = _stein_samples(_as_list(images, "images"), method, filter_options,
+    samples = _stein_samples(as_list(images, "images"), method, filter_options,
                              _check_epsilon(epsilon), _check_seed(seed))
     return _stein_risk(samples, method, filter_options)
 
@@ -302,8 +302,8 @@ def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progres
         raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     grid = _check_grid(DEFAULT_GRIDS[method] if grid is None else grid, filter_options)
     stride = _check_stride(stride)
-    progress = _check_flag(progress, "progress")
-    filter_options = _call_options(method, filter_options)
+    progress = check_flag(progress, "progress")
+    filter_options = call_options(method, filter_options)
     images = load_images(images)
     if not images:
         raise ValueError("images: no image to score the parameters on")

@@ -121,8 +121,7 @@ def adaptive_median(const double[:, :, ::1] padded, tuple reach,
                         # The median is the (n // 2 - at_low)-th of the values strictly
                         # between the extremes: select among those only, gathered
                         # without a branch (in a dark region of clipped noise most of
-                        # the window is the minimum; 1920x1080 RGB: 49 -> 40 ms per
-                        # plane, a 48x192x192 volume: 1.68 -> 1.1 s).
+                        # the window is the minimum; benchmarks/results/design.md).
                         m = 0
                         for e in range(n):
                             w = window[e]
@@ -180,7 +179,7 @@ def valid_median(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] valid,
                         continue
                     # a level is reached only if the smaller ones had no valid
                     # value, so each level reads its ring only, without a branch
-                    # (1024x1024, 90 % salt and pepper: CRC-MF 350 -> 175 ms)
+                    # (benchmarks/results/design.md)
                     count = 0
                     for level in range(levels):
                         for e in range(level_end[level - 1] if level > 0 else 0,
@@ -298,7 +297,7 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                             w[x] = w[x] + box[x] * inv_scale[c * width + x]
                     # exp at every x, then the choice: a loop without branches,
                     # which the compiler vectorises (with -fno-trapping-math, for
-                    # floor): 1920x1080 RGB, the non-local mean 0.68 -> 0.27 s.
+                    # floor; benchmarks/results/design.md).
                     for x in range(width):
                         weight = crcx_exp_minus(max(w[x] * inv_active[x] - allowance, 0.0))
                         w[x] = weight if inv_active[x] >= 0 else 0.0

@@ -4,32 +4,30 @@ Two costs of a new array that a filter itself cannot avoid:
 
 * Page faults. The system maps and zeroes a new array's pages on first write; for
   an output of tens of MiB that costs as much as a fast filter, and more threads
-  do not make it faster (4096x4096 uint16, 3x3 median on two threads: 1.8 ms
-  filtering, 1.7 ms page faults). glibc keeps freed blocks below 32 MiB for the
+  do not make it faster. glibc keeps freed blocks below 32 MiB for the
   next malloc but unmaps larger ones, so a frame-by-frame loop would pay them on
   every call. Freed outputs of MIN_BYTES and more are kept here (at most
   MAX_BUFFERS, within the cache limit) and handed to the next output they fit (the
   same size, or up to an eighth smaller).
   They stay mapped until `clear_output_cache` (marking them MADV_FREE instead,
-  for the system to take back at will, cost 0.3 ms of the 1.5 ms of that median
-  on two threads: every page's first write then goes through the page tables).
+  for the system to take back at will, cost a fifth of a fast median's time:
+  every page's first write then goes through the page tables).
 * 4K aliasing. A load whose address matches a pending store's in its low 12 bits
   waits for that store. Large arrays from the C library all start 16 bytes past a
   page boundary, so with rows of a power-of-two byte length every output line
   matches every input line, and a kernel that stores a line and then reads the
-  next one at the same columns stalls (2048x2048 uint16 3x3: 0.69 ms against
-  0.45-0.50 ms with the output 256 bytes or more past the input, mod 4096).
+  next one at the same columns stalls (a 3x3 median a third slower).
   Large outputs start half a page away from their input, mod 4096, 64-byte
   aligned.
 
 A filter that makes and frees many planes, as CRC-MF does, pays the page faults
 on smaller arrays too: glibc gives the top of its heap back to the system when
 more than twice its mmap threshold is free there, so the planes of every call are
-faulted in anew (512x512 CRC-MF on one thread: 16,000 page faults, 17 of its 71
-ms). Arrays made inside `reusing_memory` come from a second pool, the scratch
-pool, which keeps freed blocks of SCRATCH_MIN_BYTES and more (at most
-SCRATCH_MAX_BUFFERS, SCRATCH_MAX_BYTES in all) for the next array they fit, in that
-call and the next ones; a section gives back, as it ends, the blocks kept before it
+faulted in anew (a quarter of CRC-MF's time on one thread). Arrays made inside
+`reusing_memory` come from a second pool, the scratch pool, which keeps freed
+blocks of SCRATCH_MIN_BYTES and more (at most SCRATCH_MAX_BUFFERS,
+SCRATCH_MAX_BYTES in all) for the next array they fit, in that call and the next
+ones; a section gives back, as it ends, the blocks kept before it
 began that it did not use.
 
 The cache limit (`set_cache_limit`, DEFAULT_CACHE_LIMIT unless set) bounds what
@@ -42,7 +40,8 @@ handler, set only while `empty` makes an array, and the scratch handler, set
 while `reusing_memory` is open. A block returns to the pool of the handler that
 made it. Every block carries a header with what the fallback, NumPy's default
 handler, returned, so its place in the block can vary and `free` never relies on
-the size NumPy passes.
+the size NumPy passes. benchmarks/results/design.md has the measurements behind
+these choices.
 """
 cimport cython
 cimport numpy as cnp

@@ -10,7 +10,8 @@ sequence is derived here once per footprint shape and cached:
    the footprint) may be sorted first, once per column, and that sorted column shared
    by the ``fx`` outputs that read it. The compiled straight-line code does so only for
    tall boxes (more lines than columns: 3-d windows); for square 2-d boxes the extra
-   pass through memory costs more than the comparisons it saves. Compare-exchanges
+   pass through memory costs more than the comparisons it saves
+   (benchmarks/results/design.md). Compare-exchanges
    that can no longer change anything once the columns are sorted are dropped; by the
    0-1 principle it suffices to check every 0-1 input whose columns are sorted.
 3. Working backwards from the wire that holds the median, every operation whose
@@ -37,7 +38,7 @@ CE, MIN, MAX = 0, 1, 2
 
 # Largest number of sorted-column 0-1 inputs enumerated to prove redundancy: when a
 # plan is made (an interpreted network), and when setup.py generates the compiled
-# ones (up to the 7x7 box: 8 ** 7 inputs, about 2 s once at build time).
+# ones (up to the 7x7 box: 8 ** 7 inputs, once at build time).
 _MAX_PROOF_INPUTS = 1 << 17
 _MAX_BUILD_PROOF_INPUTS = 1 << 21
 

@@ -7,7 +7,7 @@
 from libc.stdint cimport int32_t
 from crcx._keys cimport key_t
 
-cdef enum Algorithm:
+cpdef enum Algorithm:
     ALGORITHM_NETWORK = 0     # selection network on SIMD lanes: small windows
     ALGORITHM_HISTOGRAM = 1   # sliding two-level histogram: 8- and 16-bit keys
     ALGORITHM_SELECT = 2      # introselect per pixel: any window

@@ -27,7 +27,7 @@ from libc.string cimport memcpy, memset
 from cython.parallel cimport prange, parallel
 
 from crcx._keys cimport (key_t, encode, decode, encode_run, decode_run, ENCODING_UNSIGNED,
-                         ENCODING_FLOAT)
+                         ENCODING_SIGNED, ENCODING_FLOAT)
 from crcx._median_columns cimport (COLUMNS_BAND, COLUMNS_STRIP, columns_line, crcx_columns,
                                    crcx_columns_place)
 from crcx._median_histogram cimport coarse_bins, fine_bins, histogram_line
@@ -637,6 +637,11 @@ cdef inline const Py_ssize_t* _index_data(const Py_ssize_t[::1] values) noexcept
 
 cdef inline const int32_t* _program_data(const int32_t[:, ::1] program) noexcept nogil:
     return &program[0, 0] if program.shape[0] else NULL
+
+
+# The key encoding (_keys.pxd) of each numpy dtype kind, for the planner.
+ENCODINGS = {"b": ENCODING_UNSIGNED, "u": ENCODING_UNSIGNED, "i": ENCODING_SIGNED,
+             "f": ENCODING_FLOAT}
 
 
 def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_bits,

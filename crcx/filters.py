@@ -16,8 +16,13 @@ from crcx._selection_network import GENERATED_BOXES, selection_program
 
 __all__ = ["median", "percentile_filter", "rank_filter"]
 
-# Algorithm codes of _median.pxd.
-NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = 0, 1, 2, 3, 4, 5
+# The key encodings by dtype kind, and the line algorithms, named once in the driver
+# (_median.pyx, its cpdef enum in _median.pxd).
+_ENCODINGS = _median.ENCODINGS
+_ALGORITHMS = _median.Algorithm
+NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = (
+    _ALGORITHMS.ALGORITHM_NETWORK, _ALGORITHMS.ALGORITHM_HISTOGRAM, _ALGORITHMS.ALGORITHM_SELECT,
+    _ALGORITHMS.ALGORITHM_RANKED, _ALGORITHMS.ALGORITHM_RANKED_BOX, _ALGORITHMS.ALGORITHM_COLUMNS)
 # Largest non-box window the interpreted selection network handles, by key size in
 # bytes: a network costs about n log^2 n operations on 64 / key-size lanes per vector,
 # so beyond these it loses to the histogram (8/16-bit) or to introselect (measured by
@@ -75,11 +80,6 @@ class KernelPlan:
     band: bool
     tile: tuple
     rank_shift: int
-
-
-def _encoding(dtype):
-    """Key encoding of _keys.pxd: unsigned, signed (sign bit flipped) or float."""
-    return {"b": 0, "u": 0, "i": 1, "f": 2}[dtype.kind]
 
 
 def _tile_shape(extent, shape, limit):
@@ -183,7 +183,7 @@ def _plan(footprint, extents, shape, modes, rank, dtype):
         run_start=np.array([r[1] for r in runs], intp),
         run_stop=np.array([r[2] for r in runs], intp),
         zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
-        encoding=_encoding(dtype), algorithm=algorithm,
+        encoding=_ENCODINGS[dtype.kind], algorithm=algorithm,
         program=program, column_program=column_program, presort=presort, generated=generated,
         band=generated and footprint.shape[0] == 1 and len(rows) > 1,
         tile=tile, rank_shift=rank_shift)

@@ -4,6 +4,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import crcx
 
 USER_MODULE = """
@@ -46,6 +48,7 @@ setup(ext_modules=cythonize(
 """
 
 
+@pytest.mark.slow
 def test_kernels_cimport_from_the_installed_package(tmp_path):
     package_parent = str(Path(crcx.__file__).resolve().parent.parent)
     (tmp_path / "user.pyx").write_text(textwrap.dedent(USER_MODULE))

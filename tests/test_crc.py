@@ -471,6 +471,7 @@ def test_hot_and_dead_pixels_on_steep_ramps_are_removed():
     np.testing.assert_array_equal(out[~impulses], clean[~impulses])
 
 
+@pytest.mark.slow
 def test_hot_and_dead_pixels_on_steep_ramps_match_the_reference():
     _, noisy, impulses = _hot_and_dead_on_steep_ramps()
     kwargs = dict(s_max=5, search=1)
@@ -608,7 +609,8 @@ def test_dark_clipped_noise_matches_the_reference(mode):
 
 
 @pytest.mark.parametrize("mode, shape", [(mode, (24, 24)) for mode in MODES]
-                         + [("reflect", (4, 12, 12)), ("constant", (4, 12, 12))],
+                         + [pytest.param("reflect", (4, 12, 12), marks=pytest.mark.slow),
+                            pytest.param("constant", (4, 12, 12), marks=pytest.mark.slow)],
                          ids=[f"2d-{mode}" for mode in MODES] + ["3d-reflect", "3d-constant"])
 def test_the_excess_rule_matches_the_reference(mode, shape):
     _, noisy = _phantom(shape[-1], 0.5, seed=1)

@@ -50,6 +50,7 @@ def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape, chunks, kwargs", [
     ((23, 31), (6, 5), {"window": 5, "search": 2}),
@@ -63,6 +64,7 @@ def test_crc_median_is_exact_for_any_chunking(mode, shape, chunks, kwargs):
     np.testing.assert_array_equal(lazy.compute(), expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape, chunks, kwargs", [   # blocks see less than the plane
     ((160, 150), (40, 37), {}),

@@ -116,14 +116,17 @@ def test_collection_rejects_bad_jobs(jobs):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
-def test_a_process_pinned_to_one_cpu_runs_one_thread():
+def test_a_process_pinned_to_one_cpu_runs_one_thread(tmp_path):
     # The OpenMP runtime counts the CPUs when it starts; pinned later (as a job
     # scheduler or taskset on a running process does), the calls follow the pin.
     script = ("import os; from crcx import _openmp; before = _openmp.effective_n_threads(); "
               "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
               "print(before, _openmp.effective_n_threads(), _openmp.usable_cpus())")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    output = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, check=True).stdout.split()
+    # run from elsewhere than the source tree, so that the installed package is imported
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout.split()
     before, after, cpus = map(int, output)
     assert before == min(_openmp.usable_cpus(), before) and after == 1 and cpus == 1

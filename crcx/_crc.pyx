@@ -579,23 +579,16 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                 base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     v = centre[z, y, x]
-                    _slopes(data + base + x, deltas, offsets, norms, trend, slopes)
-                    n = 0
-                    for e in range(count):
-                        if skip[base + x + deltas[e]] == 0:
-                            values[n] = data[base + x + deltas[e]]
-                            level[n] = values[n] - _shift(offsets, e, slopes)
-                            n = n + 1
-                    if n < k:
-                        n = count
-                        for e in range(count):
-                            values[e] = data[base + x + deltas[e]]
-                            level[e] = values[e] - _shift(offsets, e, slopes)
+                    n = _gather(data + base + x, skip + base + x, deltas, offsets, NULL, k,
+                                values)
                     raw_distance = _kth_distance(values, values + count, n, k, v)
                     raw_spread = _middle_spread(values, n)
                     distance[z, y, x] = raw_distance
                     spread[z, y, x] = raw_spread
                     if trend > 0:
+                        _slopes(data + base + x, deltas, offsets, norms, slopes)
+                        _gather(data + base + x, skip + base + x, deltas, offsets, slopes,
+                                k, level)
                         level_spread = _middle_spread(level, n)
                         if level_spread < trend * raw_spread:
                             distance[z, y, x] = _kth_distance(level, level + count, n, k, v)
@@ -605,19 +598,36 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
 
 
 cdef inline void _slopes(const double* at, const Py_ssize_t[::1] deltas,
-                         const double[:, ::1] offsets, const double* norms, double trend,
+                         const double[:, ::1] offsets, const double* norms,
                          double* slopes) noexcept nogil:
     """Least-squares slopes, per axis, of the neighbours `deltas` away from `at`
-    (a centred cube: the axes are orthogonal), summed in the neighbours' order;
-    0 without a `trend` test."""
+    (a centred cube: the axes are orthogonal), summed in the neighbours' order."""
     cdef Py_ssize_t a, e
     for a in range(3):
         slopes[a] = 0.0
-        if trend <= 0:
+        if norms[a] == 0:
             continue
         for e in range(deltas.shape[0]):
             slopes[a] += offsets[e, a] * at[deltas[e]]
-        slopes[a] = slopes[a] / norms[a] if norms[a] > 0 else 0.0
+        slopes[a] = slopes[a] / norms[a]
+
+
+cdef inline Py_ssize_t _gather(const double* at, const uint8_t* skip,
+                               const Py_ssize_t[::1] deltas, const double[:, ::1] offsets,
+                               const double* slopes, Py_ssize_t k,
+                               double* out) noexcept nogil:
+    """The values `deltas` away from `at` that `skip` does not mark (all of them where
+    fewer than `k` are unmarked), less the `slopes` times their offsets unless
+    `slopes` is NULL, into `out`; their number."""
+    cdef Py_ssize_t e, n = 0, count = deltas.shape[0]
+    for e in range(count):
+        out[n] = at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0)
+        n = n + 1 - skip[deltas[e]]
+    if n >= k:
+        return n
+    for e in range(count):
+        out[e] = at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0)
+    return count
 
 
 cdef inline double _shift(const double[:, ::1] offsets, Py_ssize_t e,

@@ -33,6 +33,8 @@ cpdef int effective_n_threads(n_threads=None, Py_ssize_t work=-1):
     if not CRCX_OPENMP_ENABLED:
         return 1
     if n_threads is None:
+        if 0 <= work < 2 * MIN_VALUES_PER_THREAD:
+            return 1
         offered = omp_get_max_threads()
         if "OMP_NUM_THREADS" not in os.environ:
             offered = min(offered, usable_cpus())

@@ -12,6 +12,7 @@ thresholds, the residual's scale) go through one :class:`_Statistics` per plane,
 that :mod:`crcx.dask` can compute them once on the plane and filter its blocks with
 them, exactly as the whole plane is filtered.
 """
+import functools
 import itertools
 
 import numpy as np
@@ -290,9 +291,14 @@ class _Isolation:
         `repaired` neighbours (:meth:`repaired`), those past the border left out
         (a pixel's mirror image would vouch for it), read less a plane's slopes where
         that leaves under RANDOM_TREND of their spread."""
-        outside = np.pad(np.zeros(self.plane.values.shape, np.uint8),
-                         [(r, r) for r in self.plane.reach(self.radius)], constant_values=1)
-        return self._far(outside, repaired, factor, rank, RANDOM_TREND)
+        return self._far(self._outside, repaired, factor, rank, RANDOM_TREND)
+
+    @functools.cached_property
+    def _outside(self):
+        """Flags, padded for the isolation kernel, that mark only what lies past the
+        border."""
+        return np.pad(np.zeros(self.plane.values.shape, np.uint8),
+                      [(r, r) for r in self.plane.reach(self.radius)], constant_values=1)
 
     def _far(self, flags, padded, factor, rank, trend):
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)

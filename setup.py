@@ -17,7 +17,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_openmp", "_output_cache", "_median", "_window", "_crc"]
+# The compiled modules, by their dotted names under crcx.
+MODULES = ["_runtime.threads", "_runtime.memory", "_rank._driver", "_crc._window", "_crc._stages"]
 
 
 # The kernels' C++ headers, included as "crcx/median/<name>.h".
@@ -26,9 +27,9 @@ MEDIAN_HEADERS = os.path.join(INCLUDE, "crcx", "median")
 
 
 def _write_box_networks():
-    """Generate box_networks.h in MEDIAN_HEADERS from crcx/_selection_network.py."""
+    """Generate box_networks.h in MEDIAN_HEADERS from crcx/_rank/_selection_network.py."""
     spec = importlib.util.spec_from_file_location(
-        "_selection_network", os.path.join("crcx", "_selection_network.py"))
+        "_selection_network", os.path.join("crcx", "_rank", "_selection_network.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     source = module.box_median_source()
@@ -90,12 +91,12 @@ class BuildExt(build_ext):
 
 _write_box_networks()
 extensions = [
-    Extension(f"crcx.{name}", [f"crcx/{name}.pyx"],
+    Extension(f"crcx.{name}", [os.path.join("crcx", *name.split(".")) + ".pyx"],
               include_dirs=[np.get_include(), INCLUDE],
               # Rebuilt when a header changes (the generated networks too), not only
               # the .pyx and the .pxd files it cimports.
               depends=(sorted(glob.glob(os.path.join(MEDIAN_HEADERS, "*.h")))
-                       if name == "_median" else []),
+                       if name == "_rank._driver" else []),
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               language="c++")
     for name in MODULES

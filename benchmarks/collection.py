@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crcx.collection import denoise_image
-from crcx.io import partial_files, read_image, write_image
+from crcx._apps.collection import denoise_image
+from crcx._apps.io import partial_files, read_image, write_image
 
 SEED = 20240611
 RESULTS = Path(__file__).parent / "results" / "collection.md"

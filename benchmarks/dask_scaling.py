@@ -4,7 +4,7 @@
    mixed noise, for several chunkings, on dask's threaded scheduler: compared with
    ``crcx.median`` / ``crcx.crc_median`` on the whole array, pixel for pixel, and timed.
 2. ``crcx.dask.denoise_files`` on a ``dask.distributed.LocalCluster`` over a folder of
-   images, against the serial ``crcx.collection.denoise_collection``: every output
+   images, against the serial ``crcx._apps.collection.denoise_collection``: every output
    file compared.
 
 Writes ``benchmarks/results/dask.md``. Not a test: run ``python benchmarks/dask_scaling.py``.
@@ -29,8 +29,8 @@ from quality import add_noise  # noqa: E402
 
 import crcx  # noqa: E402
 import crcx.dask  # noqa: E402
-from crcx.collection import denoise_collection  # noqa: E402
-from crcx.io import read_image, write_image  # noqa: E402
+from crcx._apps.collection import denoise_collection  # noqa: E402
+from crcx._apps.io import read_image, write_image  # noqa: E402
 
 SEED = 20240611
 RESULTS = Path(__file__).parent / "results" / "dask.md"

@@ -499,7 +499,7 @@ def machine():
                         if line.startswith("model name")), platform.processor())
     except OSError:
         cpu = platform.processor() or platform.machine()
-    from crcx._openmp import openmp_enabled
+    from crcx._runtime.threads import openmp_enabled
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return [

@@ -5,7 +5,7 @@ made while the previous one is still alive) of ``crcx.median(image, size=3)`` on
 outputs of 4 MiB to 128 MiB and of ``crcx.crc_median(image)`` on 256x256 to
 1024x1024 grey images, on one thread (two threads on a shared two-core machine
 wait for each other's time slices), under several cache limits
-(``crcx._output_cache.set_cache_limit``): 0 keeps nothing between calls, the
+(``crcx._runtime.memory.set_cache_limit``): 0 keeps nothing between calls, the
 largest is what the pools could keep before the limit existed (256 MiB of outputs
 and 1 GiB of scratch planes). For each it reports the best time per call, the
 minor page faults per call (the cost the pools avoid, and a count that the load
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import crcx
-from crcx import _output_cache
+from crcx._runtime import memory as output_cache
 
 MIB = 1 << 20
 LIMITS = [0, 16 * MIB, 64 * MIB, 256 * MIB, 1280 * MIB]
@@ -63,14 +63,14 @@ def measure(label, function, image, calls, rounds):
     for r in range(rounds):
         order = LIMITS[r % len(LIMITS):] + LIMITS[:r % len(LIMITS)]
         for limit in order:
-            _output_cache.clear_output_cache()
-            _output_cache.set_cache_limit(limit)
+            output_cache.clear_output_cache()
+            output_cache.set_cache_limit(limit)
             t, f = loop(function, image, calls)
             times[limit] += t
             faults[limit] += f
-            kept[limit] = (sum(_output_cache.kept_sizes())
-                           + sum(_output_cache.kept_sizes(scratch_pool=True)))
-    _output_cache.clear_output_cache()
+            kept[limit] = (sum(output_cache.kept_sizes())
+                           + sum(output_cache.kept_sizes(scratch_pool=True)))
+    output_cache.clear_output_cache()
     return [(label, limit, 1e3 * min(times[limit]),
              statistics.median(faults[limit]), kept[limit] / MIB) for limit in LIMITS]
 
@@ -83,7 +83,7 @@ def main():
     args = parser.parse_args()
     calls, rounds = (3, 1) if args.quick else (6, 3)
     rng = np.random.default_rng(20261204)
-    default = _output_cache.set_cache_limit(0)
+    default = output_cache.set_cache_limit(0)
     rows = []
     for shape, dtype in MEDIAN_CASES:
         image = rng.integers(0, 256, shape).astype(dtype)
@@ -96,7 +96,7 @@ def main():
         rows += measure(f"crc_median, {shape[0]}x{shape[1]} uint8",
                         lambda a: crcx.crc_median(a, n_threads=1), image,
                         max(2, calls // 2), rounds)
-    _output_cache.set_cache_limit(default)
+    output_cache.set_cache_limit(default)
 
     lines = [
         "# What the memory pools earn",

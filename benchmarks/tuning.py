@@ -1,8 +1,8 @@
 """Self-tuning without clean images: is the chosen setting as good as the oracle's?
 
-For each image and noise setting, ``crcx.tune.tune`` chooses CRC-MF's parameters from
-its default grid (``crcx.tune.DEFAULT_GRIDS["crc"]``) using only the noisy image, once
-with each loss (``crcx.tune.LOSSES``: Stein's estimate, the default, and the J-invariant
+For each image and noise setting, ``crcx.tune`` chooses CRC-MF's parameters from
+its default grid (``crcx._apps.tuning.DEFAULT_GRIDS["crc"]``) using only the noisy image, once
+with each loss (``crcx._apps.tuning.LOSSES``: Stein's estimate, the default, and the J-invariant
 loss); the oracle chooses the grid point with the best PSNR against the clean image. The
 issue's targets, for the default loss: tuned within 0.3 dB of the oracle, and never
 more than 0.2 dB worse than the defaults (which are a grid point). Writes
@@ -30,7 +30,7 @@ from metrics import psnr  # noqa: E402
 from quality import add_noise, load_image, seed_of  # noqa: E402
 
 import crcx  # noqa: E402
-from crcx.tune import DEFAULT_GRIDS, LOSSES, tune  # noqa: E402
+from crcx._apps.tuning import DEFAULT_GRIDS, LOSSES, tune  # noqa: E402
 
 IMAGES = ["camera", "coins", "moon", "astronaut_grey", "brick"]
 NOISES = ["sp30", "g15", "g25", "p30", "mixed"]
@@ -69,7 +69,7 @@ def write(path, rows, seconds):
     default_loss = LOSSES[0]
     lines = ["# Self-tuning benchmark", "",
              "Written by `python benchmarks/tuning.py`. PSNR (dB) of CRC-MF with the "
-             "parameters `crcx.tune.tune` chose from the noisy image alone, with each loss, "
+             "parameters `crcx.tune` chose from the noisy image alone, with each loss, "
              "with the grid point best against the clean image (oracle), and with the "
              f"defaults. Grid: `{DEFAULT_GRIDS['crc']}`; {CROP}x{CROP} centre crops. "
              "Tuning time over all cells: "

@@ -9,21 +9,23 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "median": "crcx.filters",
-    "rank_filter": "crcx.filters",
-    "percentile_filter": "crcx.filters",
-    "crc_median": "crcx.crc",
-    "crc_map": "crcx.crc",
-    "estimate_noise": "crcx.crc",
-    "CRCOptions": "crcx._crc_parameters",
-    "NoiseEstimate": "crcx._crc_parameters",
-    "clear_output_cache": "crcx._output_cache",
-    "set_cache_limit": "crcx._output_cache",
-    "denoise_image": "crcx.collection",
-    "denoise_collection": "crcx.collection",
-    "collection_score": "crcx.collection",
-    "read_image": "crcx.io",
-    "write_image": "crcx.io",
+    "median": "crcx._rank.filters",
+    "rank_filter": "crcx._rank.filters",
+    "percentile_filter": "crcx._rank.filters",
+    "crc_median": "crcx._crc.pipeline",
+    "crc_map": "crcx._crc.pipeline",
+    "estimate_noise": "crcx._crc.pipeline",
+    "CRCOptions": "crcx._crc.options",
+    "NoiseEstimate": "crcx._crc.model",
+    "clear_output_cache": "crcx._runtime.memory",
+    "set_cache_limit": "crcx._runtime.memory",
+    "denoise_image": "crcx._apps.collection",
+    "denoise_collection": "crcx._apps.collection",
+    "collection_score": "crcx._apps.collection",
+    "tune": "crcx._apps.tuning",
+    "read_image": "crcx._apps.io",
+    "ImageReadError": "crcx._apps.io",
+    "write_image": "crcx._apps.io",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,6 +1,6 @@
 """``python -m crcx``: the same as the ``crcx`` command."""
 import sys
 
-from crcx.cli import main
+from crcx._apps.cli import main
 
 sys.exit(main())

@@ -20,14 +20,14 @@ import dask.array as da
 import numpy as np
 
 import crcx
-from crcx._arguments import (check_dtype, median_rank, normalize_cval, normalize_geometry,
-                             normalize_mode, normalize_modes, normalize_n_threads)
-from crcx._boundary import extended_indices
-from crcx._crc_parameters import FROM_OPTIONS, given_options, takes_options
-from crcx._crc_parameters import reach as crc_reach
-from crcx.collection import (CollectionResult, as_list, call_options, denoise_file,
-                             validate_filter, plan_files)
-from crcx.crc import denoise_planes, plane_statistics
+from crcx._apps.collection import (CollectionResult, as_list, call_options, denoise_file,
+                                   plan_files, validate_filter)
+from crcx._common.arguments import check_dtype, median_rank, rank_arguments
+from crcx._common.boundary import extended_indices
+from crcx._crc.model import reach as crc_reach
+from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
+from crcx._crc.pipeline import denoise_planes, plane_statistics
+from crcx._crc.planes import crc_arguments
 
 __all__ = ["FILTERS", "crc_median", "denoise_files", "median"]
 
@@ -105,12 +105,10 @@ def median(array, size=None, footprint=None, mode="reflect", cval=0.0, origin=0,
     True
     """
     array = _as_dask(array)
-    normalize_cval(cval)
-    normalize_n_threads(n_threads)
-    geometry = normalize_geometry(array.ndim, size, footprint, origin, axes)
     # The in-memory filter's own rules, so that a sequence of modes is taken (and
     # refused) exactly where crcx.median takes it.
-    modes = normalize_modes(mode, array.ndim, axes, geometry, median_rank(geometry.count))
+    geometry, _, modes, _, _ = rank_arguments(array.ndim, median_rank, size, footprint, mode,
+                                              cval, origin, axes, n_threads)
     reach = dict(zip(geometry.axes, geometry.extents()))
     function = functools.partial(crcx.median, size=size, footprint=footprint, mode=mode,
                                  cval=cval, origin=origin, axes=axes, n_threads=n_threads)
@@ -146,7 +144,7 @@ def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
     every block is then filtered with its planes' statistics, so it takes the whole
     plane's decisions. That task needs a plane in one worker's memory; the filtering
     itself is blockwise. Blocks overlap by the filter's reach
-    (:func:`crcx._crc_parameters.reach`), the sum of the reaches of its stages.
+    (:func:`crcx._crc.model.reach`), the sum of the reaches of its stages.
 
     Examples
     --------
@@ -157,14 +155,10 @@ def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
     True
     """
     array = _as_dask(array)
-    canonical = normalize_mode(mode)
-    normalize_cval(cval)
-    normalize_n_threads(n_threads)
-    if channel_axis is not None and not -array.ndim <= channel_axis < array.ndim:
-        raise ValueError(f"channel_axis: {channel_axis} is out of range for "
-                         f"{array.ndim}-d input")
-    channels = None if channel_axis is None else channel_axis % array.ndim
     P = given_options(options, algorithm, size)
+    canonical, _, _, channel_axis = crc_arguments(array.shape, P.size, mode, cval, n_threads,
+                                                  channel_axis)
+    channels = None if channel_axis is None else channel_axis % array.ndim
     if channels is not None and P.joint_channels:
         array = array.rechunk({channels: -1})
     statistics = dask.delayed(plane_statistics, pure=True)(
@@ -182,13 +176,13 @@ def crc_median(array, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
                        statistics=statistics)
 
 
-# Method name (as in crcx.collection.METHODS) -> the dask counterpart of its filter.
+# Method name (as in crcx._apps.collection.METHODS) -> the dask counterpart of its filter.
 FILTERS = {"median": median, "crc": crc_median}
 
 
 def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=False,
                   **filter_options):
-    """:func:`crcx.collection.denoise_collection` over files, one task per file on dask.
+    """:func:`crcx.denoise_collection` over files, one task per file on dask.
 
     Parameters
     ----------
@@ -200,7 +194,7 @@ def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=Fal
         Cluster to run on; default dask's current scheduler (the default client, if
         one exists).
     method, overwrite, **filter_options
-        As in :func:`crcx.collection.denoise_collection`; each task runs its filter on
+        As in :func:`crcx.denoise_collection`; each task runs its filter on
         one OpenMP thread unless `n_threads` is given.
 
     Returns
@@ -211,7 +205,7 @@ def denoise_files(paths, output_dir, client=None, *, method="crc", overwrite=Fal
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from crcx.io import write_image
+    >>> from crcx import write_image
     >>> from crcx.dask import denoise_files
     >>> folder = tempfile.mkdtemp()
     >>> _ = write_image(os.path.join(folder, "a.png"), np.eye(8, dtype=np.uint8))

@@ -13,7 +13,7 @@ import scipy.ndimage as ndi
 
 import crcx
 import crcx.reference
-from crcx._arguments import MODES, normalize_geometry, percentile_rank
+from crcx._common.arguments import MODES, normalize_geometry, percentile_rank
 
 DTYPES = tuple(np.dtype(t) for t in (bool, np.uint8, np.int8, np.uint16, np.int16, np.uint32,
                                       np.int32, np.uint64, np.int64, np.float32, np.float64))
@@ -240,7 +240,7 @@ def draw_case(rng):
     else:
         filtered = [int(a) for a in rng.permutation(ndim)[:rng.integers(0, ndim + 1)]]
         kwargs["axes"] = tuple(_spell_axis(rng, a, ndim) for a in filtered)
-    # scipy 1.17's pairing (see crcx._arguments.Geometry).
+    # scipy 1.17's pairing (see crcx._common.arguments.Geometry).
     along = sorted(filtered)
     within = wide or rng.random() < 0.8
     extents, budget = [], window

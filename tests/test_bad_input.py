@@ -21,10 +21,10 @@ import scipy.ndimage as ndi
 from numpy.lib.stride_tricks import sliding_window_view
 
 import crcx
-import crcx.cli
-import crcx.collection as collection
-import crcx.io as image_io
-import crcx.tune as tune
+import crcx._apps.cli
+import crcx._apps.collection as collection
+import crcx._apps.io as image_io
+import crcx._apps.tuning as tune
 from crcx import reference
 
 RNG = np.random.default_rng(14)
@@ -568,7 +568,7 @@ def cli(*argv):
     try:
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             try:
-                status = crcx.cli.main([str(arg) for arg in argv])
+                status = crcx._apps.cli.main([str(arg) for arg in argv])
             except SystemExit as exit:
                 status = exit.code
     finally:

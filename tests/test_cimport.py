@@ -11,9 +11,9 @@ import crcx
 USER_MODULE = """
 # cython: language_level=3
 from libc.stdint cimport uint8_t, uint16_t
-from crcx._keys cimport encode, decode, ENCODING_SIGNED, ENCODING_FLOAT
-from crcx._median cimport Plan, ALGORITHM_SELECT, scratch_bytes, filter_lines
-from crcx._openmp cimport effective_n_threads
+from crcx._rank._keys cimport encode, decode, ENCODING_SIGNED, ENCODING_FLOAT
+from crcx._rank._driver cimport Plan, ALGORITHM_SELECT, scratch_bytes, filter_lines
+from crcx._runtime.threads cimport effective_n_threads
 
 def signed_roundtrip(uint16_t bits):
     cdef uint16_t key

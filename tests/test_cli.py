@@ -13,9 +13,9 @@ import pytest
 import skimage.data
 
 import crcx
-from crcx.collection import denoise_image
-from crcx.io import partial_files, read_image, write_image
-from crcx.tune import tune
+from crcx._apps.collection import denoise_image
+from crcx._apps.io import partial_files, read_image, write_image
+from crcx._apps.tuning import tune
 
 RNG = np.random.default_rng(13)
 MEDIAN = ["--method", "median", "--size", "3"]

@@ -1,4 +1,4 @@
-"""crcx.collection: plane-by-plane denoising, file collections, resume, failures, score."""
+"""crcx._apps.collection: plane-by-plane denoising, file collections, resume, failures, score."""
 import math
 import os
 
@@ -7,9 +7,9 @@ import pytest
 import skimage.data
 
 import crcx
-from crcx.collection import (METHODS, collection_score, denoise_collection, denoise_image,
-                             expand_inputs, filter_function)
-from crcx.io import partial_files, read_image, write_image
+from crcx._apps.collection import (METHODS, collection_score, denoise_collection, denoise_image,
+                                   expand_inputs, filter_function)
+from crcx._apps.io import partial_files, read_image, write_image
 
 RNG = np.random.default_rng(3)
 # Each method is run with options that every filter accepts.

@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 from skimage import data, transform
 
 import crcx
-from crcx import _crc, _crc_parameters
+from crcx._crc import _stages, model
 from crcx.reference import crc as reference
 
 # The compiled path sums windows in another order than the reference (running sums,
@@ -253,9 +253,9 @@ def test_dense_impulses_on_real_black_and_white_regions_beat_the_median(density)
 
 def test_the_gate_widens_only_where_flags_are_sparse():
     P = crcx.CRCOptions(kappa=4.0, sparse_kappa=6.0)
-    low, high = _crc_parameters.SPARSE_DENSITIES
-    assert [_crc_parameters.gate_kappa(P, d) for d in (0.0, low, high, 0.5)] == [6, 6, 4, 4]
-    assert _crc_parameters.gate_kappa(P, (low + high) / 2) == pytest.approx(5.0)
+    low, high = model.SPARSE_DENSITIES
+    assert [model.gate_kappa(P, d) for d in (0.0, low, high, 0.5)] == [6, 6, 4, 4]
+    assert model.gate_kappa(P, (low + high) / 2) == pytest.approx(5.0)
 
 
 def _flags(image, **kwargs):
@@ -270,7 +270,7 @@ def test_without_impulse_noise_the_wider_gate_keeps_detail_flags_would_erase():
     noisy = clean + rng.normal(0.0, 10.0, clean.shape)
     narrow = _flags(noisy, sparse_kappa=4.0, isolation=0.0)
     wide = _flags(noisy, isolation=0.0)
-    assert 0 < narrow.mean() < _crc_parameters.SPARSE_DENSITIES[0]
+    assert 0 < narrow.mean() < model.SPARSE_DENSITIES[0]
     assert not np.any(wide & ~narrow) and np.count_nonzero(wide) < np.count_nonzero(narrow)
 
 
@@ -496,14 +496,14 @@ def test_clustered_hot_and_dead_pixels_match_the_reference(mode):
 @pytest.mark.parametrize("values, share", [([], 0.0), ([3.0] * 7, 0.0), ([3.0] * 8, 1.0),
                                            ([0.0] * 6 + [9.0] * 6 + [1.0, 2.0, 4.0, 5.0], 0.75)])
 def test_fixed_share_counts_the_two_most_frequent_values(values, share):
-    assert _crc_parameters.fixed_share(np.array(values)) == share
+    assert model.fixed_share(np.array(values)) == share
 
 
 @pytest.mark.parametrize("values, impulse_values", [
     ([], []), ([3.0] * 7, []), ([0.0] * 8 + [255.0] * 9 + [5.0], [0.0, 255.0]),
     ([0.0] * 8 + [1.0] * 3 + [2.0] * 2, [0.0])])
 def test_fixed_values_are_the_frequent_of_the_two_most_frequent(values, impulse_values):
-    found = _crc_parameters.fixed_values(np.array(values))
+    found = model.fixed_values(np.array(values))
     np.testing.assert_array_equal(np.sort(found), impulse_values)
 
 
@@ -657,9 +657,9 @@ def _compiled_renyi(counts, tau=0.5):
     x, y = np.array(pairs).T
     n = len(x)
     best, direction = np.empty((1, 1, 1)), np.empty((1, 1, 1), np.int16)
-    _crc.correlation_map(np.concatenate([x, y]).reshape(1, 1, 2 * n), (0, 0, 0),
+    _stages.correlation_map(np.concatenate([x, y]).reshape(1, 1, 2 * n), (0, 0, 0),
                          np.array([n], np.intp), np.arange(n, dtype=np.intp), 0.0,
-                         _crc_parameters.TIE, True, bins, tau, best, direction, 1)
+                         model.TIE, True, bins, tau, best, direction, 1)
     return best[0, 0, 0], (x, y)
 
 
@@ -812,8 +812,8 @@ def test_samples_by_bin_matches_the_reference(case):
     n_bins, bins = case
     level = np.arange(bins.size, dtype=np.float64)
     laplacian = -level
-    compiled = _crc.samples_by_bin(bins, n_bins, level, laplacian)
-    expected = _crc_parameters.samples_by_bin(bins, n_bins, level, laplacian)
+    compiled = _stages.samples_by_bin(bins, n_bins, level, laplacian)
+    expected = model.samples_by_bin(bins, n_bins, level, laplacian)
     assert len(compiled) == len(expected) == n_bins
     for (x, y), (ex, ey) in zip(compiled, expected):
         np.testing.assert_array_equal(x, ex)

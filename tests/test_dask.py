@@ -8,8 +8,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 import crcx.dask
-from crcx.collection import METHODS, denoise_collection, filter_function
-from crcx.io import partial_files, read_image, write_image
+from crcx._apps.collection import METHODS, denoise_collection, filter_function
+from crcx._apps.io import partial_files, read_image, write_image
 
 RNG = np.random.default_rng(5)
 MODES = ["reflect", "mirror", "nearest", "wrap", "constant"]

@@ -1,11 +1,11 @@
-"""crcx.io: round trips keep dtype and shape; bad files fail clearly; writes are atomic."""
+"""crcx._apps.io: round trips keep dtype and shape; bad files fail clearly; writes are atomic."""
 import struct
 import zlib
 
 import numpy as np
 import pytest
 
-from crcx.io import ImageReadError, partial_files, read_image, write_image
+from crcx._apps.io import ImageReadError, partial_files, read_image, write_image
 
 RNG = np.random.default_rng(7)
 

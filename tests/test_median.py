@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import crcx
-import crcx.filters
 import crcx.reference
 from crcx import median
-from crcx._arguments import normalize_geometry
+from crcx._common.arguments import normalize_geometry
+from crcx._rank import _planner
 from crcx.reference import extend_index
 from crcx.reference import median as reference_median
 
@@ -39,8 +39,18 @@ def _load_scipy_cases():
 
 _load_scipy_cases()
 import scipy_cases  # noqa: E402
-from scipy_cases import (CANONICAL_MODES, DTYPES, LAYOUTS, MODE_NAMES, Call,  # noqa: E402
-                         assert_same, lay_out, scipy_agrees, scipy_median, value_range)
+from scipy_cases import (  # noqa: E402
+    CANONICAL_MODES,
+    DTYPES,
+    LAYOUTS,
+    MODE_NAMES,
+    Call,
+    assert_same,
+    lay_out,
+    scipy_agrees,
+    scipy_median,
+    value_range,
+)
 
 # Keeps the pure-Python reference fast: at most this many pixels and window elements.
 MAX_PIXELS, MAX_WINDOW = 200, 49
@@ -386,19 +396,24 @@ def test_extend_index_is_numpy_pad(mode, n):
 
 
 def test_reference_loads_no_compiled_code():
-    # Only crcx's pure-Python modules may load: the reference and the argument and
-    # parameter rules it shares with the compiled path.
+    # Every crcx module the reference loads is Python source (the reference and the
+    # rules it shares with the compiled path), and none of the filters' modules.
     script = ("import sys, numpy as np, crcx.reference\n"
               "assert crcx.reference.median(np.arange(5.0)).tolist() == [0, 1, 2, 3, 4]\n"
               "crcx.reference.crc_median(np.full((4, 4), 9.0), search=1)\n"
-              "print(sorted(m for m in sys.modules if m.startswith('crcx.') and not "
-              "m.startswith(('crcx.reference', 'crcx._arguments', 'crcx._crc_parameters'))))\n")
+              "loaded = {n: m for n, m in sys.modules.items() if n.startswith('crcx.')}\n"
+              "print(*sorted(n for n, m in loaded.items() if not m.__file__.endswith('.py')))\n"
+              "print(*sorted(loaded))\n")
     root = str(Path(crcx.__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, check=True)
-    assert done.stdout.strip() == "[]"
+    compiled, loaded = done.stdout.splitlines()
+    assert compiled == ""
+    assert loaded.split() == ["crcx._common", "crcx._common.arguments", "crcx._crc",
+                              "crcx._crc.model", "crcx._crc.options", "crcx._crc.planes",
+                              "crcx.reference", "crcx.reference.crc", "crcx.reference.median"]
 
 
 def rank_and_percentile(call, data):
@@ -595,7 +610,7 @@ def test_windows_over_four_axes_in_chunks(chunk, monkeypatch):
     image = wide_key_image(np.random.default_rng(18), np.int16, (3, 5, 4, 6), specials=False)
     expected = [ndi.median_filter(image, mode="constant", cval=-1, **kwargs)
                 for kwargs in FOUR_AXES]
-    monkeypatch.setattr(crcx.filters, "GATHERED_VALUES", chunk)
+    monkeypatch.setattr(crcx._rank.filters, "GATHERED_VALUES", chunk)
     for kwargs, result in zip(FOUR_AXES, expected):
         assert_same(median(image, mode="constant", cval=-1, **kwargs), result)
 
@@ -690,8 +705,8 @@ def test_3d_windows_of_wide_keys_match_scipy(dtype, mode):
                 continue   # scipy reads outside the array (scipy_agrees)
             extents = tuple((n // 2 + o, n - 1 - n // 2 - o)
                             for n, o in zip(footprint.shape, np.broadcast_to(origin, 3)))
-            plans.add(crcx.filters._plan(footprint, extents, shape, (mode,) * 3,
-                                         int(footprint.sum()) // 2, image.dtype).algorithm)
+            plans.add(_planner.plan(footprint, extents, shape, (mode,) * 3,
+                                    int(footprint.sum()) // 2, image.dtype).algorithm)
             kwargs = dict(footprint=footprint, origin=origin, mode=mode, cval=7)
             expected = [ndi.median_filter(image, **kwargs),
                         ndi.rank_filter(image, 5, **kwargs),
@@ -702,7 +717,7 @@ def test_3d_windows_of_wide_keys_match_scipy(dtype, mode):
                             expected[1])
                 assert_same(crcx.percentile_filter(image, 90, n_threads=n_threads, **kwargs),
                             expected[2])
-    assert crcx.filters.RANKED in plans   # (4-byte keys take a network up to 49 values)
+    assert _planner.RANKED in plans   # (4-byte keys take a network up to 49 values)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
@@ -832,10 +847,10 @@ def test_column_histograms_layouts_strips_and_ranks(dtype):
 
 
 def test_column_histograms_are_planned_for_large_boxes():
-    from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, RANKED_BOX, _plan
+    from crcx._rank._planner import COLUMNS, HISTOGRAM, NETWORK, RANKED_BOX, plan
     def algorithm(footprint, dtype):
         extents = ((0, 0),) + tuple((n // 2, (n - 1) // 2) for n in footprint.shape[1:])
-        return _plan(footprint, extents, (1, 80, 80), ("nearest",) * 3, footprint.sum() // 2,
+        return plan(footprint, extents, (1, 80, 80), ("nearest",) * 3, footprint.sum() // 2,
                      np.dtype(dtype)).algorithm
     assert algorithm(np.ones((1, 15, 15), bool), np.uint8) == COLUMNS
     assert algorithm(np.ones((1, 25, 25), bool), np.int16) == RANKED_BOX

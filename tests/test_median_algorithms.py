@@ -1,17 +1,18 @@
 """Each algorithm of the compiled rank filter, reached directly.
 
-For every algorithm of crcx/_median.pxd, calls that the planner (crcx.filters._plan)
-hands to it, the choice asserted, checked bit for bit against scipy.ndimage's
-median_filter and rank_filter: every border mode, an origin, one and two threads,
-the smallest, the middle and the largest rank.
+For every algorithm of crcx/_rank/_driver.pxd, calls that the planner
+(crcx._rank._planner.plan) hands to it, the choice asserted, checked bit for bit
+against scipy.ndimage's median_filter and rank_filter: every border mode, an origin,
+one and two threads, the smallest, the middle and the largest rank.
 """
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
 import crcx
-import crcx.filters
-from crcx.filters import COLUMNS, HISTOGRAM, NETWORK, RANKED, RANKED_BOX, SELECT
+import crcx._rank.filters
+from crcx._rank import _planner
+from crcx._rank._planner import COLUMNS, HISTOGRAM, NETWORK, RANKED, RANKED_BOX, SELECT
 
 MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 
@@ -72,7 +73,7 @@ def image(dtype, shape, rng):
 def planned(monkeypatch):
     """The algorithms of the plans the kernels run, in order."""
     seen = []
-    kernels = crcx.filters._median
+    kernels = crcx._rank.filters._driver
 
     class Recording:
         @staticmethod
@@ -80,7 +81,7 @@ def planned(monkeypatch):
             seen.append(plan.algorithm)
             kernels.rank_filter(src, dst, plan, cval_bits, n_threads)
 
-    monkeypatch.setattr(crcx.filters, "_median", Recording)
+    monkeypatch.setattr(crcx._rank.filters, "_driver", Recording)
     return seen
 
 
@@ -111,7 +112,6 @@ def test_select_is_planned_where_no_region_holds_a_window():
     # 32/64-bit keys, a footprint too sparse for a network and for the ranked box,
     # whose bounding box is larger than the largest ranked region.
     footprint = ring(65)[None]
-    plan = crcx.filters._plan(footprint, ((0, 0), (32, 32), (32, 32)), (1, 70, 80),
-                              ("reflect",) * 3, int(footprint.sum()) // 2,
-                              np.dtype(np.float32))
+    plan = _planner.plan(footprint, ((0, 0), (32, 32), (32, 32)), (1, 70, 80),
+                         ("reflect",) * 3, int(footprint.sum()) // 2, np.dtype(np.float32))
     assert (plan.algorithm, plan.tile, plan.rank_shift) == (SELECT, (1, 1, 1), 0)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import crcx
-import crcx.cli
+import crcx._apps.cli
 import crcx.dask
 from crcx import CRCOptions
-from crcx._crc_parameters import OPTION_NAMES
-from crcx.collection import collection_score, denoise_image
+from crcx._apps.collection import collection_score, denoise_image
+from crcx._apps.tuning import tune
+from crcx._crc.options import OPTION_NAMES
 from crcx.reference import crc as reference
-from crcx.tune import tune
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "algorithm.md"
 # One value per option that its check refuses.
@@ -239,11 +239,11 @@ def test_tune_takes_the_options_and_its_best_makes_them():
 
 
 def test_the_command_line_builds_the_options():
-    parser = crcx.cli._build_parser()
+    parser = crcx._apps.cli._build_parser()
     args = parser.parse_args(["denoise", "in.png", "-o", "out", "--window", "5",
                               "--mode", "wrap"])
-    options = crcx.cli._filter_options(parser, args, "crc", saved={"window": 3, "h": 1.25})
+    options = crcx._apps.cli._filter_options(parser, args, "crc", saved={"window": 3, "h": 1.25})
     # the command line's options take precedence over those saved by crcx tune
     assert options == {"mode": "wrap", "options": CRCOptions(window=5, h=1.25)}
     args = parser.parse_args(["denoise", "in.png", "-o", "out", "--size", "3"])
-    assert crcx.cli._filter_options(parser, args, "median", saved={"size": 5}) == {"size": 3}
+    assert crcx._apps.cli._filter_options(parser, args, "median", saved={"size": 5}) == {"size": 3}

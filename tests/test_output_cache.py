@@ -10,7 +10,7 @@ import scipy.ndimage as ndi
 from numpy._core.multiarray import get_handler_name
 
 import crcx
-from crcx import _output_cache as output_cache
+from crcx._runtime import memory as output_cache
 
 LARGE = output_cache.MIN_BYTES  # the smallest size kept
 LIMIT = output_cache.DEFAULT_CACHE_LIMIT

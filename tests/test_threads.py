@@ -10,8 +10,8 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import crcx
-from crcx import _openmp
-from crcx.collection import denoise_collection
+from crcx._apps.collection import denoise_collection
+from crcx._runtime import threads
 
 RNG = np.random.default_rng(9)
 # Inputs that exercise each kernel: selection network, histogram, introselect.
@@ -76,17 +76,17 @@ def test_filters_release_the_gil(filter_call, shape):
 
 
 def test_threadpool_limits_caps_the_openmp_threads():
-    default = _openmp.effective_n_threads()
-    if _openmp.openmp_enabled:
+    default = threads.effective_n_threads()
+    if threads.openmp_enabled:
         assert any(info["internal_api"] == "openmp" for info in threadpool_info())
     with threadpool_limits(1):
-        assert _openmp.effective_n_threads() == 1
+        assert threads.effective_n_threads() == 1
         # an explicit request wins; a build without OpenMP has one thread
-        assert _openmp.effective_n_threads(3) == (3 if _openmp.openmp_enabled else 1)
+        assert threads.effective_n_threads(3) == (3 if threads.openmp_enabled else 1)
         image, options = CASES[0]
         np.testing.assert_array_equal(crcx.median(image, **options),
                                       crcx.median(image, n_threads=1, **options))
-    assert _openmp.effective_n_threads() == default
+    assert threads.effective_n_threads() == default
 
 
 def test_collection_jobs_run_each_filter_on_one_openmp_thread(monkeypatch):
@@ -119,9 +119,10 @@ def test_collection_rejects_bad_jobs(jobs):
 def test_a_process_pinned_to_one_cpu_runs_one_thread(tmp_path):
     # The OpenMP runtime counts the CPUs when it starts; pinned later (as a job
     # scheduler or taskset on a running process does), the calls follow the pin.
-    script = ("import os; from crcx import _openmp; before = _openmp.effective_n_threads(); "
+    script = ("import os; from crcx._runtime import threads; "
+              "before = threads.effective_n_threads(); "
               "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-              "print(before, _openmp.effective_n_threads(), _openmp.usable_cpus())")
+              "print(before, threads.effective_n_threads(), threads.usable_cpus())")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     # run from elsewhere than the source tree, so that the installed package is imported
     result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
@@ -129,4 +130,4 @@ def test_a_process_pinned_to_one_cpu_runs_one_thread(tmp_path):
     assert result.returncode == 0, result.stderr
     output = result.stdout.split()
     before, after, cpus = map(int, output)
-    assert before == min(_openmp.usable_cpus(), before) and after == 1 and cpus == 1
+    assert before == min(threads.usable_cpus(), before) and after == 1 and cpus == 1

@@ -1,4 +1,4 @@
-"""crcx.tune: the Stein and J-invariant losses and the parameter search."""
+"""crcx._apps.tuning: the Stein and J-invariant losses and the parameter search."""
 import inspect
 import itertools
 
@@ -7,9 +7,9 @@ import pytest
 from scipy import ndimage as ndi
 
 import crcx
-from crcx.collection import METHODS, filter_function
-from crcx.io import write_image
-from crcx.tune import DEFAULT_GRIDS, LOSSES, self_supervised_loss, stein_loss, tune
+from crcx._apps.collection import METHODS, filter_function
+from crcx._apps.io import write_image
+from crcx._apps.tuning import DEFAULT_GRIDS, LOSSES, self_supervised_loss, stein_loss, tune
 
 RNG = np.random.default_rng(11)
 

@@ -10,14 +10,14 @@ import itertools
 
 import numpy as np
 
-from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                                  FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
-                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES,
-                                  RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                                  CRCOptions, channel_groups, dct_basis, excess_thresholds, finish,
-                                  fit_noise, fixed_share, fixed_values, gate_kappa, given_options,
-                                  isolation_radius, lags, noise_estimate, prepare,
-                                  random_valued_flags, takes_options)
+from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
+                             FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
+                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
+                             TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, gate_kappa,
+                             isolation_radius, lags, noise_estimate, random_valued_flags)
+from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
+from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
 
 __all__ = ["CRCOptions", "crc_median", "crc_map", "estimate_noise", "lags"]
@@ -517,7 +517,7 @@ def _fitted(I, mode, cval, P):
     return O, J, M, (a, b), kind
 
 
-def _stages(planes, mode, cval, P):
+def _estimates(planes, mode, cval, P):
     """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
     noise = [_noise(I, mode, cval, P) for I in planes]
     B = [M for _, _, M, _ in noise]
@@ -536,7 +536,7 @@ def _stages(planes, mode, cval, P):
 
 def _restore(planes, mode, cval, P):
     """§5: out = B + g E, for each plane."""
-    return [_gain(B, E, sig2, mode, P) for _, B, E, sig2 in _stages(planes, mode, cval, P)]
+    return [_gain(B, E, sig2, mode, P) for _, B, E, sig2 in _estimates(planes, mode, cval, P)]
 
 
 def _gain(B, E, sig2, mode, P):
@@ -676,7 +676,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
             flags.append(np.zeros(plane.shape, bool))
             variances.append(np.zeros(plane.shape))
     else:
-        for O, B, E, sig2 in _stages([plane.astype(np.float64) for plane in planes], mode,
+        for O, B, E, sig2 in _estimates([plane.astype(np.float64) for plane in planes], mode,
                                      cval, P):
             crc, direction = _correlation_map(E, B, mode, P)
             maps.append(crc)

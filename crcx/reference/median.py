@@ -3,10 +3,9 @@ import functools
 
 import numpy as np
 
-from crcx._arguments import (as_image, cval_in_dtype, median_rank, normalize_cval,
-                             normalize_geometry, normalize_modes, normalize_n_threads,
-                             percentile_rank, prepare_output, rank_index, uses_float_border,
-                             warn_if_size_ignored)
+from crcx._common.arguments import (as_image, cval_in_dtype, median_rank, percentile_rank,
+                                    prepare_output, rank_arguments, rank_index, uses_float_border,
+                                    warn_if_size_ignored)
 
 __all__ = ["extend_index", "median", "percentile_filter", "rank_filter"]
 
@@ -15,7 +14,7 @@ def extend_index(i, n, mode):
     """Return the index that position `i` of an axis of length `n` reads, or None.
 
     Positions ``0 <= i < n`` read themselves. Outside, the axis is extended by the
-    border rule `mode` (a canonical name from :func:`crcx._arguments.normalize_mode`);
+    border rule `mode` (a canonical name from :func:`crcx._common.arguments.normalize_mode`);
     every rule but ``nearest`` is periodic, so `i` may lie any distance away::
 
         reflect   j = i mod 2n,       then j if j < n else 2n - 1 - j   d c b a | a b c d | d c b a
@@ -96,7 +95,7 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
     mode : {"reflect", "mirror", "nearest", "wrap", "constant"} or sequence, optional
         Border rule, with scipy's ``grid-`` aliases; see :func:`extend_index`. A
         sequence gives one per entry of `axes`, taken only for the smallest and the
-        largest rank over a full box (see :func:`crcx._arguments.normalize_modes`).
+        largest rank over a full box (see :func:`crcx._common.arguments.normalize_modes`).
     cval : float, optional
         Value outside the image for ``mode="constant"``.
     origin : int or sequence of int, optional
@@ -181,11 +180,8 @@ def _rank_filter(input, rank_of, size, footprint, output, mode, cval, origin, ax
     """Gather, sort and pick the element of rank ``rank_of(count)`` at every pixel."""
     warn_if_size_ignored(size, footprint)
     image = as_image(input, "input")
-    geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
-    rank = rank_of(geometry.count)
-    modes = normalize_modes(mode, image.ndim, axes, geometry, rank)
-    cval = normalize_cval(cval)
-    normalize_n_threads(n_threads)
+    geometry, rank, modes, cval, _ = rank_arguments(
+        image.ndim, rank_of, size, footprint, mode, cval, origin, axes, n_threads)
     result = prepare_output(output, image)
 
     float_border = uses_float_border(geometry, modes, cval, image.dtype, rank)

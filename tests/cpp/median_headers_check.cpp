@@ -52,7 +52,7 @@ static void lanes(std::istringstream& in) {
     std::cout << "\n";
 }
 
-// As crcx/_median_columns.pxd's columns_line counts a strip anew, then the medians.
+// As crcx/_columns.pxd's columns_line counts a strip anew, then the medians.
 template <typename T>
 static void columns_medians(ptrdiff_t fy, ptrdiff_t fx, unsigned rank, ptrdiff_t n,
                             const std::vector<unsigned>& keys) {

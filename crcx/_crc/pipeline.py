@@ -2,9 +2,9 @@
 
 The stages are those of docs/algorithm.md; :mod:`crcx.reference.crc` transcribes the
 same document pixel by pixel. Here the per-pixel work runs in compiled kernels:
-:mod:`crcx._crc` (adaptive median, impulse replacement, non-local mean, correlation
-map), :mod:`crcx._median` (medians, the 3x3 dilation of the impulse mask) and
-:mod:`crcx._window` (box means). Python pads planes, fits the global noise model and
+:mod:`crcx._crc._stages` (adaptive median, impulse replacement, non-local mean, correlation
+map), :mod:`crcx._rank._driver` (medians, the 3x3 dilation of the impulse mask) and
+:mod:`crcx._crc._window` (box means). Python pads planes, fits the global noise model and
 combines whole planes.
 
 The statistics of the whole plane (noise fits, impulse density, the excess rule's
@@ -17,19 +17,19 @@ import itertools
 
 import numpy as np
 
-from crcx import _crc, _window
-from crcx._boundary import extended_indices
-from crcx._crc_parameters import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                                  FIXED_SPREAD, FLAT, FROM_OPTIONS, ISOLATED_DENSITY,
-                                  ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD, MIN_SAMPLES,
-                                  RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                                  channel_groups, dct_basis, excess_thresholds, finish, fit_noise,
-                                  fixed_share, fixed_values, gate_kappa, given_options,
-                                  isolation_radius, lags, noise_estimate, prepare,
-                                  random_valued_flags, takes_options)
-from crcx._openmp import effective_n_threads
-from crcx._output_cache import reusing_memory
-from crcx.filters import median, rank_filter
+from crcx._common.boundary import extended_indices
+from crcx._crc import _stages, _window
+from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
+                             FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
+                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
+                             TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, gate_kappa,
+                             isolation_radius, lags, noise_estimate, random_valued_flags)
+from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
+from crcx._crc.planes import finish, prepare
+from crcx._rank.filters import median, rank_filter
+from crcx._runtime.memory import reusing_memory
+from crcx._runtime.threads import effective_n_threads
 
 __all__ = ["crc_median", "crc_map", "estimate_noise"]
 
@@ -174,7 +174,7 @@ def _adaptive_median(plane, windows):
     modified = plain.copy()
     kind = np.zeros(I.shape, np.int8)
     todo = ~((low < replacement) & (replacement < high))
-    _crc.adaptive_median(windows.padded, windows.reach, windows.deltas, windows.levels,
+    _stages.adaptive_median(windows.padded, windows.reach, windows.deltas, windows.levels,
                          todo.view(np.uint8), plain.view(np.uint8), modified.view(np.uint8),
                          replacement, kind, plane.n_threads)
     return plain, modified, replacement, kind
@@ -205,7 +205,7 @@ def _noise_model(plane, L, O, proxy, P, energy=None):
         return float(P.noise) ** 2, 0.0
     near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
                        n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, _crc.samples_by_bin,
+    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, _stages.samples_by_bin,
                      None if energy is None else (energy[~near], plane.ndim))
 
 
@@ -302,7 +302,7 @@ class _Isolation:
 
     def _far(self, flags, padded, factor, rank, trend):
         distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
-        _crc.isolation(padded, flags, self.plane.values, self.plane.reach(self.radius),
+        _stages.isolation(padded, flags, self.plane.values, self.plane.reach(self.radius),
                        self.deltas, self.offsets, trend, rank, distance, spread,
                        self.plane.n_threads)
         return distance > np.maximum(factor * spread, self.floor)
@@ -312,7 +312,7 @@ class _Isolation:
         :meth:`isolated`."""
         J = self.plane.values.copy()
         valid = self.plane.padded((~flags).view(np.uint8), windows.radius, 1)
-        _crc.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
+        _stages.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
                           flags.view(np.uint8), J, self.plane.n_threads)
         return self.plane.padded(J, self.radius, self.plane.cval)
 
@@ -379,7 +379,7 @@ def _impulses(plane, P):
         O &= I != plane.median(I, P.majority, plane.cval)
     if flagged < P.line_density:
         padded = plane.padded(I, 2, plane.cval)
-        _crc.keep_structure(padded, plane.reach(2), plane.deltas_rows(_structures(plane.ndim),
+        _stages.keep_structure(padded, plane.reach(2), plane.deltas_rows(_structures(plane.ndim),
                                                                       padded),
                             P.kappa * sigma, O.view(np.uint8), plane.n_threads)
     if P.majority and P.excess > 0:
@@ -390,7 +390,7 @@ def _impulses(plane, P):
     J = np.where(O, A_amf, I)
     valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
     todo = (O & (kind != 2)).view(np.uint8)
-    _crc.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
+    _stages.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
                       todo, J, plane.n_threads)
     return O, J, L, found
 
@@ -411,12 +411,12 @@ def _nonlocal_mean(planes, noise, P):
                 plane.deltas(plane.cube(r, skip_centre=True), padded[0]),
                 plane.deltas(rows, padded[0]), half, sig2)
     B = np.empty(J.shape)
-    _crc.nonlocal_mean(padded, padded, *geometry, P.h, 1.0, True, B, plane.n_threads)
+    _stages.nonlocal_mean(padded, padded, *geometry, P.h, 1.0, True, B, plane.n_threads)
     if P.passes == 1:
         return list(B)
     guide = np.stack([p.padded(b, r + half, p.cval) for p, b in zip(planes, B)])
     guided = np.empty(J.shape)
-    _crc.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
+    _stages.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
                        plane.n_threads)
     return list(np.where(O, B, guided))
 
@@ -426,7 +426,7 @@ def _dct_estimate(plane, J, sig2, P):
     noise standard deviations, squares of `dct` pixels in each slice."""
     r = P.dct - 1
     D = np.empty(J.shape)
-    _crc.dct_shrink(plane.padded(J, r, plane.cval, slices=True),
+    _stages.dct_shrink(plane.padded(J, r, plane.cval, slices=True),
                     plane.padded(sig2, r, 0.0, slices=True), dct_basis(P.dct),
                     P.dct_threshold ** 2, D, plane.n_threads)
     return D
@@ -462,7 +462,7 @@ def _correlation_map(plane, E, B, P):
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)
     direction = np.empty(E.shape, np.int16)
-    _crc.correlation_map(padded, plane.reach(half + 1), plane.deltas(lag_offsets, padded),
+    _stages.correlation_map(padded, plane.reach(half + 1), plane.deltas(lag_offsets, padded),
                          plane.deltas(plane.cube(half), padded), flat, TIE,
                          P.correlation == "renyi", P.bins, tau, crc, direction,
                          plane.n_threads)
@@ -492,7 +492,7 @@ def _fitted(plane, P):
     return O, J, M, (a, b), kind
 
 
-def _stages(planes, P):
+def _estimates(planes, P):
     """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
     noise = [_noise(plane, P) for plane in planes]
     B = [M for _, _, M, _ in noise]
@@ -510,7 +510,7 @@ def _stages(planes, P):
 def _restore(planes, P):
     """§5: out = B + g E, for each plane."""
     return [_gain(plane, B, E, sig2, P)
-            for plane, (_, B, E, sig2) in zip(planes, _stages(planes, P))]
+            for plane, (_, B, E, sig2) in zip(planes, _estimates(planes, P))]
 
 
 def _gain(plane, B, E, sig2, P):
@@ -727,7 +727,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
             variances.append(np.zeros(shape))
     else:
         with reusing_memory():
-            for plane, (O, B, E, sig2) in zip(planes, _stages(planes, P)):
+            for plane, (O, B, E, sig2) in zip(planes, _estimates(planes, P)):
                 shape = plane.values.shape[3 - plane.ndim:]
                 crc, direction = _correlation_map(plane, E, B, P)
                 maps.append(crc.reshape(shape))

@@ -1,12 +1,12 @@
-# The bit-set tile algorithm (ALGORITHM_RANKED_BOX) of crcx/_median.pyx: 2-d boxes of
+# The bit-set tile algorithm (ALGORITHM_RANKED_BOX) of crcx/_rank/_driver.pyx: 2-d boxes of
 # wide keys, through bit sets of the ranks of a tile's input region, their prefix
 # counts in crcx/include/crcx/median/rank_sets.h.
 
 from libc.stdint cimport uint16_t, uint64_t
 from libc.string cimport memset
 
-from crcx._keys cimport key_t
-from crcx._median cimport Plan
+from crcx._rank._keys cimport key_t
+from crcx._rank._driver cimport Plan
 
 cdef extern from "crcx/median/bits.h" nogil:
     int crcx_select_bit(uint64_t word, int n) noexcept

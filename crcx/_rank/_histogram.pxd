@@ -1,9 +1,9 @@
-# The sliding-histogram line algorithm (ALGORITHM_HISTOGRAM) of crcx/_median.pyx, for
+# The sliding-histogram line algorithm (ALGORITHM_HISTOGRAM) of crcx/_rank/_driver.pyx, for
 # 8- and 16-bit keys, and for the 16-bit ranks of a tile's region (ALGORITHM_RANKED).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
-from crcx._median cimport Plan
+from crcx._rank._driver cimport Plan
 
 ctypedef fused small_key_t:
     uint8_t

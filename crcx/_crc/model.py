@@ -1,39 +1,17 @@
-"""What the compiled CRC-MF and its reference share: pure Python, no compiled code.
+"""CRC-MF's model, shared by the compiled filter and its reference: pure Python.
 
-The options (:class:`CRCOptions`: their defaults, checks and descriptions), the lag
-set, the split into planes, the fit of the global noise model from its samples, and
-the final conversion to the output dtype are the same computation in both; only the
-per-pixel stages differ in form.
+The constants of every stage (docs/algorithm.md, each by its section), the lag set
+and the DCT basis, the reach of the whole pipeline, what the impulse stage decides
+from its counts (the gate, the kind of impulses, the passes' ranks), the fit of the
+global noise model from its samples and the excess rule's thresholds. Only the
+per-pixel stages differ in form between the two implementations.
 """
-import dataclasses
-import inspect
 import itertools
 import math
-import numbers
-import re
-import textwrap
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-from crcx._arguments import (ArgumentError, as_image, as_integer, check_finite, cval_in_dtype,
-                             normalize_cval, normalize_geometry, normalize_mode,
-                             normalize_n_threads, prepare_output)
-
-__all__ = ["CRCOptions", "OPTION_NAMES", "FROM_OPTIONS", "given_options", "gather_options",
-           "takes_options",
-           "NoiseEstimate", "IMPULSE_KINDS", "noise_estimate", "FLAT", "SPREAD", "TIE",
-           "MIN_SAMPLES", "SPARSE_DENSITIES", "dct_basis", "lags", "reach", "gate_kappa",
-           "prepare", "finish", "robust_variance", "samples_by_bin", "fit_noise",
-           "excess_thresholds", "ISOLATION_RANK", "ISOLATION_SPREAD", "ISOLATION_PASSES",
-           "ISOLATED_DENSITY", "FIXED_SHARE", "FIXED_RANK", "FIXED_SPREAD", "DENSE_IMPULSES",
-           "RANDOM_DEVIATION", "RANDOM_TREND",
-           "isolation_radius", "fixed_share", "fixed_values", "ENERGY_WINDOW",
-           "WEAK_TEXTURE_DENSITY", "random_valued_flags"]
-
-IMPULSES = ("adaptive", "hwang-haddad", "none")
-BASES = ("nonlocal", "median")
-GAINS = ("wiener", "crc", "wiener+crc", "none")
 # Residual values no larger than this fraction of the plane's largest |B| are its
 # rounding and count as 0 (docs/algorithm.md, §4).
 FLAT = 1e-12
@@ -47,11 +25,7 @@ SPREAD = 1e-4
 # A lag must beat the best correlation so far by this much to become the canonical
 # direction: lags whose correlations tie up to rounding keep their order.
 TIE = 1e-9
-# Widest side of any window of CRC-MF (window, s_max, patch, majority; search reaches
-# half of it).
-MAX_SIDE = 255
-# Widest square of the DCT estimate (§3): its cost per pixel grows as the side cubed.
-MAX_DCT = 16
+
 # Fewest Laplacian samples from which a noise variance (or one bin of it) is estimated.
 MIN_SAMPLES = 64
 # Flagged fractions over which the final noise gate moves from `sparse_kappa` (an
@@ -140,6 +114,7 @@ FIXED_SPREAD = 0.0
 # 33.8 with every flag).
 DENSE_IMPULSES = 0.02
 
+
 def dct_basis(side):
     """The orthonormal DCT-II matrix T of `side`: T[u, c] = a_u cos(pi (2c + 1) u / 2 side),
     a_0 = sqrt(1 / side), a_u = sqrt(2 / side); coefficients X = T x, x = T^T X."""
@@ -165,299 +140,6 @@ def lags(ndim):
     """
     return [off for off in itertools.product((-1, 0, 1), repeat=ndim)
             if any(off) and next(o for o in off if o) > 0]
-
-
-def _check(name, ok, message):
-    if not ok:
-        raise ArgumentError(f"{name}: {message}")
-
-
-def _odd(value):
-    """An odd integer from 1 to MAX_SIDE (windows wider than that cost more than any
-    image could repay: a 10**4-wide s_max lists 10**8 offsets)."""
-    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            and 1 <= value <= MAX_SIDE and value % 2 == 1)
-
-
-def _number(value):
-    """A finite real number that is not a bool."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value))
-
-
-# The `size` of a call to CRC-MF that gives none: that of its options.
-FROM_OPTIONS = object()
-
-
-@dataclass(frozen=True, kw_only=True)
-class CRCOptions:
-    """The options of CRC-MF: its parameters, their defaults and their checks.
-
-    One object serves :func:`crcx.crc_median`, :func:`crcx.crc_map`,
-    :func:`crcx.estimate_noise`, their references in :mod:`crcx.reference.crc`,
-    :func:`crcx.dask.crc_median`, :func:`crcx.tune.tune` and the ``crcx`` command. The
-    defaults are those of docs/algorithm.md §9, chosen by the quality benchmark. Frozen
-    and checked when made: a variant is ``options.replace(h=0.8)``; the repr shows the
-    fields that differ from the defaults, :func:`dataclasses.asdict` gives them all.
-
-    Parameters
-    ----------
-    size : int or sequence of int, optional
-        Median footprint k of the intensity proxy M = median_k(J) (§2) and of the
-        base for ``base="median"``.
-    window : int, optional
-        Odd side w of the windows of the gain and of the correlation map (§4, §5).
-    correlation : {"pearson", "renyi"}, optional
-        Correlation of the CRC map: linear canonical correlation or the Rényi maximal
-        correlation of `bins`-level quantised residuals (§4).
-    bins : int, optional
-        Quantisation levels (2 to 4) for ``correlation="renyi"``.
-    s_max : int, optional
-        Largest window of the adaptive median (odd, §1.1).
-    impulses : {"adaptive", "hwang-haddad", "none"}, optional
-        Impulse stage: the full §1, the plain adaptive median (flags and replacement
-        of Hwang & Haddad 1995), or no impulse stage.
-    kappa : float, optional
-        Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
-        of the adaptive median is not an impulse.
-    sparse_kappa : float, optional
-        The gate's width instead of `kappa` where it flags under 2 % of the pixels
-        (blended between 2 and 5 %): there the flags are mostly detail, not impulses.
-    isolation : float, optional
-        Floor of the isolation test (§1.5), as a fraction of the image's range: the
-        test that tells random-valued from fixed-valued impulses and a clean image
-        from an image with impulses. 0 turns it off (the flags of §1.1-§1.3 stay).
-    majority : int, optional
-        Window of the majority rule of §1.3 and of its excess rule (0 disables both).
-    majority_density : float, optional
-        The majority rule applies only while the flagged fraction is below this.
-    excess : float, optional
-        Excess rule of §1.3, at any density: a flagged pixel equal to the image's
-        minimum or maximum is kept where that value is more frequent in its s_max
-        window than impulses explain by `excess` binomial standard deviations and
-        the Bayes test on its `majority` window says the clean window holds that
-        value (0 disables it).
-    line_density : float, optional
-        The structure rule of §1.3 (a flagged pixel on a straight run of five similar
-        values, or at the corner of a block, is detail) applies only while the flagged
-        fraction is below this (0 disables it).
-    noise : {"affine", "constant"} or float, optional
-        Noise model of §2: variance a + b * intensity, a constant, or a known
-        standard deviation (which also makes the result independent of the rest of
-        the image).
-    noise_bins : int, optional
-        Intensity bins of the affine fit.
-    base : {"nonlocal", "median"}, optional
-        Estimate B whose residual the gain restores: the non-local mean of §3 or the
-        median M (the source article's plain form).
-    search : int, optional
-        Radius of the search window of §3 (side ``2 search + 1``).
-    patch : int, optional
-        Odd side of the patches compared in §3.
-    h : float, optional
-        Filtering parameter of §3, relative to the noise standard deviation.
-    passes : {1, 2}, optional
-        Non-local passes of §3: with 2, a second pass weighs the patches of the
-        first pass's estimate, which are far less noisy than the image's.
-    pilot_h : float, optional
-        Filtering parameter of that second pass.
-    dct : int, optional
-        Side of the squares of the DCT estimate that the base of §3 averages with the
-        non-local mean (0: the non-local mean alone).
-    dct_threshold : float, optional
-        The DCT coefficients kept are those larger than this many noise standard
-        deviations.
-    joint_channels : bool, optional
-        With a channel axis: the channels share the non-local weights, from their
-        patches compared together (colour). False filters them as independent planes
-        (a stack of frames).
-    gain : {"wiener", "crc", "wiener+crc", "none"}, optional
-        Restoration gain of §5.
-    wiener_c : float, optional
-        Over-subtraction factor c of the Wiener gain.
-    t0, t1 : float, optional
-        Thresholds of the correlation gain clip((CRC - t0) / (t1 - t0), 0, 1).
-
-    Raises
-    ------
-    ValueError
-        A value out of its range, named (``size`` is checked against the image, by
-        the functions that take these options).
-
-    Examples
-    --------
-    >>> from crcx import CRCOptions
-    >>> options = CRCOptions(h=1.25)
-    >>> options, options.replace(passes=1).passes
-    (CRCOptions(h=1.25), 1)
-    >>> CRCOptions(window=4)
-    Traceback (most recent call last):
-        ...
-    crcx._arguments.ArgumentError: window: expected an odd integer from 3 to 255, got 4
-    """
-    # The annotation is the type a value is stored as (int, float or bool: converted).
-    size: int | tuple = 5
-    window: int = 7
-    correlation: str = "pearson"
-    bins: int = 2
-    s_max: int = 19
-    impulses: str = "adaptive"
-    kappa: float = 4.0
-    sparse_kappa: float = 6.0
-    isolation: float = 0.04
-    majority: int = 5
-    majority_density: float = 0.35
-    excess: float = 4.0
-    line_density: float = 0.2
-    noise: str | float = "affine"
-    noise_bins: int = 8
-    base: str = "nonlocal"
-    search: int = 3
-    patch: int = 3
-    h: float = 1.0
-    passes: int = 2
-    pilot_h: float = 0.3
-    dct: int = 8
-    dct_threshold: float = 2.7
-    joint_channels: bool = True
-    gain: str = "wiener"
-    wiener_c: float = 2.0
-    t0: float = 0.1
-    t1: float = 0.5
-
-    def __post_init__(self):
-        _check("window", _odd(self.window) and self.window >= 3,
-               f"expected an odd integer from 3 to {MAX_SIDE}, got {self.window!r}")
-        _check("correlation", self.correlation in ("pearson", "renyi"),
-               f"expected 'pearson' or 'renyi', got {self.correlation!r}")
-        _check("bins", isinstance(self.bins, numbers.Integral) and 2 <= self.bins <= 4,
-               f"expected 2, 3 or 4, got {self.bins!r}")
-        _check("s_max", _odd(self.s_max) and self.s_max >= 3,
-               f"expected an odd integer from 3 to {MAX_SIDE}, got {self.s_max!r}")
-        _check("impulses", self.impulses in IMPULSES,
-               f"expected one of {IMPULSES}, got {self.impulses!r}")
-        for name in ("kappa", "sparse_kappa", "excess", "wiener_c"):
-            value = getattr(self, name)
-            _check(name, _number(value) and value >= 0, f"expected >= 0, got {value!r}")
-        _check("isolation", _number(self.isolation) and 0 <= self.isolation <= 1,
-               f"expected a fraction of the range in [0, 1], got {self.isolation!r}")
-        _check("majority", self.majority == 0 or _odd(self.majority),
-               f"expected 0 or an odd integer, got {self.majority!r}")
-        for name in ("majority_density", "line_density", "t0"):
-            value = getattr(self, name)
-            _check(name, _number(value), f"expected a number, got {value!r}")
-        _check("noise", self.noise in ("affine", "constant") or (
-            _number(self.noise) and self.noise >= 0),
-            f"expected 'affine', 'constant' or a standard deviation >= 0, got {self.noise!r}")
-        _check("noise_bins", isinstance(self.noise_bins, numbers.Integral)
-               and not isinstance(self.noise_bins, bool) and self.noise_bins >= 2,
-               f"expected an integer >= 2, got {self.noise_bins!r}")
-        _check("base", self.base in BASES, f"expected one of {BASES}, got {self.base!r}")
-        _check("search", isinstance(self.search, numbers.Integral)
-               and not isinstance(self.search, bool) and 0 <= self.search <= MAX_SIDE // 2,
-               f"expected an integer from 0 to {MAX_SIDE // 2}, got {self.search!r}")
-        _check("patch", _odd(self.patch),
-               f"expected an odd integer from 1 to {MAX_SIDE}, got {self.patch!r}")
-        for name in ("h", "pilot_h"):
-            value = getattr(self, name)
-            _check(name, _number(value) and value > 0, f"expected > 0, got {value!r}")
-        _check("passes", self.passes in (1, 2) and not isinstance(self.passes, bool),
-               f"expected 1 or 2, got {self.passes!r}")
-        _check("dct", isinstance(self.dct, numbers.Integral) and not isinstance(self.dct, bool)
-               and (self.dct == 0 or 2 <= self.dct <= MAX_DCT),
-               f"expected 0 or an integer from 2 to {MAX_DCT}, got {self.dct!r}")
-        _check("dct_threshold", _number(self.dct_threshold) and self.dct_threshold >= 0,
-               f"expected >= 0, got {self.dct_threshold!r}")
-        _check("joint_channels", isinstance(self.joint_channels, (bool, np.bool_)),
-               f"expected True or False, got {self.joint_channels!r}")
-        _check("gain", self.gain in GAINS, f"expected one of {GAINS}, got {self.gain!r}")
-        _check("t1", _number(self.t1) and self.t1 > self.t0,
-               f"expected t1 > t0, got t0={self.t0!r}, t1={self.t1!r}")
-        for option in fields(self):
-            if option.type in (int, float, bool):
-                object.__setattr__(self, option.name, option.type(getattr(self, option.name)))
-
-    def replace(self, **changes):
-        """These options with `changes` (checked as when made).
-
-        Examples
-        --------
-        >>> from crcx import CRCOptions
-        >>> CRCOptions(h=1.25).replace(h=1.0, passes=1)
-        CRCOptions(passes=1)
-        """
-        unknown = sorted(set(changes) - set(OPTION_NAMES))
-        if unknown:
-            raise TypeError(f"unexpected keyword argument {unknown[0]!r}; the options of "
-                            f"CRC-MF are {sorted(OPTION_NAMES)}")
-        return dataclasses.replace(self, **changes)
-
-    def __repr__(self):
-        changed = (f"{option.name}={getattr(self, option.name)!r}" for option in fields(self)
-                   if not _same(getattr(self, option.name), option.default))
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-
-OPTION_NAMES = tuple(option.name for option in fields(CRCOptions))
-
-
-def _same(value, default):
-    return type(value) is type(default) and value == default
-
-
-def given_options(options, algorithm, size=FROM_OPTIONS):
-    """The options of a call: `options` (default ``CRCOptions()``) with the fields
-    given as keywords, `size` and `algorithm`, on top."""
-    if options is None:
-        options = CRCOptions()
-    elif not isinstance(options, CRCOptions):
-        raise TypeError(f"options: expected a CRCOptions, got {type(options).__name__}")
-    if size is not FROM_OPTIONS:
-        algorithm = {**algorithm, "size": size}
-    return options.replace(**algorithm) if algorithm else options
-
-
-def gather_options(keywords):
-    """The keyword arguments `keywords` of a call to CRC-MF with its options in one:
-    ``options``, a CRCOptions with the fields among `keywords` on top, and the other
-    keywords (``mode``, ``n_threads``...) as they are."""
-    others = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
-    given = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
-    return {**others, "options": given_options(others.get("options"), given)}
-
-
-def takes_options(function):
-    """Declare that `function` takes the options of CRC-MF, as ``options=`` and as
-    keywords (``**algorithm``) overriding its fields: its signature shows every field
-    with its default, and ``%(options)s`` in its docstring becomes their descriptions
-    (those of :class:`CRCOptions`)."""
-    signature = inspect.signature(function)
-    defaults = {option.name: option.default for option in fields(CRCOptions)}
-    own = [parameter.replace(default=defaults.get(parameter.name, parameter.default))
-           for parameter in signature.parameters.values()
-           if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
-    taken = {parameter.name for parameter in own}
-    function.__signature__ = signature.replace(parameters=own + [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-        for name, default in defaults.items() if name not in taken])
-    if function.__doc__ is not None:
-        function.__doc__ = re.sub(r"^( *)%\(options\)s\n",
-                                  lambda line: textwrap.indent(_OPTIONS_DOC, line[1]),
-                                  function.__doc__, count=1, flags=re.M)
-    return function
-
-
-def _section(doc, title):
-    """The body of the numpydoc section `title` of `doc`, dedented."""
-    lines = inspect.cleandoc(doc).splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.strip() == title) + 2
-    end = next(i for i in range(start, len(lines) - 1) if set(lines[i + 1].strip()) == {"-"})
-    return "".join(lines[start:end]).rstrip() + "\n"
-
-
-# The descriptions of the options, written once (in CRCOptions) and filled in where
-# they are taken.
-_OPTIONS_DOC = _section(CRCOptions.__doc__, "Parameters")
 
 
 def reach(P):
@@ -606,59 +288,6 @@ def channel_groups(n_planes, P):
     if P.joint_channels:
         return [list(range(n_planes))]
     return [[i] for i in range(n_planes)]
-
-
-def _planes(image, channel_axis):
-    """Spatial planes of `image` and the function that stacks results back."""
-    if channel_axis is None:
-        spatial = image.ndim
-    else:
-        _check("channel_axis", -image.ndim <= channel_axis < image.ndim,
-               f"out of range for {image.ndim}-d input: {channel_axis!r}")
-        spatial = image.ndim - 1
-    _check("image", spatial in (2, 3),
-           f"expected 2 or 3 spatial dimensions, got {spatial} (shape {image.shape})")
-    if channel_axis is None:
-        return [image], lambda planes: planes[0]
-    axis = channel_axis % image.ndim
-    return ([np.take(image, c, axis=axis) for c in range(image.shape[axis])],
-            lambda planes: np.stack(planes, axis=axis) if planes else
-            np.empty(image.shape, np.float64))
-
-
-def prepare(image, size, mode, cval, n_threads, channel_axis):
-    """Validate the common arguments; return image, mode, cval, n_threads, planes, join.
-
-    Every value the filter reads must be finite (docs/algorithm.md §0).
-    """
-    image = as_image(image)
-    check_finite(image)
-    mode = normalize_mode(mode)
-    cval = normalize_cval(cval)
-    n_threads = normalize_n_threads(n_threads)
-    if channel_axis is not None:
-        channel_axis = as_integer(channel_axis, "channel_axis", "an integer or None")
-    planes, join = _planes(image, channel_axis)
-    normalize_geometry(image.ndim - (channel_axis is not None), size=size)
-    # windows of the image read cval as scipy does: first converted to the dtype
-    cval = float(cval_in_dtype(cval, image.dtype))
-    if mode == "constant":
-        check_finite(cval, "cval")
-    return image, mode, cval, n_threads, planes, join
-
-
-def finish(out, output, image):
-    """Write the float64 result `out` to `output` (rounded and clipped for integers)."""
-    result = prepare_output(output, image)
-    if out is None:
-        return result
-    kind = result.dtype.kind
-    if kind in "biu":
-        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
-                                             np.iinfo(result.dtype).max)
-        out = np.clip(np.rint(out), lo, hi)
-    np.copyto(result, out, casting="unsafe")
-    return result
 
 
 def robust_variance(values):

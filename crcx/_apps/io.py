@@ -39,6 +39,15 @@ class ImageReadError(OSError):
         The file.
     reason : str
         What is wrong with it.
+
+    Examples
+    --------
+    >>> import crcx
+    >>> try:
+    ...     crcx.read_image("no-such-file.png")
+    ... except crcx.ImageReadError as error:
+    ...     print(error.reason)
+    No such file or directory
     """
 
     def __init__(self, path, reason):
@@ -110,7 +119,7 @@ def read_image(path):
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from crcx.io import read_image, write_image
+    >>> from crcx import read_image, write_image
     >>> path = os.path.join(tempfile.mkdtemp(), "ramp.png")
     >>> _ = write_image(path, np.arange(12, dtype=np.uint16).reshape(3, 4))
     >>> read_image(path).dtype, read_image(path).shape
@@ -214,7 +223,7 @@ def write_image(path, array):
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from crcx.io import read_image, write_image
+    >>> from crcx import read_image, write_image
     >>> path = os.path.join(tempfile.mkdtemp(), "stack.tif")
     >>> stack = np.zeros((3, 4, 5), np.float32)
     >>> read_image(write_image(path, stack)).shape
@@ -259,7 +268,7 @@ def partial_files(directory, names=None):
     Examples
     --------
     >>> import tempfile
-    >>> from crcx.io import partial_files
+    >>> from crcx._apps.io import partial_files
     >>> partial_files(tempfile.mkdtemp())
     []
     """

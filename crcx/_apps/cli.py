@@ -12,11 +12,11 @@ import time
 import numpy as np
 
 import crcx
-from crcx._crc_parameters import gather_options
-from crcx.collection import (MAX_CHANNELS, METHODS, collection_score, denoise_collection,
-                             expand_inputs, filter_function)
-from crcx.io import optional_import, read_image
-from crcx.tune import LOSSES, tune
+from crcx._apps.collection import (MAX_CHANNELS, METHODS, collection_score, denoise_collection,
+                                   expand_inputs, filter_function)
+from crcx._apps.io import optional_import, read_image
+from crcx._apps.tuning import LOSSES, tune
+from crcx._crc.options import gather_options
 
 __all__ = ["main"]
 
@@ -301,8 +301,8 @@ def main(argv=None):
     --------
     >>> import pathlib, tempfile
     >>> import numpy as np
-    >>> from crcx.cli import main
-    >>> from crcx.io import write_image
+    >>> from crcx._apps.cli import main
+    >>> from crcx import write_image
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "noisy.png"
     >>> rng = np.random.default_rng(0)
     >>> saved = write_image(path, np.clip(100 + rng.normal(0, 5, (64, 64)), 0, 255)

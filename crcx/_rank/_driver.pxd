@@ -2,10 +2,10 @@
 #
 # Arrays are (batch, z, y, x) views of order-preserving keys (_keys.pxd). A Plan says
 # which window to use and which algorithm computes each output line; Python builds
-# it (crcx/filters.py), and `rank_filter` runs it nogil on OpenMP threads over lines.
+# it (crcx/_rank/filters.py), and `rank_filter` runs it nogil on OpenMP threads over lines.
 
 from libc.stdint cimport int32_t
-from crcx._keys cimport key_t
+from crcx._rank._keys cimport key_t
 
 cpdef enum Algorithm:
     ALGORITHM_NETWORK = 0     # selection network on SIMD lanes: small windows
@@ -53,6 +53,12 @@ cdef struct Plan:
     # 64 * RANK_WORDS (4096) values in their region.
     Py_ssize_t tile_z, tile_y, tile_x
     int rank_shift
+
+cdef class KernelPlan:
+    # The plan, built once (crcx/_rank/_planner.py) and passed to the kernels as it is;
+    # `plan` points into the arrays `owned` keeps alive.
+    cdef Plan plan
+    cdef tuple owned
 
 cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
                               Py_ssize_t key_size) noexcept nogil

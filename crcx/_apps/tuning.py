@@ -30,10 +30,10 @@ from collections.abc import Mapping
 import numpy as np
 
 import crcx
-from crcx._arguments import as_image, check_finite
-from crcx._crc_parameters import CRCOptions
-from crcx.collection import (as_list, call_options, check_flag, plane_options, planes_to_score,
-                             filter_function, load_images, progress_bar)
+from crcx._apps.collection import (as_list, call_options, check_flag, filter_function, load_images,
+                                   plane_options, planes_to_score, progress_bar)
+from crcx._common.arguments import as_image, check_finite
+from crcx._crc.options import CRCOptions
 
 __all__ = ["DEFAULT_GRIDS", "EPSILON", "LOSSES", "STRIDE", "self_supervised_loss",
            "stein_loss", "tune"]
@@ -91,7 +91,7 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     images : array or sequence of array_like
         Noisy images (grey, colour or stacks; filtered plane by plane), all finite.
     method : {'crc', 'median'}, optional
-        The filter (see :func:`crcx.collection.denoise_image`).
+        The filter (see :func:`crcx.denoise_image`).
     stride : int, optional
         Distance between hidden pixels.
     **filter_options
@@ -106,7 +106,7 @@ def self_supervised_loss(images, method="crc", *, stride=STRIDE, **filter_option
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.tune import self_supervised_loss
+    >>> from crcx._apps.tuning import self_supervised_loss
     >>> ramp = np.add.outer(np.arange(16.0), np.arange(16.0))
     >>> self_supervised_loss([ramp], "median", size=3)
     1.0
@@ -214,7 +214,7 @@ def stein_loss(images, method="crc", *, epsilon=EPSILON, seed=0, **filter_option
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.tune import stein_loss
+    >>> from crcx._apps.tuning import stein_loss
     >>> rng = np.random.default_rng(0)
     >>> noisy = 100 + rng.normal(0, 10, (64, 64))
     >>> stein_loss([noisy], "median", size=5) < stein_loss([noisy], "median", size=1)
@@ -290,7 +290,7 @@ def tune(images, grid=None, method="crc", *, loss="sure", stride=STRIDE, progres
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.tune import tune
+    >>> from crcx import tune
     >>> rng = np.random.default_rng(0)
     >>> image = np.clip(100 + rng.normal(0, 20, (64, 64)), 0, 255).astype(np.uint8)
     >>> best, table = tune([image], {"size": (1, 5)}, "median")

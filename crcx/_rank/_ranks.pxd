@@ -1,4 +1,4 @@
-# Ranks of a tile's input region, for the tile algorithms of crcx/_median.pyx
+# Ranks of a tile's input region, for the tile algorithms of crcx/_rank/_driver.pyx
 # (ALGORITHM_RANKED, ALGORITHM_RANKED_BOX): wide keys cannot index a histogram, but
 # the ranks of a region of at most 2 ** 16 values can.
 
@@ -6,7 +6,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 from libcpp.utility cimport pair
 
-from crcx._keys cimport key_t
+from crcx._rank._keys cimport key_t
 
 cdef extern from "crcx/median/bits.h" nogil:
     int crcx_lowest_bit(uint64_t x) noexcept

@@ -1,12 +1,12 @@
-# The column-histogram line algorithm (ALGORITHM_COLUMNS) of crcx/_median.pyx:
+# The column-histogram line algorithm (ALGORITHM_COLUMNS) of crcx/_rank/_driver.pyx:
 # Perreault and Hebert's constant-time median over 2-d boxes of 8- and 16-bit keys,
 # its histograms in crcx/include/crcx/median/columns.h.
 
 from libc.stdint cimport uint8_t, uint16_t
 from libc.string cimport memset
 
-from crcx._median cimport Plan
-from crcx._median_histogram cimport small_key_t
+from crcx._rank._driver cimport Plan
+from crcx._rank._histogram cimport small_key_t
 
 cdef extern from "crcx/median/columns.h" nogil:
     ctypedef struct crcx_columns:

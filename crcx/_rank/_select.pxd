@@ -1,8 +1,8 @@
-# The introselect line algorithm (ALGORITHM_SELECT) of crcx/_median.pyx: any window
+# The introselect line algorithm (ALGORITHM_SELECT) of crcx/_rank/_driver.pyx: any window
 # of any keys, where no other algorithm fits.
 
-from crcx._keys cimport key_t
-from crcx._median cimport Plan
+from crcx._rank._keys cimport key_t
+from crcx._rank._driver cimport Plan
 
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)

@@ -9,6 +9,7 @@ import numbers
 import operator
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,8 +17,8 @@ __all__ = ["ArgumentError", "ComplexDtypeError", "FootprintTooLargeError", "MODE
            "NonNumericDtypeError", "Geometry", "as_image", "as_integer", "check_dtype",
            "check_finite", "cval_in_dtype", "median_rank", "normalize_cval",
            "normalize_geometry", "normalize_mode", "normalize_modes", "normalize_n_threads",
-           "percentile_rank", "prepare_output", "rank_index", "uses_float_border",
-           "warn_if_size_ignored"]
+           "percentile_rank", "prepare_output", "rank_arguments", "RankArguments",
+           "rank_index", "uses_float_border", "warn_if_size_ignored"]
 
 # scipy.ndimage names for the five border rules; the ``grid-`` spellings are scipy's
 # aliases, which for filters mean the same extension.
@@ -282,6 +283,28 @@ def normalize_cval(cval):
             or isinstance(cval, np.generic) and cval.dtype.kind in SUPPORTED_KINDS):
         raise TypeError(f"cval: expected a real number, got {cval!r}")
     return float(cval)
+
+
+class RankArguments(NamedTuple):
+    """The arguments of one rank filter's call, checked and canonical."""
+    geometry: Geometry
+    rank: int
+    modes: tuple
+    cval: float
+    n_threads: int | None
+
+
+def rank_arguments(ndim, rank_of, size, footprint, mode, cval, origin, axes, n_threads):
+    """Check and normalise a rank filter's arguments for `ndim`-d input, in the one
+    order that the compiled filter, its reference and the dask wrapper share (so
+    that a call with several bad arguments names the same one in each); the rank is
+    ``rank_of(count)`` of the footprint's element count."""
+    cval = normalize_cval(cval)
+    n_threads = normalize_n_threads(n_threads)
+    geometry = normalize_geometry(ndim, size, footprint, origin, axes)
+    rank = rank_of(geometry.count)
+    modes = normalize_modes(mode, ndim, axes, geometry, rank)
+    return RankArguments(geometry, rank, modes, cval, n_threads)
 
 
 def cval_in_dtype(cval, dtype):

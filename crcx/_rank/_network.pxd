@@ -1,13 +1,13 @@
-# The selection-network line algorithm (ALGORITHM_NETWORK) of crcx/_median.pyx:
-# compare-exchange programs from crcx/_selection_network.py, run on LANES pixels at
+# The selection-network line algorithm (ALGORITHM_NETWORK) of crcx/_rank/_driver.pyx:
+# compare-exchange programs from crcx/_rank/_selection_network.py, run on LANES pixels at
 # once, or the straight-line code it generates for the common boxes, which for 2-d
 # boxes also computes a band of lines at once.
 
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from crcx._keys cimport key_t
-from crcx._median cimport Plan
+from crcx._rank._keys cimport key_t
+from crcx._rank._driver cimport Plan
 
 cdef extern from "crcx/median/lanes.h" nogil:
     enum: LANES "CRCX_LANES"
@@ -16,7 +16,7 @@ cdef extern from "crcx/median/lanes.h" nogil:
     void crcx_lanes_max[T](const T* lo, T* hi) noexcept
 
 # Straight-line medians of the common box windows, generated at build time from
-# crcx/_selection_network.py (returns 0 for a shape it does not have); a box may need
+# crcx/_rank/_selection_network.py (returns 0 for a shape it does not have); a box may need
 # crcx_box_scratch values of scratch after the sorted rows.
 cdef extern from "crcx/median/box_networks.h" nogil:
     enum:

@@ -4,7 +4,7 @@
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport malloc
 
-from crcx._openmp cimport omp_get_thread_num
+from crcx._runtime.threads cimport omp_get_thread_num
 
 
 cdef enum:

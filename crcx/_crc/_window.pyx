@@ -10,7 +10,7 @@ threads take lines.
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
 
-from crcx._scratch cimport own_part, scratch_block
+from crcx._runtime.scratch cimport own_part, scratch_block
 
 
 cdef void box_mean_line(const double* line, Py_ssize_t stride, Py_ssize_t length,

@@ -16,10 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 import crcx
-from crcx._arguments import as_image
-from crcx._crc_parameters import gather_options
-from crcx.io import (PATH_TYPES, SUFFIXES, ImageReadError, as_path, optional_import, partial_files,
-                     read_image, write_image)
+from crcx._apps.io import (PATH_TYPES, SUFFIXES, ImageReadError, as_path, optional_import,
+                           partial_files, read_image, write_image)
+from crcx._common.arguments import as_image
+from crcx._crc.options import gather_options
 
 __all__ = ["METHODS", "CollectionResult", "Failure", "collection_score",
            "denoise_collection", "denoise_image", "expand_inputs", "filter_function",
@@ -90,7 +90,7 @@ def filter_function(method):
 
     Examples
     --------
-    >>> from crcx.collection import filter_function
+    >>> from crcx._apps.collection import filter_function
     >>> filter_function("median").__name__
     'median'
     """
@@ -173,7 +173,7 @@ def denoise_image(image, method="crc", **filter_options):
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.collection import denoise_image
+    >>> from crcx import denoise_image
     >>> rgb = np.zeros((4, 4, 3), np.uint8); rgb[1, 1] = 255
     >>> denoise_image(rgb, "median", size=3).max()
     np.uint8(0)
@@ -223,7 +223,7 @@ def expand_inputs(paths):
     Examples
     --------
     >>> import tempfile
-    >>> from crcx.collection import expand_inputs
+    >>> from crcx._apps.collection import expand_inputs
     >>> expand_inputs([tempfile.mkdtemp()])[0]
     []
     """
@@ -426,7 +426,7 @@ def denoise_collection(images_or_paths, method="crc", output_dir=None, *, overwr
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.collection import denoise_collection
+    >>> from crcx import denoise_collection
     >>> images = [np.full((5, 5), 7, np.uint8), np.eye(6, dtype=np.uint16)]
     >>> result = denoise_collection(images, method="median", size=3)
     >>> [image.max() for image in result.outputs]
@@ -482,7 +482,7 @@ def collection_score(images, **options):
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx.collection import collection_score
+    >>> from crcx import collection_score
     >>> ramp = np.add.outer(np.arange(32.0), np.arange(32.0)) * 4
     >>> images = [ramp + np.random.default_rng(0).normal(0, 10, ramp.shape)]
     >>> bool(np.isfinite(collection_score(images, size=3)))

@@ -342,7 +342,7 @@ def empty(shape, dtype, beside=None):
 
     Examples
     --------
-    >>> from crcx._output_cache import empty
+    >>> from crcx._runtime.memory import empty
     >>> empty((2, 3), "uint8").shape
     (2, 3)
     """
@@ -371,7 +371,7 @@ def reusing_memory():
     Examples
     --------
     >>> import numpy as np
-    >>> from crcx._output_cache import reusing_memory
+    >>> from crcx._runtime.memory import reusing_memory
     >>> with reusing_memory():
     ...     total = sum(float(np.ones(1 << 16).sum()) for _ in range(3))
     >>> total
@@ -420,7 +420,7 @@ def set_cache_limit(limit):
 
     Examples
     --------
-    >>> from crcx._output_cache import set_cache_limit
+    >>> from crcx import set_cache_limit
     >>> previous = set_cache_limit(0)       # keep nothing between calls
     >>> set_cache_limit(previous)
     0
@@ -447,7 +447,7 @@ def clear_output_cache():
 
     Examples
     --------
-    >>> from crcx._output_cache import clear_output_cache
+    >>> from crcx import clear_output_cache
     >>> clear_output_cache() >= 0
     True
     """

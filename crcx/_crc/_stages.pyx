@@ -10,7 +10,7 @@ from libc.stdint cimport int8_t, int16_t, uint8_t
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
 
-from crcx._scratch cimport own_part, scratch_block
+from crcx._runtime.scratch cimport own_part, scratch_block
 
 import numpy as np
 
@@ -510,7 +510,7 @@ def keep_structure(const double[:, :, ::1] padded, tuple reach,
 
 def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
                    const double[::1] level, const double[::1] laplacian):
-    """:func:`crcx._crc_parameters.samples_by_bin` by one counting sort.
+    """:func:`crcx._crc.model.samples_by_bin` by one counting sort.
 
     Masking the samples bin by bin read them all once per bin (1920x1080 RGB: a
     fifth of crc_median's time).

@@ -8,16 +8,16 @@ by tiles instead: a tile's input region is gathered, sorted once and its ranks f
 tile algorithm. _run hands bands of lines, or tiles, to OpenMP threads, each with its
 own scratch.
 
-The algorithms (the Algorithm codes of _median.pxd), each in its own .pxd:
+The algorithms (the Algorithm codes of _driver.pxd), each in its own .pxd:
 
-* _median_network.pxd: selection networks on SIMD lanes, or the straight-line code
+* _network.pxd: selection networks on SIMD lanes, or the straight-line code
   generated for common boxes (several lines at once for 2-d boxes);
-* _median_histogram.pxd: Huang's sliding histogram, for 8/16-bit keys and for the
+* _histogram.pxd: Huang's sliding histogram, for 8/16-bit keys and for the
   ranks of a tile (ALGORITHM_RANKED);
-* _median_columns.pxd: Perreault and Hebert's column histograms, 8/16-bit 2-d boxes;
-* _median_select.pxd: introselect, any window;
-* _median_ranks.pxd ranks a tile's region, for the histogram and for
-  _median_rank_sets.pxd: bit sets of the ranks, 2-d boxes of wide keys.
+* _columns.pxd: Perreault and Hebert's column histograms, 8/16-bit 2-d boxes;
+* _select.pxd: introselect, any window;
+* _ranks.pxd ranks a tile's region, for the histogram and for
+  _rank_sets.pxd: bit sets of the ranks, 2-d boxes of wide keys.
 
 Their C++ parts are in crcx/include/crcx/median/.
 """
@@ -26,18 +26,18 @@ from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange, parallel
 
-from crcx._keys cimport (key_t, encode, decode, encode_run, decode_run, ENCODING_UNSIGNED,
-                         ENCODING_SIGNED, ENCODING_FLOAT)
-from crcx._median_columns cimport (COLUMNS_BAND, COLUMNS_STRIP, columns_line, crcx_columns,
-                                   crcx_columns_place)
-from crcx._median_histogram cimport coarse_bins, fine_bins, histogram_line
-from crcx._median_network cimport (BAND_LINES, CRCX_FLOAT_BANDS, LANES,
-                                   crcx_box_band_available, crcx_box_scratch, network_band,
-                                   network_line)
-from crcx._median_rank_sets cimport RANK_WORDS, rank_set_tile
-from crcx._median_ranks cimport RADIX_BITS, item_bytes, item_t, rank_region
-from crcx._median_select cimport select_line
-from crcx._scratch cimport own_part, scratch_block
+from crcx._rank._keys cimport (key_t, encode, decode, encode_run, decode_run,
+                               ENCODING_UNSIGNED, ENCODING_SIGNED, ENCODING_FLOAT)
+from crcx._rank._columns cimport (COLUMNS_BAND, COLUMNS_STRIP, columns_line, crcx_columns,
+                                  crcx_columns_place)
+from crcx._rank._histogram cimport coarse_bins, fine_bins, histogram_line
+from crcx._rank._network cimport (BAND_LINES, CRCX_FLOAT_BANDS, LANES,
+                                  crcx_box_band_available, crcx_box_scratch, network_band,
+                                  network_line)
+from crcx._rank._rank_sets cimport RANK_WORDS, rank_set_tile
+from crcx._rank._ranks cimport RADIX_BITS, item_bytes, item_t, rank_region
+from crcx._rank._select cimport select_line
+from crcx._runtime.scratch cimport own_part, scratch_block
 
 cdef extern from "crcx/median/memory.h" nogil:
     const Py_ssize_t CRCX_REDZONE
@@ -563,7 +563,7 @@ cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
     _run hands its bands to the threads in turn, so that they would write into the
     same 2 MiB huge pages and wait on each other's page faults. The faults still
     cost about as much as the filtering itself, and shrink little with more threads;
-    _output_cache spares them to an output made again at a size freed before.
+    crcx._runtime.memory spares them to an output made again at a size freed before.
     """
     cdef Py_ssize_t size = _nbytes(dst)
     cdef Py_ssize_t share = (size + n_threads - 1) // n_threads
@@ -644,46 +644,75 @@ ENCODINGS = {"b": ENCODING_UNSIGNED, "u": ENCODING_UNSIGNED, "i": ENCODING_SIGNE
              "f": ENCODING_FLOAT}
 
 
-def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, plan, cval_bits,
-                int n_threads):
+cdef class KernelPlan:
+    """Everything the compiled rank filter needs to run one window over images of one
+    shape and dtype: the window's lines and elements, the border's index maps, the
+    key encoding and the line algorithm with its parameters (the fields of `Plan`,
+    _driver.pxd). The planner (crcx/_rank/_planner.py) builds it once; the kernels
+    read its C struct as it is. `algorithm`, `tile` and `rank_shift` say what the
+    planner chose.
+    """
+
+    def __init__(self, *, tuple extent, row_dz, row_dy, element_row, element_dx,
+                 Py_ssize_t rank, run_row, run_start, run_stop, zmap, ymap, xmap,
+                 Py_ssize_t x_before, int encoding, int algorithm, program, column_program,
+                 bint presort, bint generated, bint band, tuple tile, int rank_shift):
+        cdef const Py_ssize_t[::1] rows_z = row_dz, rows_y = row_dy
+        cdef const Py_ssize_t[::1] elements = element_row, elements_x = element_dx
+        cdef const Py_ssize_t[::1] runs = run_row, starts = run_start, stops = run_stop
+        cdef const Py_ssize_t[::1] z_map = zmap, y_map = ymap, x_map = xmap
+        cdef const int32_t[:, ::1] pixel_program = program
+        cdef const int32_t[:, ::1] columns_program = column_program
+        self.owned = (row_dz, row_dy, element_row, element_dx, run_row, run_start, run_stop,
+                      zmap, ymap, xmap, program, column_program)
+        self.plan.fz, self.plan.fy, self.plan.fx = extent
+        self.plan.n_rows = rows_z.shape[0]
+        self.plan.row_dz = _index_data(rows_z)
+        self.plan.row_dy = _index_data(rows_y)
+        self.plan.n_elements = elements.shape[0]
+        self.plan.element_row = _index_data(elements)
+        self.plan.element_dx = _index_data(elements_x)
+        self.plan.rank = rank
+        self.plan.n_runs = runs.shape[0]
+        self.plan.run_row = _index_data(runs)
+        self.plan.run_start = _index_data(starts)
+        self.plan.run_stop = _index_data(stops)
+        self.plan.zmap = _index_data(z_map)
+        self.plan.ymap = _index_data(y_map)
+        self.plan.xmap = _index_data(x_map)
+        self.plan.x_before = x_before
+        self.plan.encoding = encoding
+        self.plan.algorithm = algorithm
+        self.plan.program = _program_data(pixel_program)
+        self.plan.program_length = pixel_program.shape[0]
+        self.plan.column_program = _program_data(columns_program)
+        self.plan.column_program_length = columns_program.shape[0]
+        self.plan.presort = presort
+        self.plan.generated = generated
+        self.plan.band = band
+        self.plan.tile_z, self.plan.tile_y, self.plan.tile_x = tile
+        self.plan.rank_shift = rank_shift
+
+    @property
+    def algorithm(self):
+        """The line algorithm (an `Algorithm` code)."""
+        return self.plan.algorithm
+
+    @property
+    def tile(self):
+        """The (z, y, x) output tile of the tile algorithms; (1, 1, 1) for the others."""
+        return (self.plan.tile_z, self.plan.tile_y, self.plan.tile_x)
+
+    @property
+    def rank_shift(self):
+        """The ranked algorithm's coarse histogram bin, log2 of its size; 0 for others."""
+        return self.plan.rank_shift
+
+
+def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, KernelPlan plan not None,
+                cval_bits, int n_threads):
     """Filter `src` (keys, shape (batch, z, y, x)) into `dst` as `plan` says.
 
-    `plan` is a :class:`crcx.filters.KernelPlan`; `cval_bits` is `cval` in the
-    input's dtype, as an unsigned integer of the same bits.
+    `cval_bits` is `cval` in the input's dtype, as an unsigned integer of the same bits.
     """
-    cdef Plan c_plan
-    cdef const Py_ssize_t[::1] row_dz = plan.row_dz, row_dy = plan.row_dy
-    cdef const Py_ssize_t[::1] element_row = plan.element_row, element_dx = plan.element_dx
-    cdef const Py_ssize_t[::1] run_row = plan.run_row, run_start = plan.run_start
-    cdef const Py_ssize_t[::1] run_stop = plan.run_stop
-    cdef const Py_ssize_t[::1] zmap = plan.zmap, ymap = plan.ymap, xmap = plan.xmap
-    cdef const int32_t[:, ::1] program = plan.program
-    cdef const int32_t[:, ::1] column_program = plan.column_program
-    c_plan.fz, c_plan.fy, c_plan.fx = plan.extent
-    c_plan.n_rows = row_dz.shape[0]
-    c_plan.row_dz = _index_data(row_dz)
-    c_plan.row_dy = _index_data(row_dy)
-    c_plan.n_elements = element_row.shape[0]
-    c_plan.element_row = _index_data(element_row)
-    c_plan.element_dx = _index_data(element_dx)
-    c_plan.rank = plan.rank
-    c_plan.n_runs = run_row.shape[0]
-    c_plan.run_row = _index_data(run_row)
-    c_plan.run_start = _index_data(run_start)
-    c_plan.run_stop = _index_data(run_stop)
-    c_plan.zmap = _index_data(zmap)
-    c_plan.ymap = _index_data(ymap)
-    c_plan.xmap = _index_data(xmap)
-    c_plan.x_before = plan.x_before
-    c_plan.encoding = plan.encoding
-    c_plan.algorithm = plan.algorithm
-    c_plan.program = _program_data(program)
-    c_plan.program_length = program.shape[0]
-    c_plan.column_program = _program_data(column_program)
-    c_plan.column_program_length = column_program.shape[0]
-    c_plan.presort = plan.presort
-    c_plan.generated = plan.generated
-    c_plan.band = plan.band
-    c_plan.tile_z, c_plan.tile_y, c_plan.tile_x = plan.tile
-    c_plan.rank_shift = plan.rank_shift
-    _run(src, dst, &c_plan, encode(<key_t>cval_bits, c_plan.encoding), n_threads)
+    _run(src, dst, &plan.plan, encode(<key_t>cval_bits, plan.plan.encoding), n_threads)

@@ -1,209 +1,24 @@
 """Public filters: validate and dispatch in Python, loop in the compiled kernels."""
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
-from crcx import _median
-from crcx import _output_cache as output_cache
-from crcx._arguments import (Geometry, as_image, cval_in_dtype, median_rank, normalize_cval,
-                             normalize_geometry, normalize_modes, normalize_n_threads,
-                             percentile_rank, prepare_output, rank_index, uses_float_border,
-                             warn_if_size_ignored)
-from crcx._boundary import extended_indices
-from crcx._openmp import effective_n_threads
-from crcx._selection_network import GENERATED_BOXES, selection_program
+from crcx._common.arguments import (Geometry, as_image, cval_in_dtype, median_rank, percentile_rank,
+                                    prepare_output, rank_arguments, rank_index, uses_float_border,
+                                    warn_if_size_ignored)
+from crcx._common.boundary import extended_indices
+from crcx._rank import _driver
+from crcx._rank._planner import cached_plan
+from crcx._runtime import memory
+from crcx._runtime.threads import effective_n_threads
 
 __all__ = ["median", "percentile_filter", "rank_filter"]
 
-# The key encodings by dtype kind, and the line algorithms, named once in the driver
-# (_median.pyx, its cpdef enum in _median.pxd).
-_ENCODINGS = _median.ENCODINGS
-_ALGORITHMS = _median.Algorithm
-NETWORK, HISTOGRAM, SELECT, RANKED, RANKED_BOX, COLUMNS = (
-    _ALGORITHMS.ALGORITHM_NETWORK, _ALGORITHMS.ALGORITHM_HISTOGRAM, _ALGORITHMS.ALGORITHM_SELECT,
-    _ALGORITHMS.ALGORITHM_RANKED, _ALGORITHMS.ALGORITHM_RANKED_BOX, _ALGORITHMS.ALGORITHM_COLUMNS)
-# Largest non-box window the interpreted selection network handles, by key size in
-# bytes: a network costs about n log^2 n operations on 64 / key-size lanes per vector,
-# so beyond these it loses to the histogram (8/16-bit) or to introselect (measured by
-# benchmarks/median.py). Box windows in GENERATED_BOXES always use their compiled
-# network.
-NETWORK_MAX_ELEMENTS = {1: 49, 2: 49, 4: 49, 8: 25}
-# 2-d boxes of 8/16-bit keys beyond the networks take the column histograms, which
-# count in uint16 and beat the sliding histogram several times over on large boxes
-# (benchmarks/median.py; the generated 9x9 network stays faster). 16-bit keys take
-# them only for windows too large for the ranked box (RANKED_BOX_MIN_OUTPUTS).
-COLUMNS_MAX_ELEMENTS = 1 << 16
-# Values in one tile's input region for the ranked algorithm (32/64-bit keys): ranks
-# within a small region keep the sliding histogram's walks short, while the sort of
-# the region is shared by the tile's outputs.
-RANKED_REGION = 4096
-# Ranks are 16-bit: no region may hold more values than that.
-RANKED_REGION_MAX = 1 << 16
-# Values in one tile's input region for the ranked box algorithm (2-d boxes, 32/64-bit
-# keys): the bit sets of crcx/include/crcx/median/rank_sets.h, CRCX_RANK_WORDS words of
-# 64 bits, fixed there because a window's 64 word counts fill two AVX-512 registers.
-RANKED_BOX_REGION = 4096
-# 16-bit keys take the ranked box rather than the column histograms while a tile has
-# this many outputs to share its sort: up to 41x41 boxes it is the faster of the two,
-# at 61x61 (16 outputs per tile) the slower (benchmarks/median.py, uint16).
-RANKED_BOX_MIN_OUTPUTS = 256
 # Most axes one kernel call filters together: the kernels' windows are (z, y, x).
 # Windows over more axes are gathered and partitioned by NumPy (_gathered_rank_filter).
 MAX_FILTERED_AXES = 3
 # Window values the NumPy path holds at once (a chunk of outputs times the window).
 GATHERED_VALUES = 1 << 22
-
-
-@dataclass(frozen=True)
-class KernelPlan:
-    """Everything the compiled rank filter needs, as flat arrays (see _median.pxd)."""
-    extent: tuple
-    row_dz: np.ndarray
-    row_dy: np.ndarray
-    element_row: np.ndarray
-    element_dx: np.ndarray
-    rank: int
-    run_row: np.ndarray
-    run_start: np.ndarray
-    run_stop: np.ndarray
-    zmap: np.ndarray
-    ymap: np.ndarray
-    xmap: np.ndarray
-    x_before: int
-    encoding: int
-    algorithm: int
-    program: np.ndarray
-    column_program: np.ndarray
-    presort: bool
-    generated: bool
-    band: bool
-    tile: tuple
-    rank_shift: int
-
-
-def _tile_shape(extent, shape, limit):
-    """Largest (z, y, x) output tile whose input region holds at most `limit` values.
-
-    Doubles x first (contiguous), then y, then z; None if not even one pixel fits.
-    """
-    def region(tile):
-        return int(np.prod([t + f - 1 for t, f in zip(tile, extent)]))
-    tile = [1, 1, 1]
-    if region(tile) > limit:
-        return None
-    grown = True
-    while grown:
-        grown = False
-        for axis in (2, 1, 0):
-            trial = list(tile)
-            trial[axis] = min(2 * tile[axis], shape[axis])
-            if trial[axis] > tile[axis] and region(trial) <= limit:
-                tile, grown = trial, True
-    return tuple(tile)
-
-
-def _box_tile_shape(fy, fx, height, width, limit):
-    """(1, y, x) output tile of most pixels whose (fy, fx) box region holds <= `limit`.
-
-    None if not even one pixel fits.
-    """
-    best = None
-    for tx in range(1, min(width, limit) + 1):
-        ty = min(limit // (tx + fx - 1) - fy + 1, height)
-        if ty >= 1 and (best is None or ty * tx > best[1] * best[2]):
-            best = (1, ty, tx)
-    return best
-
-
-def _runs(mask):
-    """(start, stop) of every run of True in a 1-d boolean array."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-
-
-def _plan(footprint, extents, shape, modes, rank, dtype):
-    """Build the :class:`KernelPlan` for a 3-d footprint over (z, y, x) of `shape`,
-    with the border mode of each of the three axes in `modes`."""
-    intp = np.intp
-    rows = [(dz, dy) for dz in range(footprint.shape[0]) for dy in range(footprint.shape[1])
-            if footprint[dz, dy].any()]
-    elements = [(j, dx) for j, (dz, dy) in enumerate(rows)
-                for dx in np.flatnonzero(footprint[dz, dy])]
-    runs = [(j, start, stop) for j, (dz, dy) in enumerate(rows)
-            for start, stop in _runs(footprint[dz, dy])]
-    count = len(elements)
-    key_size = dtype.itemsize
-    box = bool(footprint.all())
-    generated = (box and rank == count // 2
-                 and (len(rows), footprint.shape[2]) in GENERATED_BOXES)
-    box_tile = None
-    if box and footprint.shape[0] == 1:
-        box_tile = _box_tile_shape(footprint.shape[1], footprint.shape[2], shape[1], shape[2],
-                                   RANKED_BOX_REGION)
-    if generated or count <= NETWORK_MAX_ELEMENTS[key_size]:
-        algorithm = NETWORK
-    elif (key_size == 2 and box_tile is not None
-          and box_tile[1] * box_tile[2] >= RANKED_BOX_MIN_OUTPUTS):
-        algorithm = RANKED_BOX
-    elif key_size <= 2 and box and footprint.shape[0] == 1 and count < COLUMNS_MAX_ELEMENTS:
-        algorithm = COLUMNS
-    elif key_size <= 2:
-        algorithm = HISTOGRAM
-    else:
-        algorithm = RANKED if box_tile is None else RANKED_BOX
-    tile, rank_shift = (1, 1, 1), 0
-    if algorithm == RANKED_BOX:
-        tile = box_tile
-    if algorithm == RANKED:
-        region = min(RANKED_REGION_MAX, max(RANKED_REGION, 4 * count))
-        rank_shift = (region.bit_length()) // 2
-        tile = _tile_shape(footprint.shape, shape, 1 << (2 * rank_shift))
-        if tile is None:   # not even one output's window fits a region
-            algorithm, tile, rank_shift = SELECT, (1, 1, 1), 0
-    # The generated code holds its own network; the interpreted one is built only
-    # where it runs.
-    presort = (algorithm == NETWORK and not generated and box and len(rows) > 1
-               and footprint.shape[2] > 1)
-    if algorithm == NETWORK and not generated:
-        program, column_program = selection_program(
-            len(rows) if presort else 1, footprint.shape[2] if presort else count,
-            rank, presort)
-    else:
-        program = column_program = np.zeros((0, 3), np.int32)
-    maps = [extended_indices(n, before, after, mode)
-            for n, (before, after), mode in zip(shape, extents, modes)]
-    return KernelPlan(
-        extent=footprint.shape,
-        row_dz=np.array([r[0] for r in rows], intp), row_dy=np.array([r[1] for r in rows], intp),
-        element_row=np.array([e[0] for e in elements], intp),
-        element_dx=np.array([e[1] for e in elements], intp),
-        rank=rank,
-        run_row=np.array([r[0] for r in runs], intp),
-        run_start=np.array([r[1] for r in runs], intp),
-        run_stop=np.array([r[2] for r in runs], intp),
-        zmap=maps[0], ymap=maps[1], xmap=maps[2], x_before=extents[2][0],
-        encoding=_ENCODINGS[dtype.kind], algorithm=algorithm,
-        program=program, column_program=column_program, presort=presort, generated=generated,
-        band=generated and footprint.shape[0] == 1 and len(rows) > 1,
-        tile=tile, rank_shift=rank_shift)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_plan(footprint_shape, footprint_bits, extents, shape, modes, rank, dtype):
-    """:func:`_plan` for a footprint given as hashable bytes, remembered.
-
-    Building a plan costs Python time of the order of filtering a whole large image
-    with a small window; a video or a collection filters many images of one shape,
-    which then pay for it once. The arrays of a remembered plan
-    are shared between calls, so they are made read-only.
-    """
-    footprint = np.frombuffer(footprint_bits, dtype=bool).reshape(footprint_shape)
-    plan = _plan(footprint, extents, shape, modes, rank, dtype)
-    for value in vars(plan).values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
-    return plan
 
 
 def _lines_view(array, axes):
@@ -236,7 +51,7 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
         Border rule, as in scipy.ndimage (the ``grid-`` aliases are accepted too); a
         sequence gives one per entry of `axes`, which scipy takes only for the
         smallest and the largest rank over a full box (see
-        :func:`crcx._arguments.normalize_modes`).
+        :func:`crcx._common.arguments.normalize_modes`).
     cval : float, optional
         Value past the border with ``mode='constant'``.
     origin : int or sequence of int, optional
@@ -245,7 +60,7 @@ def median(input, size=None, footprint=None, output=None, mode="reflect", cval=0
         Axes to filter; others are filtered independently, so a colour image or a
         stack of frames is filtered channel by channel / frame by frame. `size`,
         `footprint` and `origin` go with them as scipy 1.17 pairs them (see
-        :class:`crcx._arguments.Geometry`). Windows over more than three axes run
+        :class:`crcx._common.arguments.Geometry`). Windows over more than three axes run
         on a slower NumPy path.
     n_threads : int, optional
         OpenMP threads; default all that the runtime offers.
@@ -314,13 +129,10 @@ def _filter(input, rank_of, size, footprint, output, mode, cval, origin, axes, n
     """Validate, plan and run one rank filter; ``rank_of(count)`` picks the rank."""
     warn_if_size_ignored(size, footprint)
     image = as_image(input, "input")
-    cval = normalize_cval(cval)
-    n_threads = normalize_n_threads(n_threads)
-    geometry = normalize_geometry(image.ndim, size, footprint, origin, axes)
-    rank = rank_of(geometry.count)
-    modes = normalize_modes(mode, image.ndim, axes, geometry, rank)
+    geometry, rank, modes, cval, n_threads = rank_arguments(
+        image.ndim, rank_of, size, footprint, mode, cval, origin, axes, n_threads)
     result = prepare_output(output, image,
-                            functools.partial(output_cache.empty, beside=image))
+                            functools.partial(memory.empty, beside=image))
     if image.size == 0:
         return result
     shares = np.may_share_memory(result, image)
@@ -384,17 +196,17 @@ def _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads):
     modes3 = ("nearest",) * missing + modes
     src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
-    plan = _cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
+    plan = cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
                         modes3, rank, image.dtype)
     cval_bits = np.array(fill, dtype=image.dtype).view(src.dtype).item()
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
-        _median.rank_filter(src[None], dst[None], plan, cval_bits, threads)
+        _driver.rank_filter(src[None], dst[None], plan, cval_bits, threads)
     elif src.ndim == 4:
-        _median.rank_filter(src, dst, plan, cval_bits, threads)
+        _driver.rank_filter(src, dst, plan, cval_bits, threads)
     else:
         for index in np.ndindex(src.shape[:-4]):
-            _median.rank_filter(src[index], dst[index], plan, cval_bits, threads)
+            _driver.rank_filter(src[index], dst[index], plan, cval_bits, threads)
 
 
 def _without_unit_axes(geometry, modes):

@@ -19,7 +19,7 @@ def extended_indices(length, before, after, mode):
     before, after : int
         How far windows reach past the first and the last element.
     mode : str
-        A canonical mode name (see ``crcx._arguments.MODES``).
+        A canonical mode name (see ``crcx._common.arguments.MODES``).
 
     Returns
     -------

@@ -26,7 +26,7 @@ cpdef int effective_n_threads(n_threads=None, Py_ssize_t work=-1):
 
     Examples
     --------
-    >>> from crcx._openmp import effective_n_threads
+    >>> from crcx._runtime.threads import effective_n_threads
     >>> effective_n_threads(1)
     1
     """
@@ -55,7 +55,7 @@ def usable_cpus():
     Examples
     --------
     >>> import os
-    >>> from crcx._openmp import usable_cpus
+    >>> from crcx._runtime.threads import usable_cpus
     >>> 1 <= usable_cpus() <= os.cpu_count()
     True
     """

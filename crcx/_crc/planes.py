@@ -1,0 +1,71 @@
+"""An image as CRC-MF's planes and back: the checks of a call, the split into planes
+and the conversion of the result to the output's dtype. Pure Python, shared with
+the reference.
+"""
+import numpy as np
+
+from crcx._common.arguments import (ArgumentError, as_image, as_integer, check_finite,
+                                    cval_in_dtype, normalize_cval, normalize_geometry,
+                                    normalize_mode, normalize_n_threads, prepare_output)
+
+
+def crc_arguments(shape, size, mode, cval, n_threads, channel_axis):
+    """Check the arguments of a call to CRC-MF on an image of `shape` that are not its
+    options; return mode, cval, n_threads and channel_axis, canonical. The in-memory
+    filters, their reference and the dask wrapper all check them here."""
+    mode = normalize_mode(mode)
+    cval = normalize_cval(cval)
+    n_threads = normalize_n_threads(n_threads)
+    ndim = len(shape)
+    if channel_axis is not None:
+        channel_axis = as_integer(channel_axis, "channel_axis", "an integer or None")
+        if not -ndim <= channel_axis < ndim:
+            raise ArgumentError(
+                f"channel_axis: out of range for {ndim}-d input: {channel_axis!r}")
+    spatial = ndim - (channel_axis is not None)
+    if spatial not in (2, 3):
+        raise ArgumentError(
+            f"image: expected 2 or 3 spatial dimensions, got {spatial} (shape {shape})")
+    normalize_geometry(spatial, size=size)
+    return mode, cval, n_threads, channel_axis
+
+
+def _split(image, channel_axis):
+    """Spatial planes of `image` and the function that stacks results back."""
+    if channel_axis is None:
+        return [image], lambda planes: planes[0]
+    axis = channel_axis % image.ndim
+    return ([np.take(image, c, axis=axis) for c in range(image.shape[axis])],
+            lambda planes: np.stack(planes, axis=axis) if planes else
+            np.empty(image.shape, np.float64))
+
+
+def prepare(image, size, mode, cval, n_threads, channel_axis):
+    """Validate the common arguments; return image, mode, cval, n_threads, planes, join.
+
+    Every value the filter reads must be finite (docs/algorithm.md §0).
+    """
+    image = as_image(image)
+    check_finite(image)
+    mode, cval, n_threads, channel_axis = crc_arguments(image.shape, size, mode, cval,
+                                                        n_threads, channel_axis)
+    planes, join = _split(image, channel_axis)
+    # windows of the image read cval as scipy does: first converted to the dtype
+    cval = float(cval_in_dtype(cval, image.dtype))
+    if mode == "constant":
+        check_finite(cval, "cval")
+    return image, mode, cval, n_threads, planes, join
+
+
+def finish(out, output, image):
+    """Write the float64 result `out` to `output` (rounded and clipped for integers)."""
+    result = prepare_output(output, image)
+    if out is None:
+        return result
+    kind = result.dtype.kind
+    if kind in "biu":
+        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
+                                             np.iinfo(result.dtype).max)
+        out = np.clip(np.rint(out), lo, hi)
+    np.copyto(result, out, casting="unsafe")
+    return result

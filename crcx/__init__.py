@@ -5,6 +5,7 @@ transcriptions of the same definitions; importing it loads no compiled code, whi
 is why the public names below are imported lazily.
 """
 import importlib
+import os
 
 __version__ = "0.1.0"
 
@@ -28,7 +29,19 @@ _PUBLIC = {
     "write_image": "crcx._apps.io",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = sorted([*_PUBLIC, "get_include"])
+
+
+def get_include():
+    """The folder of crcx's C header, ``crcx/crcx.h`` (docs/embedding.md).
+
+    Examples
+    --------
+    >>> import os, crcx
+    >>> os.path.exists(os.path.join(crcx.get_include(), "crcx", "crcx.h"))
+    True
+    """
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
 def __getattr__(name):

@@ -16,8 +16,8 @@ def _examples(name):
 
 
 # crcx.__main__ runs the command line on import.
-WITH_EXAMPLES = sorted(m.name for m in pkgutil.walk_packages(crcx.__path__, "crcx.")
-                       if m.name != "crcx.__main__" and _examples(m.name)[1] > 0)
+WITH_EXAMPLES = sorted(name for name in ["crcx", *(m.name for m in pkgutil.walk_packages(
+    crcx.__path__, "crcx.") if m.name != "crcx.__main__")] if _examples(name)[1] > 0)
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON_SOURCES = ["crcx", "tests", "benchmarks", "tools", "setup.py"]
+PYTHON_SOURCES = ["crcx", "tests", "benchmarks", "tools", "examples", "setup.py"]
 
 
 def _run(*command):
@@ -22,8 +22,8 @@ def test_python_sources_pass_ruff():
 
 
 def test_cython_sources_pass_cython_lint():
-    sources = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("crcx/**/*.p[yx]*")
-                     if p.suffix in (".pyx", ".pxd"))
+    sources = sorted(str(p.relative_to(ROOT)) for folder in ("crcx", "examples")
+                     for p in ROOT.glob(f"{folder}/**/*.p[yx]*") if p.suffix in (".pyx", ".pxd"))
     assert len(sources) >= 10
     result = _run("-c", "import sys; from cython_lint.cython_lint import main; sys.exit(main())",
                   *sources)

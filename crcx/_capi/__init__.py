@@ -1,0 +1,1 @@
+"""The C API: its table of functions (``table``), read by crcx/include/crcx/crcx.h."""

@@ -5,7 +5,7 @@ C-contiguous copy, ``reach`` values past each edge of each filtered axis), so th
 loops need no border logic: a window is a list of offsets, turned here into flat
 index deltas. Each kernel runs nogil with OpenMP threads over output lines.
 """
-from libc.math cimport sqrt, fabs
+from libc.math cimport INFINITY, fabs, sqrt
 from libc.stdint cimport int8_t, int16_t, uint8_t
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
@@ -18,7 +18,10 @@ BUFFERS = "CRC-MF's per-thread buffers"
 
 cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
-    void sort[T](T first, T last)
+
+cdef extern from "crcx/crc/order.h" nogil:
+    void crcx_sort_few(double* values, Py_ssize_t n)
+    double crcx_kth_distance(const double* values, Py_ssize_t n, Py_ssize_t k, double centre)
 
 
 # exp(-t) for t >= 0 in straight-line arithmetic, so that loops over it vectorise
@@ -555,8 +558,10 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef Py_ssize_t rz = reach[0], ry = reach[1], rx = reach[2]
     cdef const double* data = &padded[0, 0, 0]
     cdef const uint8_t* skip = &flagged[0, 0, 0]
-    # a thread's values, their gaps, the levels, their gaps, and the three slopes
-    cdef Py_ssize_t per_thread = (4 * count + 3) * sizeof(double)
+    cdef const Py_ssize_t* delta = &deltas[0]
+    cdef const double* offset = &offsets[0, 0]
+    # a thread's values, the levels and the three slopes
+    cdef Py_ssize_t per_thread = (2 * count + 3) * sizeof(double)
     cdef char* scratch = scratch_block(per_thread, n_threads, BUFFERS)
     cdef double* values
     cdef double* level
@@ -571,58 +576,64 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     try:
         with nogil, parallel(num_threads=n_threads):
             values = <double*>own_part(scratch, per_thread)
-            level = values + 2 * count
-            slopes = values + 4 * count
+            level = values + count
+            slopes = values + 2 * count
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
                 base = _base(padded.shape, line, height, rz, ry, rx)
                 for x in range(width):
                     v = centre[z, y, x]
-                    n = _gather(data + base + x, skip + base + x, deltas, offsets, NULL, k,
-                                values)
-                    raw_distance = _kth_distance(values, values + count, n, k, v)
+                    n = _gather(data + base + x, skip + base + x, delta, offset, count, NULL,
+                                k, values)
+                    crcx_sort_few(values, count)
+                    raw_distance = crcx_kth_distance(values, n, k, v)
                     raw_spread = _middle_spread(values, n)
                     distance[z, y, x] = raw_distance
                     spread[z, y, x] = raw_spread
                     if trend > 0:
-                        _slopes(data + base + x, deltas, offsets, norms, slopes)
-                        _gather(data + base + x, skip + base + x, deltas, offsets, slopes,
-                                k, level)
+                        _slopes(data + base + x, delta, offset, count, norms, slopes)
+                        _gather(data + base + x, skip + base + x, delta, offset, count,
+                                slopes, k, level)
+                        crcx_sort_few(level, count)
                         level_spread = _middle_spread(level, n)
                         if level_spread < trend * raw_spread:
-                            distance[z, y, x] = _kth_distance(level, level + count, n, k, v)
+                            distance[z, y, x] = crcx_kth_distance(level, n, k, v)
                             spread[z, y, x] = level_spread
     finally:
         free(scratch)
 
 
-cdef inline void _slopes(const double* at, const Py_ssize_t[::1] deltas,
-                         const double[:, ::1] offsets, const double* norms,
-                         double* slopes) noexcept nogil:
-    """Least-squares slopes, per axis, of the neighbours `deltas` away from `at`
-    (a centred cube: the axes are orthogonal), summed in the neighbours' order."""
+cdef inline void _slopes(const double* at, const Py_ssize_t* deltas, const double* offsets,
+                         Py_ssize_t count, const double* norms, double* slopes) noexcept nogil:
+    """Least-squares slopes, per axis, of the `count` neighbours `deltas` away from
+    `at`, at (z, y, x) `offsets` (a centred cube: the axes are orthogonal), summed in
+    the neighbours' order."""
     cdef Py_ssize_t a, e
     for a in range(3):
         slopes[a] = 0.0
         if norms[a] == 0:
             continue
-        for e in range(deltas.shape[0]):
-            slopes[a] += offsets[e, a] * at[deltas[e]]
+        for e in range(count):
+            slopes[a] += offsets[3 * e + a] * at[deltas[e]]
         slopes[a] = slopes[a] / norms[a]
 
 
 cdef inline Py_ssize_t _gather(const double* at, const uint8_t* skip,
-                               const Py_ssize_t[::1] deltas, const double[:, ::1] offsets,
-                               const double* slopes, Py_ssize_t k,
+                               const Py_ssize_t* deltas, const double* offsets,
+                               Py_ssize_t count, const double* slopes, Py_ssize_t k,
                                double* out) noexcept nogil:
-    """The values `deltas` away from `at` that `skip` does not mark (all of them where
-    fewer than `k` are unmarked), less the `slopes` times their offsets unless
-    `slopes` is NULL, into `out`; their number."""
-    cdef Py_ssize_t e, n = 0, count = deltas.shape[0]
+    """The values of the `count` neighbours `deltas` away from `at`, less the `slopes`
+    times their (z, y, x) `offsets` unless `slopes` is NULL, into `out`, +inf where
+    `skip` marks them (unless fewer than `k` are unmarked); the number of values that
+    are not +inf."""
+    cdef Py_ssize_t e, n = 0
+    cdef bint skipped
     for e in range(count):
-        out[n] = at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0)
-        n = n + 1 - skip[deltas[e]]
+        skipped = skip[deltas[e]]
+        out[e] = INFINITY if skipped else (
+            at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0))
+        n = n + 1 - skipped
     if n >= k:
         return n
     for e in range(count):
@@ -630,25 +641,15 @@ cdef inline Py_ssize_t _gather(const double* at, const uint8_t* skip,
     return count
 
 
-cdef inline double _shift(const double[:, ::1] offsets, Py_ssize_t e,
+cdef inline double _shift(const double* offsets, Py_ssize_t e,
                           const double* slopes) noexcept nogil:
     """How far the slopes move a value over neighbour `e`'s offset."""
-    return slopes[0] * offsets[e, 0] + slopes[1] * offsets[e, 1] + slopes[2] * offsets[e, 2]
+    return (slopes[0] * offsets[3 * e] + slopes[1] * offsets[3 * e + 1]
+            + slopes[2] * offsets[3 * e + 2])
 
 
-cdef inline double _kth_distance(const double* values, double* gaps, Py_ssize_t n,
-                                 Py_ssize_t k, double v) noexcept nogil:
-    """The k-th smallest |values - v| of the first n `values`."""
-    cdef Py_ssize_t e
-    for e in range(n):
-        gaps[e] = fabs(values[e] - v)
-    nth_element(gaps, gaps + k - 1, gaps + n)
-    return gaps[k - 1]
-
-
-cdef inline double _middle_spread(double* values, Py_ssize_t n) noexcept nogil:
-    """The spread of the middle half of the first n `values` (sorted in place)."""
-    sort(values, values + n)
+cdef inline double _middle_spread(const double* values, Py_ssize_t n) noexcept nogil:
+    """The spread of the middle half of the first n `values`, sorted."""
     return values[n - 1 - n // 4] - values[n // 4]
 
 

@@ -1,10 +1,12 @@
-"""The median's C++ headers (crcx/include/crcx/median/) as code of their own.
+"""The kernels' C++ headers (crcx/include/crcx/median/, crcx/include/crcx/crc/) as code
+of their own.
 
 Each header compiles alone, warning-free, for a generic target and for one with
-AVX-512 (the headers have a path for each); tests/cpp/median_headers_check.cpp runs
-their functions, built for the generic target and for this machine, on cases checked
-here against NumPy. The extension itself is built for the build machine only, so the
-generic paths of a machine with AVX-512 are reached here alone.
+AVX-512 (the median's headers have a path for each); tests/cpp/median_headers_check.cpp
+and tests/cpp/crc_order_check.cpp run their functions, built for the generic target
+and for this machine, on cases checked here against NumPy. The extension itself is
+built for the build machine only, so the generic paths of a machine with AVX-512 are
+reached here alone.
 """
 import os
 import platform
@@ -18,8 +20,9 @@ import pytest
 import crcx
 
 INCLUDE = Path(crcx.__file__).resolve().parent / "include"
-HEADERS = sorted((INCLUDE / "crcx" / "median").glob("*.h"))
-CHECK = Path(__file__).with_name("cpp") / "median_headers_check.cpp"
+HEADERS = sorted([*(INCLUDE / "crcx" / "median").glob("*.h"),
+                  *(INCLUDE / "crcx" / "crc").glob("*.h")])
+CHECKS = Path(__file__).with_name("cpp")
 COMPILER = os.environ.get("CXX", "g++")
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 # Targets whose paths differ: on x86-64 the generic one and one with every AVX-512
@@ -40,7 +43,7 @@ def compiler():
 def test_every_header_is_found():
     names = {path.name for path in HEADERS}
     assert {"bits.h", "box_networks.h", "columns.h", "lanes.h", "memory.h",
-            "rank_sets.h"} <= names
+            "rank_sets.h", "order.h"} <= names
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -52,16 +55,16 @@ def test_header_compiles_alone_without_warnings(header, target):
     assert run.returncode == 0, run.stderr[-3000:]
 
 
-@pytest.fixture(scope="module", params=RUN_TARGETS)
-def check(request, tmp_path_factory):
-    """Run tests/cpp/median_headers_check.cpp, built for one target, on lines of cases."""
-    program = tmp_path_factory.mktemp("headers") / "check"
+def _checker(source, target, folder, parse):
+    """Build tests/cpp/`source` for `target`; a function that runs it on lines of cases
+    and returns its result lines, each parsed by `parse`."""
+    program = folder / "check"
     # GCC's own AVX-512 intrinsics trip -Wmaybe-uninitialized once optimised, and
     # -Wpsabi only says that the vectors passed between inline functions would have
     # another ABI across a library boundary, which they never cross.
     build = subprocess.run([compiler(), "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror",
                             "-Wno-maybe-uninitialized", "-Wno-psabi",
-                            *request.param.split(), f"-I{INCLUDE}", str(CHECK),
+                            *target.split(), f"-I{INCLUDE}", str(CHECKS / source),
                             "-o", str(program)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-3000:]
 
@@ -69,8 +72,22 @@ def check(request, tmp_path_factory):
         done = subprocess.run([str(program)], input="\n".join(lines) + "\n",
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        return [[int(v) for v in line.split()] for line in done.stdout.splitlines()]
+        return [[parse(v) for v in line.split()] for line in done.stdout.splitlines()]
     return run
+
+
+@pytest.fixture(scope="module", params=RUN_TARGETS)
+def check(request, tmp_path_factory):
+    """tests/cpp/median_headers_check.cpp, built for one target."""
+    return _checker("median_headers_check.cpp", request.param,
+                    tmp_path_factory.mktemp("median"), int)
+
+
+@pytest.fixture(scope="module", params=RUN_TARGETS)
+def order_check(request, tmp_path_factory):
+    """tests/cpp/crc_order_check.cpp, built for one target."""
+    return _checker("crc_order_check.cpp", request.param, tmp_path_factory.mktemp("order"),
+                    float)
 
 
 def _words(values):
@@ -131,3 +148,27 @@ def test_column_histogram_medians_are_the_sorted_windows(check, key_size):
         windows = np.lib.stride_tricks.sliding_window_view(keys, fx, axis=0)
         expected = np.sort(windows.reshape(windows.shape[0], -1), axis=1)[:, rank]
         np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 23, 24, 25, 26, 27, 40])
+def test_few_values_sort_as_numpy_sorts(order_check, n):
+    rng = np.random.default_rng(n)
+    cases = [rng.normal(0, 100, n), rng.integers(0, 3, n).astype(float),
+             np.where(rng.random(n) < 0.3, np.inf, rng.normal(0, 1, n)),   # the padding
+             np.arange(n, 0, -1.0)]
+    results = order_check([f"sort {n} {' '.join(repr(float(v)) for v in c)}" for c in cases])
+    for values, result in zip(cases, results):
+        assert result == sorted(values.tolist())
+
+
+def test_the_kth_distance_is_the_kth_smallest_gap(order_check):
+    rng = np.random.default_rng(9)
+    cases = []
+    for n in (1, 3, 24, 26):
+        for values in (np.sort(rng.normal(0, 10, n)), np.sort(rng.integers(0, 4, n) * 1.0)):
+            for centre in (float(values[0]) - 1, float(values[n // 2]), 0.37, 1e3):
+                for k in sorted({1, min(3, n), n}):
+                    cases.append((k, centre, values))
+    results = order_check([f"kth {k} {centre!r} {len(v)} {' '.join(repr(float(x)) for x in v)}"
+                           for k, centre, v in cases])
+    assert [r[0] for r in results] == [float(np.sort(np.abs(v - c))[k - 1]) for k, c, v in cases]

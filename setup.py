@@ -96,8 +96,8 @@ extensions = [
               include_dirs=[np.get_include(), INCLUDE],
               # Rebuilt when a header changes (the generated networks too), not only
               # the .pyx and the .pxd files it cimports.
-              depends=(sorted(glob.glob(os.path.join(MEDIAN_HEADERS, "*.h")))
-                       if name == "_rank._driver" else []),
+              depends=sorted(glob.glob(os.path.join(INCLUDE, "crcx", "**", "*.h"),
+                                       recursive=True)),
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
               language="c++")
     for name in MODULES

@@ -1,5 +1,5 @@
 // Runs functions of crcx/include/crcx/median/ on cases read from stdin, one per line,
-// and prints one result line per case, for tests/test_median_headers.py to compare
+// and prints one result line per case, for tests/test_headers.py to compare
 // with NumPy:
 //
 //   select_byte RANK N V...        the byte of rank RANK among N bytes

@@ -10,9 +10,9 @@ import crcx
 
 USER_MODULE = """
 # cython: language_level=3
-from libc.stdint cimport uint8_t, uint16_t
+from libc.stdint cimport uint16_t
 from crcx._rank._keys cimport encode, decode, ENCODING_SIGNED, ENCODING_FLOAT
-from crcx._rank._driver cimport Plan, ALGORITHM_SELECT, scratch_bytes, filter_lines
+from crcx._rank._driver cimport Keys, filter_keys
 from crcx._runtime.threads cimport effective_n_threads
 
 def signed_roundtrip(uint16_t bits):
@@ -21,18 +21,11 @@ def signed_roundtrip(uint16_t bits):
         key = encode(bits, ENCODING_SIGNED)
     return key, decode(key, ENCODING_SIGNED)
 
-def select_scratch(Py_ssize_t width):
-    cdef Plan plan
-    cdef Py_ssize_t size
-    plan.fz = plan.fy = plan.fx = 1
-    plan.n_rows = plan.n_elements = 1
-    plan.algorithm = ALGORITHM_SELECT
-    with nogil:
-        size = scratch_bytes(&plan, width, 1)
-    return size
+def keys_size():
+    return sizeof(Keys)
 
 def kernel_address():
-    return <size_t>&filter_lines[uint8_t]
+    return <size_t>&filter_keys
 
 def threads():
     return effective_n_threads(1)
@@ -59,7 +52,7 @@ def test_kernels_cimport_from_the_installed_package(tmp_path):
     probe = textwrap.dedent("""
         import user
         key, back = user.signed_roundtrip(0x8001)
-        print(key, back, user.select_scratch(100) > 100, user.kernel_address() != 0,
+        print(key, back, user.keys_size() == 72, user.kernel_address() != 0,
               user.threads())
     """)
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,

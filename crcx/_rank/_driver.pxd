@@ -2,10 +2,10 @@
 #
 # Arrays are (batch, z, y, x) views of order-preserving keys (_keys.pxd). A Plan says
 # which window to use and which algorithm computes each output line; Python builds
-# it (crcx/_rank/filters.py), and `rank_filter` runs it nogil on OpenMP threads over lines.
+# it (crcx/_rank/_planner.py), and `filter_keys` runs it without Python on OpenMP
+# threads over lines.
 
-from libc.stdint cimport int32_t
-from crcx._rank._keys cimport key_t
+from libc.stdint cimport int32_t, uint64_t
 
 cpdef enum Algorithm:
     ALGORITHM_NETWORK = 0     # selection network on SIMD lanes: small windows
@@ -60,19 +60,12 @@ cdef class KernelPlan:
     cdef Plan plan
     cdef tuple owned
 
-cdef Py_ssize_t scratch_bytes(const Plan* plan, Py_ssize_t width,
-                              Py_ssize_t key_size) noexcept nogil
+cdef struct Keys:
+    # A (batch, z, y, x) array of keys in strided memory: `strides` in bytes, of any sign,
+    # multiples of the key's size along x.
+    char* data
+    Py_ssize_t shape[4]
+    Py_ssize_t strides[4]
 
-cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexcept nogil
-
-cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
-                       const Plan* plan, key_t cval_key, char* scratch,
-                       Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil
-
-cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
-                           const Plan* plan, key_t cval_key, char* scratch,
-                           Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil
-
-cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
-                       const Plan* plan, key_t cval_key, char* scratch,
-                       Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil
+cdef int filter_keys(const Keys* src, const Keys* dst, const Plan* plan, Py_ssize_t key_size,
+                     uint64_t cval_bits, int n_threads) noexcept nogil

@@ -23,6 +23,7 @@ Their C++ parts are in crcx/include/crcx/median/.
 """
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free
+cimport numpy as cnp
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange, parallel
 
@@ -37,7 +38,9 @@ from crcx._rank._network cimport (BAND_LINES, CRCX_FLOAT_BANDS, LANES,
 from crcx._rank._rank_sets cimport RANK_WORDS, rank_set_tile
 from crcx._rank._ranks cimport RADIX_BITS, item_bytes, item_t, rank_region
 from crcx._rank._select cimport select_line
-from crcx._runtime.scratch cimport own_part, scratch_block
+from crcx._runtime.scratch cimport own_part, scratch_memory
+
+cnp.import_array()
 
 cdef extern from "crcx/median/memory.h" nogil:
     const Py_ssize_t CRCX_REDZONE
@@ -54,9 +57,14 @@ cdef enum:
     TOUCH_MIN_BYTES = 2 << 20
 
 
-cdef inline Py_ssize_t _nbytes(key_t[:, :, :, :] array) noexcept nogil:
-    return (array.shape[0] * array.shape[1] * array.shape[2] * array.shape[3]
-            * <Py_ssize_t>sizeof(key_t))
+cdef inline Py_ssize_t _nbytes(const Keys* array, Py_ssize_t key_size) noexcept nogil:
+    return array.shape[0] * array.shape[1] * array.shape[2] * array.shape[3] * key_size
+
+
+cdef inline char* _line(const Keys* array, Py_ssize_t b, Py_ssize_t z,
+                        Py_ssize_t y) noexcept nogil:
+    """Address of element (b, z, y, 0) of `array`."""
+    return array.data + b * array.strides[0] + z * array.strides[1] + y * array.strides[2]
 
 
 cdef inline Py_ssize_t _row_length(const Plan* plan, Py_ssize_t width) noexcept nogil:
@@ -209,7 +217,7 @@ cdef inline void _extend_line(const key_t* line, Py_ssize_t stride, const Plan* 
         _extend_span(line, stride, plan, width, out, cval, encoding, 0, length)
 
 
-cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
+cdef inline key_t* _ring_line(const Keys* src, const Plan* plan,
                               key_t cval_key, Py_ssize_t* tags, key_t* ring,
                               Py_ssize_t row_length, Py_ssize_t b, Py_ssize_t dz,
                               Py_ssize_t ez, Py_ssize_t ey, key_t** direct,
@@ -230,7 +238,9 @@ cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
                            + ((<Py_ssize_t>values) << 62))
     cdef Py_ssize_t stride = src.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t zz = plan.zmap[ez], yy = plan.ymap[ey]
-    cdef const key_t* source = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
+    cdef const key_t* source = NULL
+    if zz >= 0 and yy >= 0:
+        source = <key_t*>_line(src, b, zz, yy)
     cdef key_t* line = ring + slot * row_length
     cdef bint edges_only = (direct != NULL and source != NULL and stride == 1
                             and (values or plan.encoding == ENCODING_UNSIGNED))
@@ -247,7 +257,7 @@ cdef inline key_t* _ring_line(const key_t[:, :, :, :] src, const Plan* plan,
     return line
 
 
-cdef inline void _band_rows(const key_t[:, :, :, :] src, const Plan* plan, key_t cval_key,
+cdef inline void _band_rows(const Keys* src, const Plan* plan, key_t cval_key,
                             Py_ssize_t* tags, key_t* ring, Py_ssize_t row_length,
                             Py_ssize_t b, Py_ssize_t z, Py_ssize_t y, Py_ssize_t n_out,
                             key_t** lines, key_t** direct, bint values) noexcept nogil:
@@ -258,13 +268,16 @@ cdef inline void _band_rows(const key_t[:, :, :, :] src, const Plan* plan, key_t
                               direct + i, values)
 
 
-cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+cdef void filter_lines(const Keys* src, const Keys* dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_line, Py_ssize_t stop_line) noexcept nogil:
     """Filter output lines ``first_line .. stop_line - 1`` (lines ordered b, z, y).
 
-    With `plan.band` (a 2-d box with a banded kernel), up to BAND_LINES
-    consecutive lines of one plane are computed together from their input lines.
+    With `plan.band` (a 2-d box with a banded kernel), the lines of each band of
+    BAND_LINES lines from the top of a plane are computed together from their input
+    lines. Bands start there whatever the range, so that the result does not depend
+    on how _run splits the lines: a band of floats with a NaN is done again as keys,
+    which may give the other zero where the median is a zero.
     ALGORITHM_COLUMNS goes down the lines once per strip of COLUMNS_STRIP columns;
     the other algorithms take whole lines.
     """
@@ -300,7 +313,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                         and plan.n_elements <= 9)
     # An output too large to stay in the last-level cache beside its input is
     # stored past the caches: none of its lines is read before it is written.
-    cdef bint stream = _nbytes(dst) >= STREAM_MIN_BYTES
+    cdef bint stream = _nbytes(dst, sizeof(key_t)) >= STREAM_MIN_BYTES
     cdef bint nan
     # Tag of the first line whose keys the column histograms hold (-1: none).
     cdef Py_ssize_t columns_tag
@@ -327,9 +340,9 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
             z = (line // height) % depth
             b = line // (height * depth)
             if banded:
-                n_out = min(BAND_LINES, stop_line - line, height - y)
+                n_out = min(BAND_LINES - y % BAND_LINES, stop_line - line, height - y)
                 for i in range(n_out):
-                    band_outs[i] = &dst[b, z, y + i, 0]
+                    band_outs[i] = <key_t*>_line(dst, b, z, y + i)
                 # Floats as floats first; a band with a NaN is done again as keys.
                 nan = True
                 if floats:
@@ -348,7 +361,7 @@ cdef void filter_lines(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                 rows[j] = _ring_line(src, plan, cval_key, tags, ring, row_length, b,
                                      plan.row_dz[j], z + plan.row_dz[j], y + plan.row_dy[j],
                                      NULL, False)
-            out = &dst[b, z, y, x0]
+            out = <key_t*>_line(dst, b, z, y) + x0 * out_stride
             result = out if direct else scratch_result
             if plan.algorithm == ALGORITHM_NETWORK:
                 network_line(rows, plan, width, row_length, <key_t*>parts.lanes,
@@ -431,7 +444,7 @@ cdef Py_ssize_t _tile_layout(const Plan* plan, Py_ssize_t key_size, char* base,
     return _layout_bytes(&layout)
 
 
-cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cval_key,
+cdef void _gather_region(const Keys* src, const Plan* plan, key_t cval_key,
                          Py_ssize_t b, Py_ssize_t z0, Py_ssize_t y0, Py_ssize_t x0,
                          Py_ssize_t rz, Py_ssize_t ry, Py_ssize_t rx,
                          key_t* keys) noexcept nogil:
@@ -446,7 +459,7 @@ cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cv
         for iy in range(ry):
             zz = plan.zmap[z0 + iz]
             yy = plan.ymap[y0 + iy]
-            line = &src[b, zz, yy, 0] if zz >= 0 and yy >= 0 else NULL
+            line = <key_t*>_line(src, b, zz, yy) if zz >= 0 and yy >= 0 else NULL
             if line != NULL and inside:
                 encode_run(line + first * stride, stride, rx, keys, plan.encoding)
             else:
@@ -457,7 +470,7 @@ cdef void _gather_region(const key_t[:, :, :, :] src, const Plan* plan, key_t cv
             keys += rx
 
 
-cdef inline void _rank_tile(const key_t[:, :, :, :] src, const Plan* plan, key_t cval_key,
+cdef inline void _rank_tile(const Keys* src, const Plan* plan, key_t cval_key,
                             Py_ssize_t tile, const TileScratch* parts, Py_ssize_t* corner,
                             Py_ssize_t* size) noexcept nogil:
     """Rank the input region of `tile` (tiles counted x fastest, then y, z, b).
@@ -489,7 +502,7 @@ cdef inline void _rank_tile(const key_t[:, :, :, :] src, const Plan* plan, key_t
     decode_run(<key_t*>parts.sorted_keys, n, <key_t*>parts.sorted_keys, 1, plan.encoding)
 
 
-cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+cdef void filter_tiles(const Keys* src, const Keys* dst,
                        const Plan* plan, key_t cval_key, char* scratch,
                        Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
     """Filter tiles ``first_tile .. stop_tile - 1`` through ranks (ALGORITHM_RANKED).
@@ -522,7 +535,8 @@ cdef void filter_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
                                                    + plan.row_dy[j]) * rx
                 histogram_line(parts.rows, plan, size[2], parts.fine, parts.coarse,
                                parts.rank_result, shift)
-                out = &dst[corner[0], corner[1] + iz, corner[2] + iy, corner[3]]
+                out = (<key_t*>_line(dst, corner[0], corner[1] + iz, corner[2] + iy)
+                       + corner[3] * out_stride)
                 for ix in range(size[2]):
                     out[ix * out_stride] = sorted_keys[parts.rank_result[ix]]
 
@@ -533,7 +547,7 @@ cdef Py_ssize_t tile_scratch_bytes(const Plan* plan, Py_ssize_t key_size) noexce
     return _tile_layout(plan, key_size, NULL, &parts)
 
 
-cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
+cdef void filter_box_tiles(const Keys* src, const Keys* dst,
                            const Plan* plan, key_t cval_key, char* scratch,
                            Py_ssize_t first_tile, Py_ssize_t stop_tile) noexcept nogil:
     """Filter tiles of a 2-d box window through bit sets of ranks (ALGORITHM_RANKED_BOX).
@@ -542,6 +556,7 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     (_rank_tile), and rank_set_tile finds each output's rank among the bit sets of
     the window's columns.
     """
+    cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t corner[4]
     cdef Py_ssize_t size[3]
     cdef TileScratch parts
@@ -552,11 +567,12 @@ cdef void filter_box_tiles(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst,
     for tile in range(first_tile, stop_tile):
         _rank_tile(src, plan, cval_key, tile, &parts, corner, size)
         rank_set_tile(parts.ranks, <key_t*>parts.sorted_keys, plan, size[1], size[2],
-                      parts.bits, parts.prefixes, parts.zeros, dst, corner[0], corner[1],
-                      corner[2], corner[3])
+                      parts.bits, parts.prefixes, parts.zeros,
+                      <key_t*>_line(dst, corner[0], corner[1], corner[2]) + corner[3] * out_stride,
+                      out_stride, dst.strides[2])
 
 
-cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
+cdef void _map_pages(const Keys* dst, Py_ssize_t key_size, int n_threads) noexcept nogil:
     """Map the pages of a large contiguous `dst`, one contiguous share per thread.
 
     A fresh output's pages are mapped, and zeroed by the kernel, when first written.
@@ -565,25 +581,33 @@ cdef void _map_pages(key_t[:, :, :, :] dst, int n_threads) noexcept nogil:
     cost about as much as the filtering itself, and shrink little with more threads;
     crcx._runtime.memory spares them to an output made again at a size freed before.
     """
-    cdef Py_ssize_t size = _nbytes(dst)
+    cdef Py_ssize_t size = _nbytes(dst, key_size)
     cdef Py_ssize_t share = (size + n_threads - 1) // n_threads
     cdef Py_ssize_t t
     cdef char* start
-    if (size < n_threads * TOUCH_MIN_BYTES or dst.strides[3] != sizeof(key_t)
+    if (size < n_threads * TOUCH_MIN_BYTES or dst.strides[3] != key_size
             or dst.strides[2] != dst.shape[3] * dst.strides[3]
             or dst.strides[1] != dst.shape[2] * dst.strides[2]
             or dst.strides[0] != dst.shape[1] * dst.strides[1]):
         return
-    start = <char*>&dst[0, 0, 0, 0]
+    start = dst.data
     for t in prange(n_threads, schedule="static", num_threads=n_threads):
         crcx_touch_pages(start + t * share, start + min((t + 1) * share, size))
 
 
-cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* plan,
-              key_t cval_key, int n_threads) except -1:
+cdef inline Py_ssize_t _first_line(Py_ssize_t unit, Py_ssize_t unit_lines,
+                                   Py_ssize_t height) noexcept nogil:
+    """The first line of `unit`, where each plane of `height` lines is cut into units
+    of `unit_lines` lines from its top."""
+    cdef Py_ssize_t per_plane = (height + unit_lines - 1) // unit_lines
+    return unit // per_plane * height + unit % per_plane * unit_lines
+
+
+cdef int _run(const Keys* src, const Keys* dst, const Plan* plan, key_t cval_key,
+              int n_threads) noexcept nogil:
     cdef bint tiled = (plan.algorithm == ALGORITHM_RANKED
                        or plan.algorithm == ALGORITHM_RANKED_BOX)
-    cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c
+    cdef Py_ssize_t n_units, per_thread, chunk, n_chunks, c, unit_lines = 1
     cdef char* scratch
     if tiled:
         n_units = src.shape[0] * ((src.shape[1] + plan.tile_z - 1) // plan.tile_z) \
@@ -592,42 +616,46 @@ cdef int _run(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, const Plan* pl
         per_thread = tile_scratch_bytes(plan, sizeof(key_t))
         chunk = 1
     else:
-        n_units = src.shape[0] * src.shape[1] * src.shape[2]
+        # Banded plans hand out whole bands (filter_lines), the others lines.
+        unit_lines = BAND_LINES if plan.band else 1
+        n_units = (src.shape[0] * src.shape[1]
+                   * ((src.shape[2] + unit_lines - 1) // unit_lines))
         per_thread = scratch_bytes(plan, src.shape[3], sizeof(key_t))
         # Bands of consecutive lines, so that each thread's ring of extended lines
         # (and column histograms) is reused down the band; several bands per thread,
         # handed out dynamically, so that a thread slowed down by another process
         # does not hold up the rest. Column histograms cost fy lines to set up, so
         # their bands are longer, and one thread takes all lines as one band.
-        chunk = max(1, min(COLUMNS_BAND if plan.algorithm == ALGORITHM_COLUMNS else 64,
+        chunk = max(1, min(COLUMNS_BAND if plan.algorithm == ALGORITHM_COLUMNS
+                           else 64 // unit_lines,
                            n_units // (4 * n_threads)))
         if n_threads == 1:
             chunk = n_units
+    if n_units == 0:
+        return 0
     if n_threads > n_units:
         n_threads = <int>n_units
     n_chunks = (n_units + chunk - 1) // chunk
     # The layouts align their parts from a 64-byte aligned base (own_part's).
-    scratch = scratch_block(per_thread, n_threads, "the median filter's scratch buffers")
-    try:
-        if n_threads > 1:
-            with nogil:
-                _map_pages(dst, n_threads)
-        with nogil, parallel(num_threads=n_threads):
-            for c in prange(n_chunks, schedule="dynamic"):
-                if plan.algorithm == ALGORITHM_RANKED_BOX:
-                    filter_box_tiles(src, dst, plan, cval_key,
-                                     own_part(scratch, per_thread),
-                                     c, c + 1)
-                elif tiled:
-                    filter_tiles(src, dst, plan, cval_key,
-                                 own_part(scratch, per_thread),
+    scratch = scratch_memory(per_thread, n_threads)
+    if scratch == NULL:
+        return -1
+    if n_threads > 1:
+        _map_pages(dst, sizeof(key_t), n_threads)
+    with parallel(num_threads=n_threads):
+        for c in prange(n_chunks, schedule="dynamic"):
+            if plan.algorithm == ALGORITHM_RANKED_BOX:
+                filter_box_tiles(src, dst, plan, cval_key, own_part(scratch, per_thread),
                                  c, c + 1)
-                else:
-                    filter_lines(src, dst, plan, cval_key,
-                                 own_part(scratch, per_thread),
-                                 c * chunk, min((c + 1) * chunk, n_units))
-    finally:
-        free(scratch)
+            elif tiled:
+                filter_tiles(src, dst, plan, cval_key, own_part(scratch, per_thread),
+                             c, c + 1)
+            else:
+                filter_lines(src, dst, plan, cval_key, own_part(scratch, per_thread),
+                             _first_line(c * chunk, unit_lines, src.shape[2]),
+                             _first_line(min((c + 1) * chunk, n_units), unit_lines,
+                                         src.shape[2]))
+    free(scratch)
     return 0
 
 
@@ -709,10 +737,49 @@ cdef class KernelPlan:
         return self.plan.rank_shift
 
 
-def rank_filter(const key_t[:, :, :, :] src, key_t[:, :, :, :] dst, KernelPlan plan not None,
-                cval_bits, int n_threads):
-    """Filter `src` (keys, shape (batch, z, y, x)) into `dst` as `plan` says.
+cdef int filter_keys(const Keys* src, const Keys* dst, const Plan* plan,
+                     Py_ssize_t key_size, uint64_t cval_bits, int n_threads) noexcept nogil:
+    """Filter `src` into `dst` (keys of `key_size` bytes) as `plan` says, on
+    `n_threads` OpenMP threads; `cval_bits` is `cval` in the input's dtype, as an
+    unsigned integer of the same bits.
 
-    `cval_bits` is `cval` in the input's dtype, as an unsigned integer of the same bits.
+    Returns 0, or -1 where the scratch memory could not be had. Needs no Python:
+    the C API runs it from the caller's own threads.
     """
-    _run(src, dst, &plan.plan, encode(<key_t>cval_bits, plan.plan.encoding), n_threads)
+    if key_size == 1:
+        return _run(src, dst, plan, encode(<uint8_t>cval_bits, plan.encoding), n_threads)
+    if key_size == 2:
+        return _run(src, dst, plan, encode(<uint16_t>cval_bits, plan.encoding), n_threads)
+    if key_size == 4:
+        return _run(src, dst, plan, encode(<uint32_t>cval_bits, plan.encoding), n_threads)
+    return _run(src, dst, plan, encode(<uint64_t>cval_bits, plan.encoding), n_threads)
+
+
+cdef Keys _keys(cnp.ndarray array):
+    cdef Keys keys
+    cdef int axis
+    keys.data = cnp.PyArray_BYTES(array)
+    for axis in range(4):
+        keys.shape[axis] = cnp.PyArray_DIM(array, axis)
+        keys.strides[axis] = cnp.PyArray_STRIDE(array, axis)
+    return keys
+
+
+def rank_filter(cnp.ndarray src not None, cnp.ndarray dst not None, KernelPlan plan not None,
+                cval_bits, int n_threads):
+    """Filter `src` (unsigned integer keys, shape (batch, z, y, x)) into `dst` (writable,
+    of the same dtype and shape) as `plan` says; `cval_bits` as for filter_keys.
+    """
+    if ((<object>src).ndim != 4 or (<object>dst).shape != (<object>src).shape
+            or dst.dtype != src.dtype or src.dtype.kind != "u"
+            or not (<object>dst).flags.writeable):
+        raise ValueError("src and dst: expected 4-d arrays of one unsigned dtype and shape, "
+                         "dst writable")
+    cdef Keys source = _keys(src), target = _keys(dst)
+    cdef int status
+    cdef Py_ssize_t key_size = src.itemsize
+    cdef uint64_t bits = cval_bits
+    with nogil:
+        status = filter_keys(&source, &target, &plan.plan, key_size, bits, n_threads)
+    if status < 0:
+        raise MemoryError("not enough memory for the median filter's scratch buffers")

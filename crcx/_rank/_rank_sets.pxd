@@ -42,9 +42,10 @@ cdef inline uint64_t _window_word(const uint64_t* column_words, Py_ssize_t n) no
 cdef inline void rank_set_tile(const uint16_t* ranks, const key_t* sorted_keys,
                                const Plan* plan, Py_ssize_t ny, Py_ssize_t nx,
                                uint64_t* bits, uint16_t* prefixes, const uint16_t* zeros,
-                               key_t[:, :, :, :] dst, Py_ssize_t b, Py_ssize_t z,
-                               Py_ssize_t y0, Py_ssize_t x0) noexcept nogil:
-    """Outputs of one (1, ny, nx) tile at (b, z, y0, x0) of `dst` from its region's ranks.
+                               key_t* first, Py_ssize_t out_stride,
+                               Py_ssize_t line_bytes) noexcept nogil:
+    """Outputs of one (1, ny, nx) tile from its region's ranks: its first output at
+    `first`, the next along x `out_stride` keys on, along y `line_bytes` bytes on.
 
     Ranks are distinct, so a set of them is a bit set. Each region column keeps the
     bit set of its ``fy`` ranks under the current output line, with `prefix` counts
@@ -55,7 +56,6 @@ cdef inline void rank_set_tile(const uint16_t* ranks, const key_t* sorted_keys,
     columns hold disjoint ranks) gives its bits, and the rank is the selected bit: no
     walk, whatever the data. `zeros` is a column of RANK_WORDS zero counts.
     """
-    cdef Py_ssize_t out_stride = dst.strides[3] // <Py_ssize_t>sizeof(key_t)
     cdef Py_ssize_t fy = plan.fy, fx = plan.fx
     cdef Py_ssize_t rx = nx + fx - 1
     cdef int rank = <int>plan.rank
@@ -78,7 +78,7 @@ cdef inline void rank_set_tile(const uint16_t* ranks, const key_t* sorted_keys,
         window = crcx_prefix_zero()
         for c in range(fx):
             window = crcx_prefix_slide(window, prefixes + c * RANK_WORDS, zeros)
-        out = &dst[b, z, y0 + iy, x0]
+        out = <key_t*>(<char*>first + iy * line_bytes)
         for ix in range(nx):
             if ix > 0:
                 window = crcx_prefix_slide(window, prefixes + (ix + fx - 1) * RANK_WORDS,

@@ -11,9 +11,15 @@ cdef enum:
     CACHE_LINE = 64
 
 
+cdef inline char* scratch_memory(Py_ssize_t per_thread, int n_threads) noexcept nogil:
+    """Room for `n_threads` parts of `per_thread` bytes, or NULL; release it with libc's
+    free."""
+    return <char*>malloc(per_thread * n_threads + CACHE_LINE)
+
+
 cdef inline char* scratch_block(Py_ssize_t per_thread, int n_threads, str purpose) except NULL:
-    """Room for `n_threads` parts of `per_thread` bytes; release it with libc's free."""
-    cdef char* memory = <char*>malloc(per_thread * n_threads + CACHE_LINE)
+    """`scratch_memory`, or MemoryError naming its `purpose`."""
+    cdef char* memory = scratch_memory(per_thread, n_threads)
     if memory == NULL:
         raise MemoryError(f"not enough memory for {purpose}")
     return memory

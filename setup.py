@@ -18,8 +18,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # The compiled modules, by their dotted names under crcx.
-MODULES = ["_runtime.threads", "_runtime.memory", "_rank._driver", "_crc._window", "_crc._stages",
-           "_capi.table"]
+MODULES = ["_runtime.threads", "_runtime.memory", "_rank._driver", "_rank.prepared",
+           "_crc._window", "_crc._stages", "_capi.table"]
 
 
 # The kernels' C++ headers, included as "crcx/median/<name>.h".

@@ -102,6 +102,9 @@ cdef extern from "crcx/crcx.h" nogil:
         double impulse_density
         crcx_impulse_kind impulse_kind
 
+    ctypedef struct crcx_plan:
+        pass
+
     ctypedef struct crcx_api:
         unsigned int version
         int (*median)(const crcx_array*, crcx_array*, const crcx_window*, char*,
@@ -115,6 +118,15 @@ cdef extern from "crcx/crcx.h" nogil:
                           size_t) noexcept nogil
         int (*estimate_noise)(const crcx_array*, const crcx_crc_options*,
                               crcx_noise_estimate*, size_t, char*, size_t) noexcept nogil
+        int (*plan_median)(const crcx_array*, const crcx_window*, crcx_plan**, char*,
+                           size_t) noexcept nogil
+        int (*plan_rank_filter)(const crcx_array*, const crcx_window*, ptrdiff_t, crcx_plan**,
+                                char*, size_t) noexcept nogil
+        int (*plan_percentile_filter)(const crcx_array*, const crcx_window*, double,
+                                      crcx_plan**, char*, size_t) noexcept nogil
+        int (*execute)(const crcx_plan*, const crcx_array*, crcx_array*, char*,
+                       size_t) noexcept nogil
+        void (*destroy_plan)(crcx_plan*) noexcept nogil
 
     int crcx_import() except -1 with gil
     int crcx_median(const crcx_array* input, crcx_array* output, const crcx_window* window,
@@ -131,6 +143,17 @@ cdef extern from "crcx/crcx.h" nogil:
     int crcx_estimate_noise(const crcx_array* input, const crcx_crc_options* options,
                             crcx_noise_estimate* estimates, size_t count, char* message,
                             size_t message_size)
+    int crcx_plan_median(const crcx_array* like, const crcx_window* window, crcx_plan** plan,
+                         char* message, size_t message_size)
+    int crcx_plan_rank_filter(const crcx_array* like, const crcx_window* window,
+                              ptrdiff_t rank, crcx_plan** plan, char* message,
+                              size_t message_size)
+    int crcx_plan_percentile_filter(const crcx_array* like, const crcx_window* window,
+                                    double percentile, crcx_plan** plan, char* message,
+                                    size_t message_size)
+    int crcx_execute(const crcx_plan* plan, const crcx_array* input, crcx_array* output,
+                     char* message, size_t message_size)
+    void crcx_destroy_plan(crcx_plan* plan)
 
 
 # Images the memoryview functions take: 2-d or 3-d, of the dtypes of CRC-MF.
@@ -216,3 +239,17 @@ cdef inline int estimate_noise(image input, const crcx_crc_options* options,
     """crcx_estimate_noise on a memoryview."""
     cdef crcx_array source = as_array(input)
     return crcx_estimate_noise(&source, options, estimates, count, message, message_size)
+
+
+cdef inline int plan_median(image like, const crcx_window* window, crcx_plan** plan,
+                            char* message, size_t message_size) noexcept nogil:
+    """crcx_plan_median for arrays of the dtype and shape of `like`."""
+    cdef crcx_array array = as_array(like)
+    return crcx_plan_median(&array, window, plan, message, message_size)
+
+
+cdef inline int execute(const crcx_plan* plan, image input, image output, char* message,
+                        size_t message_size) noexcept nogil:
+    """crcx_execute on memoryviews (`output` of the input's dtype and shape)."""
+    cdef crcx_array source = as_array(input), target = as_array(output)
+    return crcx_execute(plan, &source, &target, message, message_size)

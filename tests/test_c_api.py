@@ -105,11 +105,25 @@ _NOISE = ctypes.CFUNCTYPE(_status, ctypes.POINTER(Array), ctypes.POINTER(Options
                           ctypes.POINTER(Estimate), ctypes.c_size_t, ctypes.c_char_p,
                           ctypes.c_size_t)
 
+_PLAN = ctypes.CFUNCTYPE(_status, ctypes.POINTER(Array), ctypes.POINTER(Window),
+                         ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t)
+_PLAN_RANK = ctypes.CFUNCTYPE(_status, ctypes.POINTER(Array), ctypes.POINTER(Window),
+                              ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p),
+                              ctypes.c_char_p, ctypes.c_size_t)
+_PLAN_PERCENTILE = ctypes.CFUNCTYPE(_status, ctypes.POINTER(Array), ctypes.POINTER(Window),
+                                    ctypes.c_double, ctypes.POINTER(ctypes.c_void_p),
+                                    ctypes.c_char_p, ctypes.c_size_t)
+_EXECUTE = ctypes.CFUNCTYPE(_status, ctypes.c_void_p, ctypes.POINTER(Array),
+                            ctypes.POINTER(Array), ctypes.c_char_p, ctypes.c_size_t)
+_DESTROY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
 
 class Table(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint), ("median", _RANK), ("rank_filter", _RANKED),
                 ("percentile_filter", _PERCENTILE), ("crc_options_init", _INIT),
-                ("crc_median", _CRC), ("estimate_noise", _NOISE)]
+                ("crc_median", _CRC), ("estimate_noise", _NOISE), ("plan_median", _PLAN),
+                ("plan_rank_filter", _PLAN_RANK), ("plan_percentile_filter", _PLAN_PERCENTILE),
+                ("execute", _EXECUTE), ("destroy_plan", _DESTROY)]
 
 
 def _table():
@@ -212,6 +226,82 @@ def test_a_given_noise_level_and_its_model_names():
     np.testing.assert_array_equal(out, crcx.crc_median(image, noise="constant"))
 
 
+def _plan(kind, like, window, *leading):
+    """A plan made through the table (its status asserted), destroyed when dropped."""
+    plan = ctypes.c_void_p()
+    function = getattr(API, f"plan_{kind}")
+    status, message = _call(function, _array(like), window, *leading, ctypes.byref(plan))
+    assert (status, message) == (OK, "")
+    return plan
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32, np.float64])
+def test_plans_equal_the_python_filters_on_every_path(dtype):
+    rng = np.random.default_rng(8)
+    values = (rng.normal(0, 1000, (2, 40, 76)) if np.dtype(dtype).kind in "fi"
+              else rng.integers(0, 256, (2, 40, 76))).astype(dtype)
+    footprint = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)[None]
+    calls = [("median", (), crcx.median, _window((1, 5, 3), "constant", 7.0), {"size": (1, 5, 3)}),
+             ("rank_filter", (2,), crcx.rank_filter, _window((1, 3, 3), "wrap", 0.0, footprint),
+              {"footprint": footprint.astype(bool)}),
+             ("percentile_filter", (30.0,), crcx.percentile_filter, _window((2, 7, 7), "mirror"),
+              {"size": (2, 7, 7)})]
+    for kind, leading, python, window, keywords in calls:
+        kw = dict(mode=table.MODES[window.mode], cval=window.cval, **keywords)
+        plan = _plan(kind, values[:, :, ::2], window, *leading)
+        try:
+            # The same shape under other strides, the output of the input's dtype (no
+            # Python), of another dtype, and the input itself (both through Python).
+            for image in (values[:, :, ::2], values[:, ::-1, 1::2],
+                          np.asfortranarray(values[:, :, :38])):
+                expected = python(image, *leading, **kw)
+                for out in (np.empty_like(image), np.empty(image.shape, np.float64)):
+                    assert _call(API.execute, plan, _array(image), _array(out)) == (OK, "")
+                    np.testing.assert_array_equal(out, expected.astype(out.dtype))
+                inplace = image.copy()
+                assert _call(API.execute, plan, _array(inplace), _array(inplace)) == (OK, "")
+                np.testing.assert_array_equal(inplace, expected)
+        finally:
+            API.destroy_plan(plan)
+
+
+def test_plans_the_kernels_cannot_take_alone_run_through_python():
+    # The smallest value with a border of 0.5 on uint8 (scipy compares the float64
+    # cval), and a window longer than 1 along four axes.
+    image = np.random.default_rng(9).integers(0, 256, (3, 4, 9, 11)).astype(np.uint8)
+    for window, rank, kw in [(_window((1, 1, 3, 3), "constant", 0.5), 0,
+                              dict(size=(1, 1, 3, 3), mode="constant", cval=0.5)),
+                             (_window((2, 2, 3, 3)), 5, dict(size=(2, 2, 3, 3)))]:
+        plan = _plan("rank_filter", image, window, rank)
+        out = np.empty_like(image)
+        assert _call(API.execute, plan, _array(image), _array(out)) == (OK, "")
+        API.destroy_plan(plan)
+        np.testing.assert_array_equal(out, crcx.rank_filter(image, rank, **kw))
+
+
+def test_bad_plans_and_calls_give_a_code_and_a_message():
+    image = np.zeros((8, 8), np.uint8)
+    plan = ctypes.c_void_p()
+    assert _call(API.plan_median, _array(image), _window((0, 3)), ctypes.byref(plan))[
+        1].startswith("size:")
+    assert _call(API.plan_median, _array(image), _window((3, 3)), None) == (
+        ARGUMENT, "plan: expected where to put the plan, got NULL")
+    plan = _plan("median", image, _window((3, 3)))
+    wide, other = np.zeros((8, 9), np.uint8), np.zeros((8, 8), np.uint16)
+    assert _call(API.execute, plan, _array(wide), _array(wide)) == (
+        ARGUMENT, "input: expected uint8 of shape (8, 8)")
+    assert _call(API.execute, plan, _array(other), _array(image)) == (
+        ARGUMENT, "input: expected uint8 of shape (8, 8)")
+    assert _call(API.execute, plan, _array(image), _array(wide)) == (
+        ARGUMENT, "output: expected shape (8, 8)")
+    assert _call(API.execute, plan, _array(image), None) == (
+        ARGUMENT, "output: expected shape (8, 8)")
+    API.destroy_plan(plan)
+    assert _call(API.execute, None, _array(image), _array(image)) == (
+        ARGUMENT, "plan: expected a crcx_plan, got NULL")
+    API.destroy_plan(None)
+
+
 # The arrays the structs of _bad_calls point into, alive for the whole session.
 _KEPT = []
 
@@ -296,6 +386,38 @@ def test_the_c_example_filters_from_four_threads_at_once(tmp_path):
         np.testing.assert_array_equal(denoised, crcx.crc_median(image))
     status, message = example.bad_window()
     assert status == ARGUMENT and message.startswith("size:")
+    assert example.bad_frame() == (ARGUMENT, "input: expected uint8 of shape (4, 4)")
+
+
+# Run apart by the test below: one median plan on frames of three layouts, from four
+# threads, its output against crcx.median's.
+_FRAMES_SCRIPT = """
+import sys
+import numpy as np
+import crcx
+sys.path.insert(0, sys.argv[1])
+import crcx_threads
+rng = np.random.default_rng(10)
+frames = [np.clip(rng.normal(120, 30, (72, 64)), 0, 255).astype(np.uint8) for _ in range(9)]
+frames[2] = np.asfortranarray(frames[2])
+frames[5] = np.clip(rng.normal(120, 30, (72, 128)), 0, 255).astype(np.uint8)[:, ::-2]
+outputs = [np.empty(frame.shape, np.uint8) for frame in frames]
+print(crcx_threads.median_frames(frames, outputs, 5, sys.argv[2] == "hold"))
+print(all(np.array_equal(out, crcx.median(frame, 5)) for frame, out in zip(frames, outputs)))
+"""
+
+
+@pytest.mark.slow
+def test_the_c_example_runs_one_plan_from_four_threads_without_the_gil(tmp_path):
+    _build_example("c_extension", tmp_path)
+    for gil in ("release", "hold"):
+        # Holding the GIL, a call into Python would wait forever: run it apart, with
+        # a time limit, so that such a bug fails the test instead of hanging it.
+        run = subprocess.run([sys.executable, "-c", _FRAMES_SCRIPT,
+                              str(tmp_path / "c_extension"), gil],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stdout.split("\n")[:2] == [str([(OK, "")] * 9), "True"]
 
 
 @pytest.mark.slow

@@ -1,26 +1,41 @@
 """The table of the C API (crcx/include/crcx/crcx.h), in the capsule ``_C_API``.
 
-Each entry takes the GIL (from any thread, the caller's own too), wraps the caller's
-strided buffers as NumPy arrays without copying, and calls the Python function of the
-same name with the output given: its result is that function's, bit for bit, and its
-checks are that function's. The compiled kernels release the GIL while they run, so
-calls from several threads overlap there. An exception becomes a status code and a
-message in the caller's buffer; none is left set.
+Each filter entry takes the GIL (from any thread, the caller's own too), wraps the
+caller's strided buffers as NumPy arrays without copying, and calls the Python
+function of the same name with the output given: its result is that function's, bit
+for bit, and its checks are that function's. The compiled kernels release the GIL
+while they run, so calls from several threads overlap there. An exception becomes a
+status code and a message in the caller's buffer; none is left set.
+
+A plan (crcx_plan_median and its kin) is made with the GIL, through the same Python
+checks; it holds the rank filter made ready for one dtype and shape
+(crcx._rank.prepared), which `crcx_execute` runs without Python, or else the Python
+call to make.
 """
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stddef cimport ptrdiff_t
+from libc.stdint cimport uintptr_t
+from libc.stdio cimport snprintf
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from crcx.capi cimport (CRCX_API_VERSION, CRCX_ERROR_ARGUMENT, CRCX_ERROR_INTERNAL,
                         CRCX_ERROR_MEMORY, CRCX_MAX_DIMS, CRCX_OK, crcx_api, crcx_array,
-                        crcx_crc_options, crcx_mode, crcx_noise_estimate, crcx_window)
+                        crcx_crc_options, crcx_dtype, crcx_mode, crcx_noise_estimate,
+                        crcx_plan, crcx_window)
+from crcx._rank.prepared cimport FilterCall, PreparedFilter, run_prepared
+
+import functools
 
 import numpy as np
 
 import crcx
+from crcx._common.arguments import median_rank, percentile_rank, rank_index
 from crcx._crc.model import IMPULSE_KINDS
 from crcx._crc.options import OPTION_NAMES, CRCOptions
+from crcx._rank.filters import prepare
 
 cnp.import_array()
 
@@ -51,25 +66,32 @@ cdef int _report(BaseException error, char* message, size_t message_size) noexce
     return CRCX_ERROR_INTERNAL
 
 
-cdef object _array(const crcx_array* array, bint writable, str name):
-    """`array` as a NumPy array over the same memory (the input read-only)."""
-    cdef cnp.npy_intp shape[4]
-    cdef cnp.npy_intp strides[4]
-    cdef int axis
+cdef tuple _describe(const crcx_array* array, str name):
+    """The dtype and shape of `array`, checked."""
     if array == NULL:
         raise ValueError(f"{name}: expected a crcx_array, got NULL")
     if not 1 <= array.ndim <= CRCX_MAX_DIMS:
         raise ValueError(f"{name}: expected 1 to {CRCX_MAX_DIMS} dimensions, got {array.ndim}")
     if not 0 <= array.dtype < len(DTYPES):
         raise ValueError(f"{name}: unknown dtype code {array.dtype}")
+    shape = tuple(array.shape[axis] for axis in range(array.ndim))
+    for axis, length in enumerate(shape):
+        if length < 0:
+            raise ValueError(f"{name}: negative length {length} on axis {axis}")
+    return DTYPES[array.dtype], shape
+
+
+cdef object _array(const crcx_array* array, bint writable, str name):
+    """`array` as a NumPy array over the same memory (the input read-only)."""
+    cdef cnp.npy_intp shape[4]
+    cdef cnp.npy_intp strides[4]
+    cdef int axis
+    dtype, _ = _describe(array, name)
     for axis in range(array.ndim):
-        if array.shape[axis] < 0:
-            raise ValueError(f"{name}: negative length {array.shape[axis]} on axis {axis}")
         shape[axis] = array.shape[axis]
         strides[axis] = array.strides[axis]
     if array.data == NULL:
         raise ValueError(f"{name}: expected data, got NULL")
-    dtype = DTYPES[array.dtype]
     return cnp.PyArray_New(np.ndarray, array.ndim, shape, dtype.num, strides, array.data,
                            dtype.itemsize, cnp.NPY_ARRAY_WRITEABLE if writable else 0, None)
 
@@ -92,17 +114,14 @@ cdef object _threads(int n_threads):
     return None if n_threads == 0 else n_threads
 
 
-cdef object _rank_call(const crcx_array* input, crcx_array* output,
-                       const crcx_window* window, object function, tuple leading):
-    image = _array(input, False, "input")
-    result = _output(output, image)
+cdef dict _window_keywords(const crcx_window* window, int ndim):
+    """The keywords of the rank filters for `window` on `ndim`-d input."""
     if window == NULL:
         raise ValueError("window: expected a crcx_window, got NULL")
-    ndim = image.ndim
     size = tuple(window.size[axis] for axis in range(ndim))
     keywords = dict(mode=_mode(window.mode, "window.mode"), cval=window.cval,
                     origin=tuple(window.origin[axis] for axis in range(ndim)),
-                    output=result, n_threads=_threads(window.n_threads))
+                    n_threads=_threads(window.n_threads))
     if window.footprint == NULL:
         keywords["size"] = size
     else:
@@ -111,7 +130,14 @@ cdef object _rank_call(const crcx_array* input, crcx_array* output,
         count = int(np.prod(size))
         keywords["footprint"] = np.frombuffer(
             (<const char*>window.footprint)[:count], np.uint8).reshape(size) != 0
-    function(image, *leading, **keywords)
+    return keywords
+
+
+cdef object _rank_call(const crcx_array* input, crcx_array* output,
+                       const crcx_window* window, object function, tuple leading):
+    image = _array(input, False, "input")
+    result = _output(output, image)
+    function(image, *leading, output=result, **_window_keywords(window, image.ndim))
 
 
 cdef int _median(const crcx_array* input, crcx_array* output, const crcx_window* window,
@@ -241,6 +267,185 @@ cdef int _estimate_noise(const crcx_array* input, const crcx_crc_options* option
         return CRCX_OK
 
 
+# What a crcx_plan points to. `owner` is (PreparedFilter or None, the Python function,
+# its leading arguments, the window's keywords), kept alive by the plan; `call` points
+# into its PreparedFilter, or is NULL: then each call goes through Python.
+cdef struct PlanState:
+    const FilterCall* call
+    PyObject* owner
+    crcx_dtype dtype            # of the arrays the plan is for
+    int ndim
+    ptrdiff_t shape[4]          # CRCX_MAX_DIMS
+    char like[160]              # "uint8 of shape (64, 64)", for the messages
+    char shape_text[160]        # "shape (64, 64)"
+
+
+cdef void _set_text(char* buffer, size_t size, str text):
+    cdef bytes data = text.encode()[:size - 1]
+    memcpy(buffer, <const char*>data, len(data))
+    buffer[len(data)] = 0
+
+
+cdef int _plan(const crcx_array* like, const crcx_window* window, object function,
+               tuple leading, object rank_of, crcx_plan** plan, char* message,
+               size_t message_size) noexcept with gil:
+    cdef PlanState* state
+    cdef int axis
+    try:
+        if plan == NULL:
+            raise ValueError("plan: expected where to put the plan, got NULL")
+        plan[0] = NULL
+        dtype, shape = _describe(like, "like")
+        keywords = _window_keywords(window, len(shape))
+        prepared = prepare(shape, dtype, rank_of, **keywords)
+        owner = (prepared, function, leading, keywords)
+        state = <PlanState*>malloc(sizeof(PlanState))
+        if state == NULL:
+            raise MemoryError("not enough memory for a crcx_plan")
+        state.call = NULL
+        if prepared is not None:
+            state.call = &(<PreparedFilter>prepared).call
+        state.dtype = like.dtype
+        state.ndim = like.ndim
+        for axis in range(like.ndim):
+            state.shape[axis] = like.shape[axis]
+        _set_text(state.like, sizeof(state.like), f"{dtype} of shape {shape}")
+        _set_text(state.shape_text, sizeof(state.shape_text), f"shape {shape}")
+        Py_INCREF(owner)
+        state.owner = <PyObject*>owner
+        plan[0] = <crcx_plan*>state
+    except BaseException as error:
+        return _report(error, message, message_size)
+    return CRCX_OK
+
+
+cdef int _plan_median(const crcx_array* like, const crcx_window* window, crcx_plan** plan,
+                      char* message, size_t message_size) noexcept nogil:
+    with gil:
+        return _plan(like, window, crcx.median, (), median_rank, plan, message,
+                     message_size)
+
+
+cdef int _plan_rank_filter(const crcx_array* like, const crcx_window* window, ptrdiff_t rank,
+                           crcx_plan** plan, char* message, size_t message_size) noexcept nogil:
+    with gil:
+        rank_of = functools.partial(rank_index, rank)
+        return _plan(like, window, crcx.rank_filter, (rank,), rank_of, plan, message,
+                     message_size)
+
+
+cdef int _plan_percentile_filter(const crcx_array* like, const crcx_window* window,
+                                 double percentile, crcx_plan** plan, char* message,
+                                 size_t message_size) noexcept nogil:
+    with gil:
+        rank_of = functools.partial(percentile_rank, percentile)
+        return _plan(like, window, crcx.percentile_filter, (percentile,), rank_of, plan,
+                     message, message_size)
+
+
+cdef int _refuse(const char* name, const char* expected, char* message,
+                 size_t message_size) noexcept nogil:
+    """CRCX_ERROR_ARGUMENT, with "name: expected ..." in `message`."""
+    if message != NULL and message_size > 0:
+        snprintf(message, message_size, "%s: expected %s", name, expected)
+    return CRCX_ERROR_ARGUMENT
+
+
+cdef bint _fits(const PlanState* state, const crcx_array* array) noexcept nogil:
+    """Whether `array` has data and the plan's shape."""
+    cdef int axis
+    if array.data == NULL or array.ndim != state.ndim:
+        return False
+    for axis in range(state.ndim):
+        if array.shape[axis] != state.shape[axis]:
+            return False
+    return True
+
+
+cdef void _extent(const crcx_array* array, size_t itemsize, uintptr_t* low,
+                  uintptr_t* high) noexcept nogil:
+    """The bytes `array` covers: from `low` up to, not including, `high`."""
+    cdef int axis
+    low[0] = high[0] = <uintptr_t>array.data
+    for axis in range(array.ndim):
+        if array.strides[axis] < 0:
+            low[0] += (array.shape[axis] - 1) * array.strides[axis]
+        else:
+            high[0] += (array.shape[axis] - 1) * array.strides[axis]
+    high[0] += itemsize
+
+
+cdef bint _aligned(const crcx_array* array, size_t itemsize) noexcept nogil:
+    cdef int axis
+    if <uintptr_t>array.data % itemsize:
+        return False
+    for axis in range(array.ndim):
+        if array.strides[axis] % <ptrdiff_t>itemsize:
+            return False
+    return True
+
+
+cdef bint _runs_alone(const PlanState* state, const crcx_array* input,
+                      const crcx_array* output) noexcept nogil:
+    """Whether the prepared filter computes this call without Python (crcx.h)."""
+    cdef uintptr_t input_low, input_high, output_low, output_high
+    cdef size_t itemsize
+    if state.call == NULL or output.dtype != input.dtype:
+        return False
+    itemsize = state.call.key_size
+    _extent(input, itemsize, &input_low, &input_high)
+    _extent(output, itemsize, &output_low, &output_high)
+    return (_aligned(input, itemsize) and _aligned(output, itemsize)
+            and (input_high <= output_low or output_high <= input_low))
+
+
+cdef int _execute(const crcx_plan* plan, const crcx_array* input, crcx_array* output,
+                  char* message, size_t message_size) noexcept nogil:
+    cdef const PlanState* state = <const PlanState*>plan
+    cdef int axis
+    if state == NULL:
+        return _refuse("plan", "a crcx_plan, got NULL", message, message_size)
+    if input == NULL or input.dtype != state.dtype or not _fits(state, input):
+        return _refuse("input", state.like, message, message_size)
+    if output == NULL or not _fits(state, output):
+        return _refuse("output", state.shape_text, message, message_size)
+    for axis in range(state.ndim):
+        if state.shape[axis] == 0:
+            return CRCX_OK
+    if _runs_alone(state, input, output):
+        if run_prepared(state.call, <const char*>input.data, <const Py_ssize_t*>input.strides,
+                        <char*>output.data, <const Py_ssize_t*>output.strides) < 0:
+            if message != NULL and message_size > 0:
+                snprintf(message, message_size,
+                         "not enough memory for the median filter's scratch buffers")
+            return CRCX_ERROR_MEMORY
+        return CRCX_OK
+    return _execute_in_python(state, input, output, message, message_size)
+
+
+cdef int _execute_in_python(const PlanState* state, const crcx_array* input,
+                            crcx_array* output, char* message,
+                            size_t message_size) noexcept with gil:
+    # Apart from _execute, whose exit would otherwise take the GIL to release these
+    # Python locals on every call.
+    try:
+        _, function, leading, keywords = <object>state.owner
+        image = _array(input, False, "input")
+        function(image, *leading, output=_output(output, image), **keywords)
+    except BaseException as error:
+        return _report(error, message, message_size)
+    return CRCX_OK
+
+
+cdef void _destroy_plan(crcx_plan* plan) noexcept nogil:
+    cdef PlanState* state = <PlanState*>plan
+    if state == NULL:
+        return
+    with gil:
+        Py_XDECREF(state.owner)
+    free(state)
+
+
 cdef crcx_api _table
 _table.version = CRCX_API_VERSION
 _table.median = _median
@@ -249,5 +454,10 @@ _table.percentile_filter = _percentile_filter
 _table.crc_options_init = _crc_options_init
 _table.crc_median = _crc_median
 _table.estimate_noise = _estimate_noise
+_table.plan_median = _plan_median
+_table.plan_rank_filter = _plan_rank_filter
+_table.plan_percentile_filter = _plan_percentile_filter
+_table.execute = _execute
+_table.destroy_plan = _destroy_plan
 
 _C_API = PyCapsule_New(&_table, b"crcx._C_API", NULL)

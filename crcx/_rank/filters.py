@@ -3,11 +3,11 @@ import functools
 
 import numpy as np
 
-from crcx._common.arguments import (Geometry, as_image, cval_in_dtype, median_rank, percentile_rank,
-                                    prepare_output, rank_arguments, rank_index, uses_float_border,
-                                    warn_if_size_ignored)
+from crcx._common.arguments import (Geometry, as_image, as_integer, check_dtype, cval_in_dtype,
+                                    median_rank, percentile_rank, prepare_output, rank_arguments,
+                                    rank_index, uses_float_border, warn_if_size_ignored)
 from crcx._common.boundary import extended_indices
-from crcx._rank import _driver
+from crcx._rank import _driver, prepared
 from crcx._rank._planner import cached_plan
 from crcx._runtime import memory
 from crcx._runtime.threads import effective_n_threads
@@ -187,18 +187,29 @@ def _rank_filter_into(image, target, geometry, modes, fill, rank, n_threads):
         _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads)
 
 
-def _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads):
-    """Filter `image` into `target` (same dtype) with the compiled kernels."""
+def _kernel_plan(shape, dtype, geometry, modes, rank):
+    """The kernels' plan of the window of `geometry` over arrays of `shape` and `dtype`."""
     missing = MAX_FILTERED_AXES - len(geometry.axes)
     footprint3 = geometry.footprint.reshape((1,) * missing + geometry.footprint.shape)
     extents = ((0, 0),) * missing + geometry.extents()
     # The axes added in front have length 1 and no reach: any rule reads index 0.
     modes3 = ("nearest",) * missing + modes
+    filtered = (1,) * missing + tuple(shape[axis] for axis in geometry.axes)
+    return cached_plan(footprint3.shape, footprint3.tobytes(), extents, filtered, modes3,
+                       rank, dtype)
+
+
+def _cval_bits(fill, dtype):
+    """`fill`, of `dtype`, as the unsigned integer of the same bits."""
+    return np.array(fill, dtype=dtype).view(f"u{dtype.itemsize}").item()
+
+
+def _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads):
+    """Filter `image` into `target` (same dtype) with the compiled kernels."""
     src = _lines_view(image, geometry.axes)
     dst = _lines_view(target, geometry.axes)
-    plan = cached_plan(footprint3.shape, footprint3.tobytes(), extents, src.shape[-3:],
-                        modes3, rank, image.dtype)
-    cval_bits = np.array(fill, dtype=image.dtype).view(src.dtype).item()
+    plan = _kernel_plan(image.shape, image.dtype, geometry, modes, rank)
+    cval_bits = _cval_bits(fill, image.dtype)
     threads = effective_n_threads(n_threads, image.size)
     if src.ndim == 3:
         _driver.rank_filter(src[None], dst[None], plan, cval_bits, threads)
@@ -209,14 +220,59 @@ def _kernel_rank_filter(image, target, geometry, modes, fill, rank, n_threads):
             _driver.rank_filter(src[index], dst[index], plan, cval_bits, threads)
 
 
+def prepare(shape, dtype, rank_of, size=None, footprint=None, mode="reflect", cval=0.0,
+            origin=0, n_threads=None):
+    """The rank filter of ``rank_of(count)`` over every axis of arrays of `shape` and
+    `dtype`, made ready to run without Python, or None where it needs Python.
+
+    The other arguments are :func:`median`'s. The result is a
+    :class:`crcx._rank.prepared.PreparedFilter` for the filters that the kernels
+    compute alone (as :func:`median` would, its input and output apart and of
+    `dtype`); None for windows over more axes than the kernels take, more than one
+    axis of length-1 windows beside them, or a border value of ``mode='constant'``
+    that `dtype` cannot hold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crcx._common.arguments import median_rank
+    >>> prepare((64, 64), np.dtype(np.uint8), median_rank, size=3) is not None
+    True
+    >>> smallest = lambda count: 0   # scipy compares this one's border as a float
+    >>> prepare((64, 64), np.dtype(np.uint8), smallest, size=3, mode="constant",
+    ...         cval=0.5) is None
+    True
+    """
+    check_dtype(dtype, "dtype")
+    shape = tuple(as_integer(n, "shape", "non-negative integers") for n in shape)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape: expected non-negative lengths, got {shape}")
+    geometry, rank, modes, cval, n_threads = rank_arguments(
+        len(shape), rank_of, size, footprint, mode, cval, origin, None, n_threads)
+    if len(geometry.axes) > MAX_FILTERED_AXES:
+        geometry, modes = _without_unit_axes(geometry, modes)
+    batch = [axis for axis in range(len(shape)) if axis not in geometry.axes]
+    if (len(geometry.axes) > MAX_FILTERED_AXES or len(batch) > 1
+            or uses_float_border(geometry, modes, cval, dtype, rank)):
+        return None
+    missing = MAX_FILTERED_AXES - len(geometry.axes)
+    return prepared.PreparedFilter(
+        _kernel_plan(shape, dtype, geometry, modes, rank), shape,
+        tuple(batch or [-1]) + (-1,) * missing + tuple(geometry.axes), dtype.itemsize,
+        _cval_bits(cval_in_dtype(cval, dtype), dtype),
+        effective_n_threads(n_threads, int(np.prod(shape))))
+
+
 def _without_unit_axes(geometry, modes):
-    """`geometry` and the axes' `modes` without the filtered axes along which the
-    window has one element.
+    """`geometry` and the axes' `modes` without the first filtered axes along which the
+    window has one element, as many as leave MAX_FILTERED_AXES (or all of them).
 
     Filtering along those is the identity, so a window that spans more axes than
     the kernels take may still fit them.
     """
-    keep = [i for i, n in enumerate(geometry.footprint.shape) if n > 1]
+    shape = geometry.footprint.shape
+    units = [i for i, n in enumerate(shape) if n == 1][:len(shape) - MAX_FILTERED_AXES]
+    keep = [i for i in range(len(shape)) if i not in units]
     return (Geometry(footprint=geometry.footprint.reshape(
                          [geometry.footprint.shape[i] for i in keep]),
                      origin=tuple(geometry.origin[i] for i in keep),

@@ -1,10 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """A Cython extension that filters the frames of a stack with crcx's Cython API, the
-frames on several OpenMP threads at once, without the GIL (docs/embedding.md)."""
+frames on several OpenMP threads at once, without the GIL (docs/embedding.md): the
+median through one plan made for the frames' shape, CRC-MF call by call."""
 from cython.parallel cimport prange
 from libc.string cimport memset
 
-from crcx.capi cimport CRCX_REFLECT, crc_median, crcx_import, crcx_window, median
+from crcx.capi cimport (CRCX_REFLECT, crc_median, crcx_destroy_plan, crcx_import, crcx_plan,
+                        crcx_window, execute, median, plan_median)
 
 crcx_import()
 
@@ -14,6 +16,8 @@ def denoise_frames(const unsigned char[:, :, :] frames, unsigned char[:, :, :] m
     """Write the size x size median and CRC-MF (its defaults) of every frame; return the
     two status codes of each frame (0: done)."""
     cdef crcx_window window
+    cdef crcx_plan* plan
+    cdef char[256] message
     cdef Py_ssize_t i, n = frames.shape[0]
     cdef int[64] median_status
     cdef int[64] crc_status
@@ -22,9 +26,14 @@ def denoise_frames(const unsigned char[:, :, :] frames, unsigned char[:, :, :] m
     memset(&window, 0, sizeof(window))
     window.size[0] = window.size[1] = size
     window.mode = CRCX_REFLECT
+    if n == 0:
+        return []
+    if plan_median(frames[0], &window, &plan, message, 256) != 0:
+        raise ValueError(message.decode())
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-        median_status[i] = median(frames[i], medians[i], &window, NULL, 0)
+        median_status[i] = execute(plan, frames[i], medians[i], NULL, 0)
         crc_status[i] = crc_median(frames[i], denoised[i], NULL, NULL, 0)
+    crcx_destroy_plan(plan)
     return [(median_status[i], crc_status[i]) for i in range(n)]
 
 

@@ -12,9 +12,16 @@
  * NUL-terminated message of at most `message_size` bytes into `message` (which may
  * be NULL). No Python exception is left set.
  *
+ * A caller that filters many arrays of one dtype and shape (the frames of a video,
+ * the slices of a volume) makes a plan once with crcx_plan_median() (or the rank and
+ * percentile kin) and runs it with crcx_execute(): a plan's call runs no Python at
+ * all, where the functions above go through the Python function of their name (see
+ * crcx_execute for the few calls that still do).
+ *
  * Versioning: CRCX_API_VERSION counts the additions to the table; the table only
  * ever grows at its end, so a caller built against an older header keeps working
  * with a newer crcx, and crcx_import() refuses a crcx older than the header.
+ * Version 2 added the plans.
  */
 #ifndef CRCX_H
 #define CRCX_H
@@ -26,7 +33,7 @@
 extern "C" {
 #endif
 
-#define CRCX_API_VERSION 1
+#define CRCX_API_VERSION 2
 #define CRCX_MAX_DIMS 4
 
 typedef enum {
@@ -124,6 +131,9 @@ typedef struct {
     crcx_impulse_kind impulse_kind;
 } crcx_noise_estimate;
 
+/* A rank filter made ready for arrays of one dtype and shape (opaque). */
+typedef struct crcx_plan crcx_plan;
+
 typedef struct {
     unsigned int version;               /* CRCX_API_VERSION of the installed crcx */
     int (*median)(const crcx_array *input, crcx_array *output, const crcx_window *window,
@@ -142,6 +152,27 @@ typedef struct {
     int (*estimate_noise)(const crcx_array *input, const crcx_crc_options *options,
                           crcx_noise_estimate *estimates, size_t count,
                           char *message, size_t message_size);
+    /* Version 2. The median (rank, percentile) filter with `window` over arrays of
+       the dtype and shape of `like` (whose data and strides are not read): on success
+       *plan is the plan, to release with crcx_destroy_plan(). */
+    int (*plan_median)(const crcx_array *like, const crcx_window *window, crcx_plan **plan,
+                       char *message, size_t message_size);
+    int (*plan_rank_filter)(const crcx_array *like, const crcx_window *window,
+                            ptrdiff_t rank, crcx_plan **plan,
+                            char *message, size_t message_size);
+    int (*plan_percentile_filter)(const crcx_array *like, const crcx_window *window,
+                                  double percentile, crcx_plan **plan,
+                                  char *message, size_t message_size);
+    /* Filter `input` (of the plan's dtype and shape, any strides) into `output` (of
+       its shape). Runs no Python where the output has the input's dtype and shares no
+       memory with it, both are aligned to their item size, and the kernels take the
+       plan's window alone: it is longer than 1 along at most three axes and, for the
+       smallest or largest rank of a whole box with CRCX_CONSTANT, its cval is a
+       value of the dtype (0.5 is not one for integers). Other calls take the GIL
+       and run as crcx_median does. Several threads may run one plan at once. */
+    int (*execute)(const crcx_plan *plan, const crcx_array *input, crcx_array *output,
+                   char *message, size_t message_size);
+    void (*destroy_plan)(crcx_plan *plan);      /* NULL is ignored */
 } crcx_api;
 
 #if defined(__GNUC__)
@@ -191,6 +222,11 @@ static inline int crcx_import(void)
                                       (message_size)))
 #define crcx_crc_median (crcx_api_table->crc_median)
 #define crcx_estimate_noise (crcx_api_table->estimate_noise)
+#define crcx_plan_median (crcx_api_table->plan_median)
+#define crcx_plan_rank_filter (crcx_api_table->plan_rank_filter)
+#define crcx_plan_percentile_filter (crcx_api_table->plan_percentile_filter)
+#define crcx_execute (crcx_api_table->execute)
+#define crcx_destroy_plan (crcx_api_table->destroy_plan)
 
 #ifdef __cplusplus
 }

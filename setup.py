@@ -1,13 +1,17 @@
 """Build the compiled kernels: Cython, with OpenMP when the compiler has it.
 
-``CRCX_PORTABLE=1`` builds for a generic x86-64/ARM target instead of the build
-machine's own instruction set (use it when building wheels for other machines).
+The build is portable, as a wheel must be: the compiler's generic target, and on
+x86-64 the hot modules once more for each instruction-set level of
+crcx/_runtime/isa.py, which picks the best one this CPU runs when they are imported.
+``CRCX_NATIVE=1`` builds for the build machine's own instruction set instead
+(``-march=native``), once.
 ``CRCX_SANITIZE=1`` adds AddressSanitizer and UndefinedBehaviorSanitizer (GCC or
 Clang), for tools/sanitize.sh, which also says how to run the result.
 """
 import glob
 import importlib.util
 import os
+import platform
 import sys
 import tempfile
 import textwrap
@@ -18,8 +22,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # The compiled modules, by their dotted names under crcx.
-MODULES = ["_runtime.threads", "_runtime.memory", "_rank._driver", "_rank.prepared",
-           "_crc._window", "_crc._stages", "_capi.table"]
+MODULES = ["_runtime.threads", "_runtime.memory", "_runtime._cpu", "_rank._driver",
+           "_rank.prepared", "_crc._window", "_crc._stages", "_capi.table"]
+NATIVE = os.environ.get("CRCX_NATIVE") == "1"
 
 
 # The kernels' C++ headers, included as "crcx/median/<name>.h".
@@ -27,12 +32,20 @@ INCLUDE = os.path.join("crcx", "include")
 MEDIAN_HEADERS = os.path.join(INCLUDE, "crcx", "median")
 
 
-def _write_box_networks():
-    """Generate box_networks.h in MEDIAN_HEADERS from crcx/_rank/_selection_network.py."""
-    spec = importlib.util.spec_from_file_location(
-        "_selection_network", os.path.join("crcx", "_rank", "_selection_network.py"))
+def _load(path):
+    """The Python module at `path` (without importing crcx, which is not built yet)."""
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+isa = _load(os.path.join("crcx", "_runtime", "isa.py"))
+
+
+def _write_box_networks():
+    """Generate box_networks.h in MEDIAN_HEADERS from crcx/_rank/_selection_network.py."""
+    module = _load(os.path.join("crcx", "_rank", "_selection_network.py"))
     source = module.box_median_source()
     path = os.path.join(MEDIAN_HEADERS, "box_networks.h")
     if not os.path.exists(path) or open(path).read() != source:
@@ -56,7 +69,13 @@ def _compiles_with(compiler, flags, source):
 
 
 class BuildExt(build_ext):
-    """Add OpenMP and optimisation flags that this compiler accepts."""
+    """Add OpenMP and optimisation flags that this compiler accepts, build the modules
+    of each instruction-set level apart, and on every core."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
 
     def build_extensions(self):
         compiler = self.compiler
@@ -66,8 +85,8 @@ class BuildExt(build_ext):
             # No FP exception flags are read, so floor() may be vectorised.
             compile_flags = ["-O3", "-fno-math-errno", "-fno-trapping-math",
                              "-Wno-unreachable-code"]
-            if os.environ.get("CRCX_PORTABLE") != "1" and _compiles_with(
-                    compiler, ["-march=native"], "int main(void) { return 0; }"):
+            if NATIVE and _compiles_with(compiler, ["-march=native"],
+                                         "int main(void) { return 0; }"):
                 compile_flags.append("-march=native")
             omp = "-fopenmp"
             has_openmp = _compiles_with(compiler, [omp], """
@@ -84,10 +103,36 @@ class BuildExt(build_ext):
                 sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
                 compile_flags += sanitize
                 link_flags += sanitize
+        levels = self._levels(compiler)
+        self.extensions = [ext for ext in self.extensions
+                           if _level_of(ext.name) in (None, *levels)]
         for ext in self.extensions:
-            ext.extra_compile_args = compile_flags
+            level = _level_of(ext.name)
+            ext.extra_compile_args = compile_flags + ([f"-march={level}"] if level else [])
             ext.extra_link_args = link_flags
         super().build_extensions()
+
+    def copy_extensions_to_source(self):
+        # A level's modules go to crcx/_isa/<level>/, folders of no package.
+        for ext in self.extensions:
+            if _level_of(ext.name):
+                os.makedirs(os.path.join(*ext.name.split(".")[:-1]), exist_ok=True)
+        super().copy_extensions_to_source()
+
+    def _levels(self, compiler):
+        """The levels of isa.LEVELS to build the dispatched modules for here."""
+        if NATIVE or compiler.compiler_type == "msvc" or platform.machine().lower() not in (
+                "x86_64", "amd64"):
+            return ()
+        return tuple(level for level in isa.LEVELS
+                     if _compiles_with(compiler, [f"-march={level}"],
+                                       "int main(void) { return 0; }"))
+
+
+def _level_of(name):
+    """The instruction-set level the extension `name` is built for; None: the baseline."""
+    parts = name.split(".")
+    return parts[2].replace("_", "-") if parts[1] == "_isa" else None
 
 
 _write_box_networks()
@@ -103,13 +148,32 @@ extensions = [
     for name in MODULES
 ]
 
-setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives={
-            "language_level": 3, "boundscheck": False, "wraparound": False,
-            "cdivision": True, "initializedcheck": False, "nonecheck": False,
-        },
-    ),
-    cmdclass={"build_ext": BuildExt},
+compiled = cythonize(
+    extensions,
+    compiler_directives={
+        "language_level": 3, "boundscheck": False, "wraparound": False,
+        "cdivision": True, "initializedcheck": False, "nonecheck": False,
+    },
 )
+
+
+def _variant(module, level):
+    """The extension of `module` for `level`: its C++ through a file of the level's own
+    (build/isa/...), so that each level's objects have paths of their own."""
+    base = next(ext for ext in compiled if ext.name == module)
+    source = os.path.abspath(base.sources[0])
+    wrapper = os.path.join("build", "isa", *isa.variant_name(module, level).split(".")) + ".cpp"
+    text = f'#include "{source}"\n'
+    os.makedirs(os.path.dirname(wrapper), exist_ok=True)
+    if not os.path.exists(wrapper) or open(wrapper).read() != text:
+        with open(wrapper, "w") as handle:
+            handle.write(text)
+    return Extension(isa.variant_name(module, level), [wrapper],
+                     include_dirs=base.include_dirs, depends=[source, *base.depends],
+                     define_macros=base.define_macros, language="c++")
+
+
+# The dispatched modules once more per level (BuildExt drops those of the levels this
+# compiler or machine cannot build).
+variants = [_variant(module, level) for level in isa.LEVELS for module in isa.DISPATCHED]
+setup(ext_modules=compiled + variants, cmdclass={"build_ext": BuildExt})

@@ -7,6 +7,8 @@ is why the public names below are imported lazily.
 import importlib
 import os
 
+from crcx._runtime import isa as _isa
+
 __version__ = "0.1.0"
 
 _PUBLIC = {
@@ -30,6 +32,10 @@ _PUBLIC = {
 }
 
 __all__ = sorted([*_PUBLIC, "get_include"])
+
+# The hot compiled modules load in their build for the best instruction-set level this
+# CPU runs, when first imported.
+_isa.install()
 
 
 def get_include():

@@ -66,6 +66,18 @@ def worker():
     print(json.dumps({"level": isa.level(), "times": times, "digests": digests}))
 
 
+def _cpu_name():
+    """The CPU's model name where Linux tells it, else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU not named"
+
+
 def _run(environment):
     run = subprocess.run([sys.executable, __file__, "--worker"], capture_output=True,
                          text=True, env={**os.environ, **environment}, check=True)
@@ -99,7 +111,7 @@ def main(argv=None):
     levels = [build for build in builds if build != "native"]
     lines = ["# The portable build against a native one", "",
              f"Written by `python benchmarks/portable.py` on {datetime.date.today()}, "
-             f"{platform.machine()}, {platform.processor() or 'CPU not named'}, Python "
+             f"{platform.machine()}, {_cpu_name()}, Python "
              f"{platform.python_version()}; one thread, ms, the best of {PROCESSES} "
              f"processes per build in turns, {REPEATS} calls each (CRC-MF: 2). Every build "
              "gave the same outputs (checked). `native` is built with `CRCX_NATIVE=1`; the "

@@ -415,7 +415,7 @@ def test_the_c_example_runs_one_plan_from_four_threads_without_the_gil(tmp_path)
         # a time limit, so that such a bug fails the test instead of hanging it.
         run = subprocess.run([sys.executable, "-c", _FRAMES_SCRIPT,
                               str(tmp_path / "c_extension"), gil],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert run.returncode == 0, run.stderr[-3000:]
         assert run.stdout.split("\n")[:2] == [str([(OK, "")] * 9), "True"]
 

@@ -51,10 +51,11 @@ print(json.dumps({
 """
 
 
-def _probe(level):
+def _probe(level, folder):
+    # Run from `folder`, where `python -c` finds the installed crcx, not the sources.
     environment = {**os.environ, isa.ENVIRONMENT: level}
     run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         env=environment, timeout=600)
+                         env=environment, timeout=600, cwd=folder)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -68,10 +69,10 @@ def test_the_build_carries_every_level_and_loads_the_best_this_cpu_runs():
 
 
 @pytest.mark.slow
-def test_every_level_gives_the_same_results():
+def test_every_level_gives_the_same_results(tmp_path):
     levels = [isa.BASELINE, *(level for level in isa.built_levels()
                               if level in isa.supported_levels())]
-    results = {level: _probe(level) for level in levels}
+    results = {level: _probe(level, tmp_path) for level in levels}
     for level, result in results.items():
         assert result["level"] == level
         folder = os.sep + level.replace("-", "_") + os.sep
@@ -84,10 +85,11 @@ def test_every_level_gives_the_same_results():
         for level, result in results.items()}
 
 
-def test_a_level_not_built_here_is_refused_by_name():
+def test_a_level_not_built_here_is_refused_by_name(tmp_path):
     environment = {**os.environ, isa.ENVIRONMENT: "x86-64-v9"}
     run = subprocess.run([sys.executable, "-c", "import numpy, crcx; "
                           "crcx.median(numpy.zeros((4, 4)), 3)"],
-                         capture_output=True, text=True, env=environment, timeout=120)
+                         capture_output=True, text=True, env=environment, timeout=120,
+                         cwd=tmp_path)
     assert run.returncode != 0
     assert "CRCX_ISA='x86-64-v9': expected 'baseline' or a level built" in run.stderr

@@ -82,9 +82,11 @@ class BuildExt(build_ext):
         if compiler.compiler_type == "msvc":
             compile_flags, link_flags = ["/O2", "/openmp"], []
         else:
-            # No FP exception flags are read, so floor() may be vectorised.
+            # No FP exception flags are read, so floor() may be vectorised. No a * b + c
+            # is fused into one FMA (rounded once, not twice) where a level has FMA and
+            # not where it has none: every level gives the same results.
             compile_flags = ["-O3", "-fno-math-errno", "-fno-trapping-math",
-                             "-Wno-unreachable-code"]
+                             "-ffp-contract=off", "-Wno-unreachable-code"]
             if NATIVE and _compiles_with(compiler, ["-march=native"],
                                          "int main(void) { return 0; }"):
                 compile_flags.append("-march=native")

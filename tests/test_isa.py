@@ -42,6 +42,10 @@ rgb = np.clip(np.stack([smooth, smooth[::-1], 0.8 * smooth], -1)
 outputs["crc grey"] = crcx.crc_median(images["uint8"])
 outputs["crc rgb"] = crcx.crc_median(rgb, channel_axis=-1)
 outputs["crc volume"] = crcx.crc_median(images["volume"])
+for correlation in ("pearson", "renyi"):    # float64 maps: every rounding shows
+    outputs[f"map {correlation}"] = crcx.crc_map(images["uint8"], correlation=correlation)
+    outputs[f"crc gain {correlation}"] = crcx.crc_median(images["uint8"],
+                                                         correlation=correlation, gain="crc")
 print(json.dumps({
     "level": isa.level(),
     "files": [sys.modules[name].__file__ for name in isa.DISPATCHED],
@@ -78,7 +82,7 @@ def test_every_level_gives_the_same_results(tmp_path):
         folder = os.sep + level.replace("-", "_") + os.sep
         assert all((folder in path) == (level != isa.BASELINE) for path in result["files"])
     digests = [result["digests"] for result in results.values()]
-    assert len(digests[0]) == 5 * 7 + 3 + 3     # every output of the probe
+    assert len(digests[0]) == 5 * 7 + 3 + 3 + 4     # every output of the probe
     assert all(other == digests[0] for other in digests[1:]), {
         level: [key for key in result["digests"]
                 if result["digests"][key] != digests[0][key]]

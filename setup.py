@@ -133,8 +133,8 @@ class BuildExt(build_ext):
 
 def _level_of(name):
     """The instruction-set level the extension `name` is built for; None: the baseline."""
-    parts = name.split(".")
-    return parts[2].replace("_", "-") if parts[1] == "_isa" else None
+    return next((level for level in isa.LEVELS for module in isa.DISPATCHED
+                 if isa.variant_name(module, level) == name), None)
 
 
 _write_box_networks()

@@ -10,7 +10,6 @@ from crcx._rank._driver cimport KernelPlan, Plan
 cdef struct FilterCall:
     Plan plan
     Py_ssize_t key_size
-    int ndim
     Py_ssize_t shape[4]         # the arrays' shape
     int axes[4]
     uint64_t cval_bits

@@ -20,7 +20,6 @@ cdef class PreparedFilter:
         self.kernel_plan = kernel_plan
         self.call.plan = kernel_plan.plan
         self.call.key_size = key_size
-        self.call.ndim = len(shape)
         for axis in range(len(shape)):
             self.call.shape[axis] = shape[axis]
         for axis in range(4):

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["BASELINE", "DISPATCHED", "ENVIRONMENT", "LEVELS", "built_levels", "install",
-           "level", "supported_levels"]
+           "level", "supported_levels", "variant_name"]
 
 # The levels the modules are built for besides the baseline, in order, by their -march
 # names: x86-64-v3 (AVX2, FMA, BMI2: every x86-64 CPU since 2015) and x86-64-v4

@@ -23,6 +23,13 @@ cdef extern from "crcx/crc/order.h" nogil:
     void crcx_sort_few(double* values, Py_ssize_t n)
     double crcx_kth_distance(const double* values, Py_ssize_t n, Py_ssize_t k, double centre)
 
+cdef extern from "crcx/crc/squares.h" nogil:
+    enum: SQUARES "CRCX_SQUARES"
+    void crcx_squares_along(const double* m, const double* source, double* target,
+                            Py_ssize_t side, Py_ssize_t step, Py_ssize_t across)
+    void crcx_squares_shrink(double* squares, const double* threshold, double* kept,
+                             Py_ssize_t size)
+
 
 # exp(-t) for t >= 0 in straight-line arithmetic, so that loops over it vectorise
 # (libm's exp does not): Cody-Waite reduction by ln 2 and a degree-13 Taylor
@@ -653,26 +660,43 @@ cdef inline double _middle_spread(const double* values, Py_ssize_t n) noexcept n
     return values[n - 1 - n // 4] - values[n // 4]
 
 
-cdef void _along(const double* m, const double* source, double* target, Py_ssize_t side,
-                 Py_ssize_t step, Py_ssize_t across) noexcept nogil:
-    """`m` times each of the `side` lines of a side x side square, a line's values
-    `step` apart and the lines `across` apart: target[u] = sum_c m[u, c] source[c]."""
-    cdef Py_ssize_t line, u, c
-    cdef double acc
-    for line in range(side):
-        for u in range(side):
-            acc = 0.0
-            for c in range(side):
-                acc = acc + m[u * side + c] * source[line * across + c * step]
-            target[line * across + u * step] = acc
-
-
 cdef void _transform(double* block, double* tmp, const double* m,
                      Py_ssize_t side) noexcept nogil:
-    """The side x side `block` (row-major) times `m` along both axes, in place:
-    block = m block m^T."""
-    _along(m, block, tmp, side, 1, side)
-    _along(m, tmp, block, side, side, 1)
+    """Each of the SQUARES side x side squares of `block` times `m` along both axes,
+    in place: block = m block m^T."""
+    crcx_squares_along(m, block, tmp, side, 1, side)
+    crcx_squares_along(m, tmp, block, side, side, 1)
+
+
+cdef void _shrink_squares(const double* data, const double* noise, Py_ssize_t pw,
+                          Py_ssize_t n, const double* basis, const double* inverse,
+                          Py_ssize_t side, double k2, double* block, double* tmp,
+                          double* weight) noexcept nogil:
+    """The n <= SQUARES squares of dct_shrink whose first values are data[0 .. n - 1]
+    (their lines pw apart), transformed, shrunk and transformed back, into `block`
+    (lane t of each SQUARES values: square t), and their aggregation weights."""
+    cdef Py_ssize_t size = side * side, b, c, e, t
+    cdef double threshold[SQUARES]
+    cdef double kept[SQUARES]
+    cdef double inv_count = 1.0 / size
+    for t in range(SQUARES):
+        threshold[t] = 0.0
+        kept[t] = size
+    for b in range(side):
+        for c in range(side):
+            e = (b * side + c) * SQUARES
+            for t in range(n):
+                block[e + t] = data[b * pw + c + t]
+                threshold[t] = threshold[t] + noise[b * pw + c + t]
+            for t in range(n, SQUARES):
+                block[e + t] = 0.0
+    for t in range(SQUARES):
+        threshold[t] = k2 * threshold[t] * inv_count
+    _transform(block, tmp, basis, side)
+    crcx_squares_shrink(block, threshold, kept, size)
+    for t in range(SQUARES):
+        weight[t] = 1.0 / kept[t]
+    _transform(block, tmp, inverse, side)
 
 
 def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
@@ -699,8 +723,8 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef Py_ssize_t side = basis.shape[0], r = side - 1, size = side * side
     cdef Py_ssize_t pw = padded.shape[2], plane = padded.shape[1] * pw
     cdef Py_ssize_t tops = height + r, lefts = width + r
-    cdef Py_ssize_t per_thread = max(2 * size, lefts)
-    cdef Py_ssize_t first, lines, i, z, y, x, top, left, b, c, e, yy, xx
+    cdef Py_ssize_t per_thread = max((2 * size + 1) * SQUARES, lefts)
+    cdef Py_ssize_t first, lines, i, z, y, x, top, tile, left, n, b, c, e, t, xx, low, high
     cdef const double* data = &padded[0, 0, 0]
     cdef const double* noise = &variance[0, 0, 0]
     cdef char* scratch = NULL
@@ -708,8 +732,10 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef double* weights = NULL
     cdef double* block
     cdef double* tmp
+    cdef double* weight
+    cdef double* row
     cdef double* column_sums
-    cdef double mean_variance, threshold, kept, weight, total, inv_count = 1.0 / size
+    cdef double total
     if basis.shape[1] != side or side < 1:
         raise ValueError("basis: expected a square matrix")
     for i in range(3):
@@ -729,34 +755,31 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
             lines = (height + r - first + side - 1) // side
             with nogil, parallel(num_threads=n_threads):
                 block = <double*>own_part(scratch, per_thread * sizeof(double))
-                tmp = block + size
+                tmp = block + size * SQUARES
+                weight = tmp + size * SQUARES
                 for i in prange(depth * lines, schedule="dynamic"):
                     z = i // lines
                     top = first + side * (i % lines)
-                    for left in range(lefts):
-                        mean_variance = 0.0
+                    for tile in range((lefts + SQUARES - 1) // SQUARES):
+                        left = tile * SQUARES
+                        n = min(SQUARES, lefts - left)
+                        e = z * plane + top * pw + left
+                        _shrink_squares(data + e, noise + e, pw, n, &basis[0, 0], inverse,
+                                        side, k2, block, tmp, weight)
+                        for t in range(n):
+                            weights[(z * tops + top) * lefts + left + t] = weight[t]
                         for b in range(side):
-                            e = z * plane + (top + b) * pw + left
-                            for c in range(side):
-                                block[b * side + c] = data[e + c]
-                                mean_variance = mean_variance + noise[e + c]
-                        threshold = k2 * mean_variance * inv_count
-                        _transform(block, tmp, &basis[0, 0], side)
-                        kept = size
-                        for e in range(1, size):
-                            if block[e] * block[e] <= threshold:
-                                block[e] = 0.0
-                                kept = kept - 1.0
-                        weight = 1.0 / kept
-                        weights[(z * tops + top) * lefts + left] = weight
-                        _transform(block, tmp, inverse, side)
-                        for b in range(side):
-                            yy = top + b - r
-                            if 0 <= yy < height:
-                                for c in range(side):
-                                    xx = left + c - r
-                                    if 0 <= xx < width:
-                                        out[z, yy, xx] += weight * block[b * side + c]
+                            if not 0 <= top + b - r < height:
+                                continue
+                            row = &out[z, top + b - r, 0]
+                            # c downwards: each pixel sums its squares by their left
+                            for c in range(side - 1, -1, -1):
+                                xx = left + c - r
+                                low = max(0, -xx)
+                                high = min(n, width - xx)
+                                e = (b * side + c) * SQUARES
+                                for t in range(low, high):
+                                    row[xx + t] = row[xx + t] + weight[t] * block[e + t]
         # the squares that cover (y, x) start at tops y .. y + r and lefts x .. x + r
         with nogil, parallel(num_threads=n_threads):
             column_sums = <double*>own_part(scratch, per_thread * sizeof(double))

@@ -31,34 +31,8 @@ cdef extern from "crcx/crc/squares.h" nogil:
                              Py_ssize_t size)
 
 
-# exp(-t) for t >= 0 in straight-line arithmetic, so that loops over it vectorise
-# (libm's exp does not): Cody-Waite reduction by ln 2 and a degree-13 Taylor
-# polynomial, within 3e-16 relative of exp. Past t = 600 it scales exp(-(t - 600))
-# by exp(-600), so that results in the subnormal range and the underflow to 0 (near
-# t = 745) happen where libm's do: a weight that is exactly 0 matters downstream.
-cdef extern from *:
-    """
-    #include <cmath>
-    #include <cstdint>
-    #include <cstring>
-    static inline double crcx_exp_minus(double t) {
-        bool far = t > 600.0;
-        double x = far ? (t > 1200.0 ? -600.0 : 600.0 - t) : -t;
-        double k = std::floor(x * 1.4426950408889634 + 0.5);
-        double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;
-        double p = 1.0 / 6227020800.0;
-        p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0; p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5; p = p * r + 1.0; p = p * r + 1.0;
-        int64_t bits = ((int64_t)k + 1023) << 52;
-        double scale;
-        std::memcpy(&scale, &bits, sizeof scale);
-        return p * scale * (far ? 2.6503965530043108e-261 : 1.0);
-    }
-    """
-    double crcx_exp_minus(double t) noexcept nogil
+cdef extern from "crcx/crc/exp.h" nogil:
+    double crcx_exp_minus(double t) noexcept
 
 
 cdef inline Py_ssize_t _base(const Py_ssize_t* shape, Py_ssize_t line,

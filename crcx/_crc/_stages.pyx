@@ -5,7 +5,7 @@ C-contiguous copy, ``reach`` values past each edge of each filtered axis), so th
 loops need no border logic: a window is a list of offsets, turned here into flat
 index deltas. Each kernel runs nogil with OpenMP threads over output lines.
 """
-from libc.math cimport INFINITY, fabs, sqrt
+from libc.math cimport fabs, sqrt
 from libc.stdint cimport int8_t, int16_t, uint8_t
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
@@ -20,8 +20,21 @@ cdef extern from "<algorithm>" namespace "std" nogil:
     void nth_element[T](T first, T nth, T last)
 
 cdef extern from "crcx/crc/order.h" nogil:
-    void crcx_sort_few(double* values, Py_ssize_t n)
-    double crcx_kth_distance(const double* values, Py_ssize_t n, Py_ssize_t k, double centre)
+    enum: NEIGHBOURHOODS "CRCX_NEIGHBOURHOODS"
+    void crcx_sort_lanes(double* values, Py_ssize_t n)
+    void crcx_count_below(const double* values, Py_ssize_t n, const double* centres,
+                          Py_ssize_t* below)
+    double crcx_kth_distance(const double* values, Py_ssize_t n, Py_ssize_t k, double centre,
+                             Py_ssize_t below)
+
+cdef extern from "crcx/crc/neighbours.h" nogil:
+    void crcx_neighbour_slopes(const double* at, int lanes, const Py_ssize_t* deltas,
+                               const double* offsets, Py_ssize_t count, const double* norms,
+                               double* out)
+    void crcx_neighbour_values(const double* at, const uint8_t* skip, int lanes,
+                               const Py_ssize_t* deltas, const double* offsets,
+                               Py_ssize_t count, const double* slopes, Py_ssize_t k,
+                               double* values, Py_ssize_t* counts)
 
 cdef extern from "crcx/crc/squares.h" nogil:
     enum: SQUARES "CRCX_SQUARES"
@@ -532,7 +545,8 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     and the spread of their middle half, v[n - 1 - n // 4] - v[n // 4] of the n sorted
     values. With `trend` > 0, the same of the values less the least-squares slopes of
     all the neighbours times their offsets, where that spread is under `trend` times
-    the first.
+    the first. NEIGHBOURHOODS pixels of a line are gathered, fitted and sorted side by
+    side, one per vector lane (crcx/crc/neighbours.h, crcx/crc/order.h).
     """
     cdef Py_ssize_t depth = distance.shape[0], height = distance.shape[1]
     cdef Py_ssize_t width = distance.shape[2], count = deltas.shape[0]
@@ -541,15 +555,22 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef const uint8_t* skip = &flagged[0, 0, 0]
     cdef const Py_ssize_t* delta = &deltas[0]
     cdef const double* offset = &offsets[0, 0]
-    # a thread's values, the levels and the three slopes
-    cdef Py_ssize_t per_thread = (2 * count + 3) * sizeof(double)
+    # a thread's values and levels of NEIGHBOURHOODS pixels side by side, one pixel's
+    # sorted values, and each pixel's slopes, centre, count of values and of those
+    # below the centre
+    cdef Py_ssize_t per_thread = (((2 * NEIGHBOURHOODS + 1) * count + 4 * NEIGHBOURHOODS)
+                                  * sizeof(double) + 2 * NEIGHBOURHOODS * sizeof(Py_ssize_t))
     cdef char* scratch = scratch_block(per_thread, n_threads, BUFFERS)
     cdef double* values
     cdef double* level
-    cdef double norms[3]
+    cdef double* one
     cdef double* slopes
-    cdef Py_ssize_t line, x, e, n, base, z, y, a
-    cdef double v, raw_distance, raw_spread, level_spread
+    cdef double* centres
+    cdef Py_ssize_t* counts
+    cdef Py_ssize_t* below
+    cdef double norms[3]
+    cdef Py_ssize_t line, tile, x, t, e, base, z, y, a, lanes
+    cdef double level_spread
     for a in range(3):
         norms[a] = 0.0
         for e in range(count):
@@ -557,76 +578,54 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     try:
         with nogil, parallel(num_threads=n_threads):
             values = <double*>own_part(scratch, per_thread)
-            level = values + count
-            slopes = values + 2 * count
+            level = values + NEIGHBOURHOODS * count
+            one = level + NEIGHBOURHOODS * count
+            slopes = one + count
+            centres = slopes + 3 * NEIGHBOURHOODS
+            counts = <Py_ssize_t*>(centres + NEIGHBOURHOODS)
+            below = counts + NEIGHBOURHOODS
             for line in prange(depth * height, schedule="dynamic", chunksize=4):
                 z = line // height
                 y = line % height
                 base = _base(padded.shape, line, height, rz, ry, rx)
-                for x in range(width):
-                    v = centre[z, y, x]
-                    n = _gather(data + base + x, skip + base + x, delta, offset, count, NULL,
-                                k, values)
-                    crcx_sort_few(values, count)
-                    raw_distance = crcx_kth_distance(values, n, k, v)
-                    raw_spread = _middle_spread(values, n)
-                    distance[z, y, x] = raw_distance
-                    spread[z, y, x] = raw_spread
-                    if trend > 0:
-                        _slopes(data + base + x, delta, offset, count, norms, slopes)
-                        _gather(data + base + x, skip + base + x, delta, offset, count,
-                                slopes, k, level)
-                        crcx_sort_few(level, count)
-                        level_spread = _middle_spread(level, n)
-                        if level_spread < trend * raw_spread:
-                            distance[z, y, x] = crcx_kth_distance(level, n, k, v)
-                            spread[z, y, x] = level_spread
+                for tile in range((width + NEIGHBOURHOODS - 1) // NEIGHBOURHOODS):
+                    x = tile * NEIGHBOURHOODS
+                    lanes = min(NEIGHBOURHOODS, width - x)
+                    for t in range(NEIGHBOURHOODS):
+                        centres[t] = centre[z, y, x + min(t, lanes - 1)]
+                    crcx_neighbour_values(data + base + x, skip + base + x, lanes, delta,
+                                          offset, count, NULL, k, values, counts)
+                    crcx_sort_lanes(values, count)
+                    crcx_count_below(values, count, centres, below)
+                    for t in range(lanes):
+                        _lane(values + t, count, one)
+                        distance[z, y, x + t] = crcx_kth_distance(one, counts[t], k,
+                                                                  centres[t], below[t])
+                        spread[z, y, x + t] = _middle_spread(one, counts[t])
+                    if trend <= 0:
+                        continue
+                    crcx_neighbour_slopes(data + base + x, lanes, delta, offset, count, norms,
+                                          slopes)
+                    crcx_neighbour_values(data + base + x, skip + base + x, lanes, delta,
+                                          offset, count, slopes, k, level, counts)
+                    crcx_sort_lanes(level, count)
+                    crcx_count_below(level, count, centres, below)
+                    for t in range(lanes):
+                        _lane(level + t, count, one)
+                        level_spread = _middle_spread(one, counts[t])
+                        if level_spread < trend * spread[z, y, x + t]:
+                            distance[z, y, x + t] = crcx_kth_distance(
+                                one, counts[t], k, centres[t], below[t])
+                            spread[z, y, x + t] = level_spread
     finally:
         free(scratch)
 
 
-cdef inline void _slopes(const double* at, const Py_ssize_t* deltas, const double* offsets,
-                         Py_ssize_t count, const double* norms, double* slopes) noexcept nogil:
-    """Least-squares slopes, per axis, of the `count` neighbours `deltas` away from
-    `at`, at (z, y, x) `offsets` (a centred cube: the axes are orthogonal), summed in
-    the neighbours' order."""
-    cdef Py_ssize_t a, e
-    for a in range(3):
-        slopes[a] = 0.0
-        if norms[a] == 0:
-            continue
-        for e in range(count):
-            slopes[a] += offsets[3 * e + a] * at[deltas[e]]
-        slopes[a] = slopes[a] / norms[a]
-
-
-cdef inline Py_ssize_t _gather(const double* at, const uint8_t* skip,
-                               const Py_ssize_t* deltas, const double* offsets,
-                               Py_ssize_t count, const double* slopes, Py_ssize_t k,
-                               double* out) noexcept nogil:
-    """The values of the `count` neighbours `deltas` away from `at`, less the `slopes`
-    times their (z, y, x) `offsets` unless `slopes` is NULL, into `out`, +inf where
-    `skip` marks them (unless fewer than `k` are unmarked); the number of values that
-    are not +inf."""
-    cdef Py_ssize_t e, n = 0
-    cdef bint skipped
+cdef inline void _lane(const double* lane, Py_ssize_t count, double* out) noexcept nogil:
+    """The `count` values down a lane of NEIGHBOURHOODS, into `out` in a row."""
+    cdef Py_ssize_t e
     for e in range(count):
-        skipped = skip[deltas[e]]
-        out[e] = INFINITY if skipped else (
-            at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0))
-        n = n + 1 - skipped
-    if n >= k:
-        return n
-    for e in range(count):
-        out[e] = at[deltas[e]] - (_shift(offsets, e, slopes) if slopes != NULL else 0.0)
-    return count
-
-
-cdef inline double _shift(const double* offsets, Py_ssize_t e,
-                          const double* slopes) noexcept nogil:
-    """How far the slopes move a value over neighbour `e`'s offset."""
-    return (slopes[0] * offsets[3 * e] + slopes[1] * offsets[3 * e + 1]
-            + slopes[2] * offsets[3 * e + 2])
+        out[e] = lane[e * NEIGHBOURHOODS]
 
 
 cdef inline double _middle_spread(const double* values, Py_ssize_t n) noexcept nogil:

@@ -1,11 +1,16 @@
-// Order statistics of a pixel's few neighbours, for the isolation test of CRC-MF
-// (crcx/_crc/_stages.pyx): a sort without data-dependent branches, and the k-th
-// nearest value to a centre read from the sorted values.
+// Order statistics of pixels' few neighbours, for the isolation test of CRC-MF
+// (crcx/_crc/_stages.pyx): a sort without data-dependent branches of
+// CRCX_NEIGHBOURHOODS pixels' neighbours side by side, and the k-th nearest value to
+// a centre read from one pixel's sorted values.
 #ifndef CRCX_CRC_ORDER_H
 #define CRCX_CRC_ORDER_H
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+
+// Pixels whose neighbourhoods are sorted at once: one AVX-512 register of doubles.
+#define CRCX_NEIGHBOURHOODS 8
 
 namespace crcx_order {
 
@@ -35,54 +40,86 @@ struct Network {
     }
 };
 
-// Sort v[0..N): every comparison a min and a max, unrolled with constant indices,
-// without the branches on the data that std::sort mispredicts on random values
-// (benchmarks/results/design.md).
+// Sort CRCX_NEIGHBOURHOODS sequences of N values side by side, value i of sequence t
+// at v[i * CRCX_NEIGHBOURHOODS + t]: every comparison a min and a max of two vectors
+// (omp simd: the loop to vectorise is the one over the sequences), unrolled with
+// constant indices, without the branches on the data that std::sort mispredicts on
+// random values (benchmarks/results/design.md).
 template <int N>
-static inline void sort_network(double* v)
+static inline void sort_network_lanes(double* v)
 {
     constexpr Network<N> network;
-    static_assert(network.size <= Network<N>::capacity, "network too large");
 #pragma GCC unroll 512
     for (int c = 0; c < network.size; c++) {
-        const double a = v[network.low[c]], b = v[network.high[c]];
-        v[network.low[c]] = std::min(a, b);
-        v[network.high[c]] = std::max(a, b);
+        double* __restrict__ low = v + network.low[c] * CRCX_NEIGHBOURHOODS;
+        double* __restrict__ high = v + network.high[c] * CRCX_NEIGHBOURHOODS;
+#pragma omp simd
+        for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) {
+            const double a = low[t], b = high[t];
+            low[t] = std::min(a, b);
+            high[t] = std::max(a, b);
+        }
     }
 }
 
 }  // namespace crcx_order
 
-// Sort v[0..n) ascending: by a network for the neighbourhoods of the isolation test
-// (24 values in 2-d, 26 in 3-d), by std::sort otherwise. The order is the same.
-static inline void crcx_sort_few(double* v, std::ptrdiff_t n)
+// Sort each of the CRCX_NEIGHBOURHOODS sequences of n values side by side in v
+// (value i of sequence t at v[i * CRCX_NEIGHBOURHOODS + t]) ascending: by a network
+// for the isolation test's neighbourhoods, by insertion otherwise.
+static inline void crcx_sort_lanes(double* v, std::ptrdiff_t n)
 {
     switch (n) {
     case 24:
-        crcx_order::sort_network<24>(v);
+        crcx_order::sort_network_lanes<24>(v);
         break;
     case 26:
-        crcx_order::sort_network<26>(v);
+        crcx_order::sort_network_lanes<26>(v);
         break;
     default:
-        std::sort(v, v + n);
+        for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++)
+            for (std::ptrdiff_t i = 1; i < n; i++) {
+                const double value = v[i * CRCX_NEIGHBOURHOODS + t];
+                std::ptrdiff_t j = i;
+                for (; j > 0 && value < v[(j - 1) * CRCX_NEIGHBOURHOODS + t]; j--)
+                    v[j * CRCX_NEIGHBOURHOODS + t] = v[(j - 1) * CRCX_NEIGHBOURHOODS + t];
+                v[j * CRCX_NEIGHBOURHOODS + t] = value;
+            }
     }
 }
 
-// The k-th smallest |v[i] - centre| over sorted v[0..n), 1 <= k <= n: the nearest
-// values taken one by one from both sides of the centre. Each distance is the one
-// |v[i] - centre| gives (centre - v equals -(v - centre) exactly), so the result is
-// that of a selection among the n distances.
-static inline double crcx_kth_distance(const double* v, std::ptrdiff_t n, std::ptrdiff_t k,
-                                       double centre)
+// How many of the values of each of the CRCX_NEIGHBOURHOODS sequences side by side in
+// v (n each) are below that sequence's centre: where a sorted sequence's values
+// nearest its centre start, found without the branches of a binary search, which
+// mispredict on every pixel.
+static inline void crcx_count_below(const double* v, std::ptrdiff_t n, const double* centres,
+                                    std::ptrdiff_t* __restrict__ below)
 {
-    std::ptrdiff_t right = std::lower_bound(v, v + n, centre) - v, left = right - 1;
+    for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) below[t] = 0;
+    for (std::ptrdiff_t i = 0; i < n; i++) {
+        const double* values = v + i * CRCX_NEIGHBOURHOODS;
+#pragma omp simd
+        for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) below[t] += values[t] < centres[t];
+    }
+}
+
+// The k-th smallest |v[i] - centre| over sorted v[0..n), 1 <= k <= n, `below` of them
+// less than the centre: the nearest values taken one by one from both sides of the
+// centre, with selects rather than branches. Each distance is the one |v[i] - centre|
+// gives (centre - v equals -(v - centre) exactly), so the result is that of a
+// selection among the n distances.
+static inline double crcx_kth_distance(const double* v, std::ptrdiff_t n, std::ptrdiff_t k,
+                                       double centre, std::ptrdiff_t below)
+{
+    std::ptrdiff_t right = below, left = below - 1;
     double distance = 0.0;
     for (std::ptrdiff_t taken = 0; taken < k; taken++) {
-        if (right >= n || (left >= 0 && centre - v[left] <= v[right] - centre))
-            distance = centre - v[left--];
-        else
-            distance = v[right++] - centre;
+        const double to_left = left >= 0 ? centre - v[left >= 0 ? left : 0] : INFINITY;
+        const double to_right = right < n ? v[right < n ? right : 0] - centre : INFINITY;
+        const bool leftwards = right >= n || (left >= 0 && to_left <= to_right);
+        distance = leftwards ? to_left : to_right;
+        left -= leftwards;
+        right += !leftwards;
     }
     return distance;
 }

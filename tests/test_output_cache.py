@@ -188,6 +188,33 @@ def test_the_scratch_pool_is_bounded():
     assert sorted(output_cache.kept_sizes(scratch_pool=True)) == sizes
 
 
+def test_past_its_spare_bytes_a_size_it_cannot_reuse_replaces_the_oldest_buffers():
+    # sizes more than an eighth apart, so that none serves another; together they
+    # pass the spare bytes, and giving back the two oldest brings the pool to them
+    spare = output_cache.SCRATCH_SPARE_BYTES
+    sizes = [spare * n // 64 for n in (20, 24, 29, 35)]
+    with output_cache.reusing_memory():
+        arrays = [np.empty(size, np.uint8) for size in sizes]
+        while arrays:
+            del arrays[0]
+        assert output_cache.kept_sizes(scratch_pool=True) == sizes
+        new = np.empty(spare * 31 // 64, np.uint8)
+        assert output_cache.kept_sizes(scratch_pool=True) == sizes[2:]
+        del new
+
+
+def test_within_its_spare_bytes_the_pool_keeps_every_size():
+    spare = output_cache.SCRATCH_SPARE_BYTES
+    sizes = [spare * n // 64 for n in (8, 10)]
+    with output_cache.reusing_memory():
+        arrays = [np.empty(size, np.uint8) for size in sizes]
+        while arrays:
+            del arrays[0]
+        new = np.empty(spare * 12 // 64, np.uint8)
+        assert output_cache.kept_sizes(scratch_pool=True) == sizes
+        del new
+
+
 def test_crc_median_runs_in_a_section_and_leaves_none_open():
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, (300, 300), dtype=np.uint8)

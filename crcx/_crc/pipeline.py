@@ -400,8 +400,9 @@ def _impulses(plane, P):
 def _nonlocal_mean(planes, noise, P):
     """B of §3 for planes that share their weights (the channels of a colour image):
     the non-local mean of J; with two passes, again where O is not set, weighing the
-    first pass's patches. `noise` holds each plane's (O, J, M, sigma^2)."""
-    O, J, _, sig2 = (np.stack(part) for part in zip(*noise))
+    first pass's patches. `noise` holds each plane's (O, J, sigma^2)."""
+    O, J, sig2 = zip(*noise)
+    sig2 = np.stack(sig2)
     if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
         return list(J)
     plane, r, half = planes[0], P.search, P.patch // 2
@@ -410,15 +411,16 @@ def _nonlocal_mean(planes, noise, P):
     geometry = (plane.reach(r + half),
                 plane.deltas(plane.cube(r, skip_centre=True), padded[0]),
                 plane.deltas(rows, padded[0]), half, sig2)
-    B = np.empty(J.shape)
+    B = np.empty(sig2.shape)
     _stages.nonlocal_mean(padded, padded, *geometry, P.h, 1.0, True, B, plane.n_threads)
     if P.passes == 1:
         return list(B)
     guide = np.stack([p.padded(b, r + half, p.cval) for p, b in zip(planes, B)])
-    guided = np.empty(J.shape)
+    guided = np.empty(sig2.shape)
     _stages.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
                        plane.n_threads)
-    return list(np.where(O, B, guided))
+    np.copyto(guided, B, where=np.stack(O))
+    return list(guided)
 
 
 def _dct_estimate(plane, J, sig2, P):
@@ -494,8 +496,11 @@ def _fitted(plane, P):
 
 def _estimates(planes, P):
     """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
-    noise = [_noise(plane, P) for plane in planes]
-    B = [M for _, _, M, _ in noise]
+    noise, B = [], []
+    for plane in planes:
+        O, J, M, sig2 = _noise(plane, P)
+        noise.append((O, J, sig2))
+        B.append(M if P.base == "median" else None)   # not kept where §3 replaces it
     if P.base == "nonlocal":
         for group in channel_groups(len(planes), P):
             for i, b in zip(group, _nonlocal_mean([planes[i] for i in group],
@@ -503,8 +508,8 @@ def _estimates(planes, P):
                 B[i] = b
         if P.dct:
             B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P))) if sig2.any()
-                 else b for plane, (O, J, _, sig2), b in zip(planes, noise, B)]
-    return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, _, sig2), b in zip(noise, B)]
+                 else b for plane, (O, J, sig2), b in zip(planes, noise, B)]
+    return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, sig2), b in zip(noise, B)]
 
 
 def _restore(planes, P):

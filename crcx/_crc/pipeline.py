@@ -69,21 +69,30 @@ class _Plane:
     def reach(self, r):
         return (r if self.ndim == 3 else 0, r, r)
 
-    def padded(self, array, r, fill, slices=False):
+    def padded(self, array, r, fill, slices=False, out=None):
         """`array` extended by `r` past each edge of the filtered axes (`fill` for cval);
-        with `slices`, of the last two only (each slice of a volume on its own)."""
-        out = array
-        for axis, extra in enumerate((0, r, r) if slices else self.reach(r)):
+        with `slices`, of the last two only (each slice of a volume on its own); into
+        `out` if given."""
+        extended = array
+        reach = (0, r, r) if slices else self.reach(r)
+        last = max((axis for axis, extra in enumerate(reach) if extra), default=None)
+        for axis, extra in enumerate(reach):
             if extra == 0:
                 continue
-            index = extended_indices(out.shape[axis], extra, extra, self.mode)
+            index = extended_indices(extended.shape[axis], extra, extra, self.mode)
             if self.mode == "constant":
-                shape = list(out.shape)
+                shape = list(extended.shape)
                 shape[axis] = 1
-                out = np.concatenate([out, np.full(shape, fill, out.dtype)], axis=axis)
-                index = np.where(index < 0, out.shape[axis] - 1, index)
-            out = np.take(out, index, axis=axis)
-        return np.ascontiguousarray(out)
+                extended = np.concatenate([extended, np.full(shape, fill, extended.dtype)],
+                                          axis=axis)
+                index = np.where(index < 0, extended.shape[axis] - 1, index)
+            extended = np.take(extended, index, axis=axis,
+                               out=out if axis == last else None)
+        if out is None:
+            return np.ascontiguousarray(extended)
+        if last is None:
+            np.copyto(out, array)
+        return out
 
     def shifted(self, array, fill, offsets):
         """`array` read at each (z, y, x) offset of at most 1 per axis, past the borders
@@ -397,6 +406,17 @@ def _impulses(plane, P):
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
 
+def _padded_stack(planes, arrays, r):
+    """Each of `arrays`, of the matching one of `planes` (the channels of one image),
+    padded by `r` as :meth:`_Plane.padded` pads it, in one array."""
+    first = planes[0]
+    shape = tuple(n + 2 * e for n, e in zip(first.values.shape, first.reach(r)))
+    out = np.empty((len(arrays),) + shape)
+    for plane, array, into in zip(planes, arrays, out):
+        plane.padded(array, r, plane.cval, out=into)
+    return out
+
+
 def _nonlocal_mean(planes, noise, P):
     """B of §3 for planes that share their weights (the channels of a colour image):
     the non-local mean of J; with two passes, again where O is not set, weighing the
@@ -406,7 +426,7 @@ def _nonlocal_mean(planes, noise, P):
     if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
         return list(J)
     plane, r, half = planes[0], P.search, P.patch // 2
-    padded = np.stack([p.padded(j, r + half, p.cval) for p, j in zip(planes, J)])
+    padded = _padded_stack(planes, J, r + half)
     rows = sorted({offset[:2] + (0,) for offset in plane.cube(half)})
     geometry = (plane.reach(r + half),
                 plane.deltas(plane.cube(r, skip_centre=True), padded[0]),
@@ -415,7 +435,7 @@ def _nonlocal_mean(planes, noise, P):
     _stages.nonlocal_mean(padded, padded, *geometry, P.h, 1.0, True, B, plane.n_threads)
     if P.passes == 1:
         return list(B)
-    guide = np.stack([p.padded(b, r + half, p.cval) for p, b in zip(planes, B)])
+    guide = _padded_stack(planes, B, r + half)
     guided = np.empty(sig2.shape)
     _stages.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
                        plane.n_threads)

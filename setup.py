@@ -23,7 +23,7 @@ from setuptools.command.build_ext import build_ext
 
 # The compiled modules, by their dotted names under crcx.
 MODULES = ["_runtime.threads", "_runtime.memory", "_runtime._cpu", "_rank._driver",
-           "_rank.prepared", "_crc._window", "_crc._stages", "_capi.table"]
+           "_rank.prepared", "_crc._window", "_crc._stages", "_crc._extend", "_capi.table"]
 NATIVE = os.environ.get("CRCX_NATIVE") == "1"
 
 

@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from crcx._common.boundary import extended_indices
-from crcx._crc import _stages, _window
+from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
                              FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
@@ -73,25 +73,12 @@ class _Plane:
         """`array` extended by `r` past each edge of the filtered axes (`fill` for cval);
         with `slices`, of the last two only (each slice of a volume on its own); into
         `out` if given."""
-        extended = array
         reach = (0, r, r) if slices else self.reach(r)
-        last = max((axis for axis, extra in enumerate(reach) if extra), default=None)
-        for axis, extra in enumerate(reach):
-            if extra == 0:
-                continue
-            index = extended_indices(extended.shape[axis], extra, extra, self.mode)
-            if self.mode == "constant":
-                shape = list(extended.shape)
-                shape[axis] = 1
-                extended = np.concatenate([extended, np.full(shape, fill, extended.dtype)],
-                                          axis=axis)
-                index = np.where(index < 0, extended.shape[axis] - 1, index)
-            extended = np.take(extended, index, axis=axis,
-                               out=out if axis == last else None)
+        index = [extended_indices(n, extra, extra, self.mode)
+                 for n, extra in zip(array.shape, reach)]
         if out is None:
-            return np.ascontiguousarray(extended)
-        if last is None:
-            np.copyto(out, array)
+            out = np.empty(tuple(map(len, index)), array.dtype)
+        _extend.extend(array, *index, fill, reach[2], out, self.n_threads)
         return out
 
     def shifted(self, array, fill, offsets):

@@ -423,11 +423,13 @@ def _nonlocal_mean(planes, noise, P):
     if P.passes == 1:
         return list(B)
     guide = _padded_stack(planes, B, r + half)
-    guided = np.empty(sig2.shape)
-    _stages.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, guided,
+    first = guide[(slice(None),) + tuple(slice(e, e + n) for e, n in
+                                         zip(plane.reach(r + half), B.shape[1:]))]
+    # the guided pass reads the first pass's values from `guide`: it may overwrite B
+    _stages.nonlocal_mean(padded, guide, *geometry, P.pilot_h, 0.0, False, B,
                        plane.n_threads)
-    np.copyto(guided, B, where=np.stack(O))
-    return list(guided)
+    np.copyto(B, first, where=np.stack(O))
+    return list(B)
 
 
 def _dct_estimate(plane, J, sig2, P):

@@ -292,7 +292,12 @@ def channel_groups(n_planes, P):
 
 def robust_variance(values):
     """Squared scaled MAD of |Laplacian| samples: (1.4826 median)^2 (§2)."""
-    return (1.4826 * float(np.median(values))) ** 2
+    return _median_variance(float(np.median(values)))
+
+
+def _median_variance(median):
+    """(1.4826 median)^2, the variance of §2 from the median of |Laplacian| samples."""
+    return (1.4826 * median) ** 2
 
 
 def _affine_fit(x, y, n):
@@ -310,8 +315,10 @@ def _affine_fit(x, y, n):
 
 
 def samples_by_bin(bins, n_bins, level, laplacian):
-    """[(level, laplacian) of the samples in bin j, in their order] for j < n_bins."""
-    return [(level[bins == j], laplacian[bins == j]) for j in range(n_bins)]
+    """[(level of the samples in bin j, in their order; the median of their laplacian,
+    NaN without samples)] for j < n_bins."""
+    return [(level[bins == j], float(np.median(laplacian[bins == j])) if np.any(bins == j)
+             else math.nan) for j in range(n_bins)]
 
 
 def fit_noise(laplacian, level, noise, noise_bins, by_bin=samples_by_bin, weak_texture=None):
@@ -348,10 +355,10 @@ def _fit_samples(laplacian, level, noise, noise_bins, by_bin):
     lo, hi = level.min(), level.max()
     k = np.minimum(((level - lo) / (hi - lo) * noise_bins).astype(np.intp), noise_bins - 1)
     xs, ys, ns = [], [], []
-    for x, y in by_bin(k, noise_bins, level, laplacian):
+    for x, median in by_bin(k, noise_bins, level, laplacian):
         if x.size >= MIN_SAMPLES:
             xs.append(x.mean())
-            ys.append(robust_variance(y))
+            ys.append(_median_variance(median))
             ns.append(float(x.size))
     if len(xs) < 2:
         return robust_variance(laplacian), 0.0

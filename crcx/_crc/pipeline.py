@@ -201,7 +201,8 @@ def _noise_model(plane, L, O, proxy, P, energy=None):
         return float(P.noise) ** 2, 0.0
     near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
                        n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, _stages.samples_by_bin,
+    by_bin = functools.partial(_stages.samples_by_bin, n_threads=plane.n_threads)
+    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, by_bin,
                      None if energy is None else (energy[~near], plane.ndim))
 
 

@@ -21,9 +21,6 @@ cdef extern from "<algorithm>" namespace "std" nogil:
 
 cdef extern from "crcx/crc/order.h" nogil:
     enum: NEIGHBOURHOODS "CRCX_NEIGHBOURHOODS"
-    void crcx_sort_lanes(double* values, Py_ssize_t n)
-    void crcx_count_below(const double* values, Py_ssize_t n, const double* centres,
-                          Py_ssize_t* below)
     double crcx_kth_distance(const double* values, Py_ssize_t n, Py_ssize_t k, double centre,
                              Py_ssize_t below)
 
@@ -31,10 +28,11 @@ cdef extern from "crcx/crc/neighbours.h" nogil:
     void crcx_neighbour_slopes(const double* at, int lanes, const Py_ssize_t* deltas,
                                const double* offsets, Py_ssize_t count, const double* norms,
                                double* out)
-    void crcx_neighbour_values(const double* at, const uint8_t* skip, int lanes,
-                               const Py_ssize_t* deltas, const double* offsets,
-                               Py_ssize_t count, const double* slopes, Py_ssize_t k,
-                               double* values, Py_ssize_t* counts)
+    void crcx_sorted_neighbours(const double* at, const uint8_t* skip, int lanes,
+                                const Py_ssize_t* deltas, const double* offsets,
+                                Py_ssize_t count, const double* slopes, Py_ssize_t k,
+                                const double* centres, double* values, Py_ssize_t* counts,
+                                Py_ssize_t* below)
 
 cdef extern from "crcx/crc/squares.h" nogil:
     enum: SQUARES "CRCX_SQUARES"
@@ -613,10 +611,9 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                     lanes = min(NEIGHBOURHOODS, width - x)
                     for t in range(NEIGHBOURHOODS):
                         centres[t] = centre[z, y, x + min(t, lanes - 1)]
-                    crcx_neighbour_values(data + base + x, skip + base + x, lanes, delta,
-                                          offset, count, NULL, k, values, counts)
-                    crcx_sort_lanes(values, count)
-                    crcx_count_below(values, count, centres, below)
+                    crcx_sorted_neighbours(data + base + x, skip + base + x, lanes, delta,
+                                           offset, count, NULL, k, centres, values, counts,
+                                           below)
                     for t in range(lanes):
                         _lane(values + t, count, one)
                         distance[z, y, x + t] = crcx_kth_distance(one, counts[t], k,
@@ -626,10 +623,9 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                         continue
                     crcx_neighbour_slopes(data + base + x, lanes, delta, offset, count, norms,
                                           slopes)
-                    crcx_neighbour_values(data + base + x, skip + base + x, lanes, delta,
-                                          offset, count, slopes, k, level, counts)
-                    crcx_sort_lanes(level, count)
-                    crcx_count_below(level, count, centres, below)
+                    crcx_sorted_neighbours(data + base + x, skip + base + x, lanes, delta,
+                                           offset, count, slopes, k, centres, level, counts,
+                                           below)
                     for t in range(lanes):
                         _lane(level + t, count, one)
                         level_spread = _middle_spread(one, counts[t])

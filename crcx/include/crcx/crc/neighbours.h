@@ -133,4 +133,18 @@ static inline void crcx_neighbour_values(const double* at, const unsigned char* 
     chosen(at, skip, lanes, deltas, offsets, count, slopes, k, values, counts);
 }
 
+// crcx_neighbour_values, each pixel's values sorted (crcx_sort_lanes), and below[t],
+// how many of pixel t's lie below centres[t].
+static inline void crcx_sorted_neighbours(const double* at, const unsigned char* skip,
+                                          int lanes, const std::ptrdiff_t* deltas,
+                                          const double* offsets, std::ptrdiff_t count,
+                                          const double* slopes, std::ptrdiff_t k,
+                                          const double* centres, double* values,
+                                          std::ptrdiff_t* counts, std::ptrdiff_t* below)
+{
+    crcx_neighbour_values(at, skip, lanes, deltas, offsets, count, slopes, k, values, counts);
+    crcx_sort_lanes(values, count);
+    crcx_count_below(values, count, centres, below);
+}
+
 #endif  // CRCX_CRC_NEIGHBOURS_H

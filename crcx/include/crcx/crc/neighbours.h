@@ -2,7 +2,7 @@
 // isolation) for CRCX_NEIGHBOURHOODS pixels of a line side by side: neighbour e of
 // pixel t at values[e * CRCX_NEIGHBOURHOODS + t], the layout crcx_sort_lanes sorts.
 // Neighbour e of consecutive pixels lies at consecutive addresses, so gathering
-// them and fitting their slopes are vector loads and arithmetic (omp simd: the loop
+// them and fitting their slopes are vector loads and arithmetic (CRCX_SIMD: the loop
 // to vectorise is the one over the pixels). Pixel t of a tile of `lanes` < the full
 // count reads as pixel lanes - 1, so that no load passes the line's last pixel.
 #ifndef CRCX_CRC_NEIGHBOURS_H
@@ -13,7 +13,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "crcx/crc/order.h"
+#include "order.h"
+#include "simd.h"
 
 namespace crcx_neighbours {
 
@@ -66,7 +67,7 @@ static inline void slopes(const double* at, int lanes, const std::ptrdiff_t* del
         for (std::ptrdiff_t e = 0; e < count; e++) {
             const double offset = offsets[3 * e + a];
             const double* v = at + deltas[e];
-#pragma omp simd
+            CRCX_SIMD
             for (int t = 0; t < L; t++) s[t] = s[t] + offset * v[pixel<Full>(t, lanes)];
         }
         for (int t = 0; t < L; t++) s[t] = s[t] / norms[a];
@@ -84,7 +85,7 @@ static inline void gather(const double* at, const unsigned char* skip, int lanes
         const double* v = at + deltas[e];
         const std::uint64_t marked = marks<Full>(skip + deltas[e], lanes);
         double* out = values + e * L;
-#pragma omp simd
+        CRCX_SIMD
         for (int t = 0; t < L; t++) {
             const bool unmarked = ((marked >> (8 * t)) & 0xff) == 0;
             const double value = v[pixel<Full>(t, lanes)] - shift<Levelled>(slopes, t, offsets + 3 * e);

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstddef>
 
+#include "simd.h"
+
 // Pixels whose neighbourhoods are sorted at once: one AVX-512 register of doubles.
 #define CRCX_NEIGHBOURHOODS 8
 
@@ -42,7 +44,7 @@ struct Network {
 
 // Sort CRCX_NEIGHBOURHOODS sequences of N values side by side, value i of sequence t
 // at v[i * CRCX_NEIGHBOURHOODS + t]: every comparison a min and a max of two vectors
-// (omp simd: the loop to vectorise is the one over the sequences), unrolled with
+// (CRCX_SIMD: the loop to vectorise is the one over the sequences), unrolled with
 // constant indices, without the branches on the data that std::sort mispredicts on
 // random values (benchmarks/results/design.md).
 template <int N>
@@ -53,7 +55,7 @@ static inline void sort_network_lanes(double* v)
     for (int c = 0; c < network.size; c++) {
         double* __restrict__ low = v + network.low[c] * CRCX_NEIGHBOURHOODS;
         double* __restrict__ high = v + network.high[c] * CRCX_NEIGHBOURHOODS;
-#pragma omp simd
+        CRCX_SIMD
         for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) {
             const double a = low[t], b = high[t];
             low[t] = std::min(a, b);
@@ -98,7 +100,7 @@ static inline void crcx_count_below(const double* v, std::ptrdiff_t n, const dou
     for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) below[t] = 0;
     for (std::ptrdiff_t i = 0; i < n; i++) {
         const double* values = v + i * CRCX_NEIGHBOURHOODS;
-#pragma omp simd
+        CRCX_SIMD
         for (int t = 0; t < CRCX_NEIGHBOURHOODS; t++) below[t] += values[t] < centres[t];
     }
 }

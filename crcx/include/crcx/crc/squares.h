@@ -1,13 +1,15 @@
 // The squares of the DCT estimate of CRC-MF (crcx/_crc/_stages.pyx, dct_shrink),
 // CRCX_SQUARES side by side: value v of square t at squares[v * CRCX_SQUARES + t].
 // Written in C++ for what Cython cannot say: source and target never alias
-// (__restrict__) and the loop over the lanes is the one to vectorise (omp simd: left
+// (__restrict__) and the loop over the lanes is the one to vectorise (CRCX_SIMD: left
 // to itself, GCC vectorises along the squares' short lines and spends its time
 // shuffling).
 #ifndef CRCX_CRC_SQUARES_H
 #define CRCX_CRC_SQUARES_H
 
 #include <cstddef>
+
+#include "simd.h"
 
 // Squares transformed at once: two AVX-512 registers of doubles a value.
 #define CRCX_SQUARES 16
@@ -24,7 +26,7 @@ static inline void crcx_squares_along(const double* m, const double* __restrict_
             for (std::ptrdiff_t c = 0; c < side; ++c) {
                 const double weight = m[u * side + c];
                 const double* values = source + (line * across + c * step) * CRCX_SQUARES;
-#pragma omp simd
+                CRCX_SIMD
                 for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = into[t] + weight * values[t];
             }
         }
@@ -38,7 +40,7 @@ static inline void crcx_squares_shrink(double* __restrict__ squares,
                                        double* __restrict__ kept, std::ptrdiff_t size) {
     for (std::ptrdiff_t e = 1; e < size; ++e) {
         double* values = squares + e * CRCX_SQUARES;
-#pragma omp simd
+        CRCX_SIMD
         for (int t = 0; t < CRCX_SQUARES; ++t) {
             const bool drop = values[t] * values[t] <= threshold[t];
             values[t] = drop ? 0.0 : values[t];

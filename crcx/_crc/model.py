@@ -317,8 +317,9 @@ def _affine_fit(x, y, n):
 def samples_by_bin(bins, n_bins, level, laplacian):
     """[(level of the samples in bin j, in their order; the median of their laplacian,
     NaN without samples)] for j < n_bins."""
-    return [(level[bins == j], float(np.median(laplacian[bins == j])) if np.any(bins == j)
-             else math.nan) for j in range(n_bins)]
+    masks = (bins == j for j in range(n_bins))
+    return [(level[mask], float(np.median(laplacian[mask])) if mask.any() else math.nan)
+            for mask in masks]
 
 
 def fit_noise(laplacian, level, noise, noise_bins, by_bin=samples_by_bin, weak_texture=None):

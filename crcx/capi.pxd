@@ -68,6 +68,7 @@ cdef extern from "crcx/crcx.h" nogil:
         int bins
         int s_max
         const char* impulses
+        int sample
         double kappa
         double sparse_kappa
         double isolation

@@ -174,6 +174,7 @@ def test_glob_patterns_are_expanded_by_crcx(tmp_path, inputs):
 @pytest.mark.parametrize("arguments, message", [
     (["--method", "median", "--window", "5"], "--window applies to --method crc only"),
     (["--method", "median", "--correlation", "renyi"], "--correlation applies"),
+    (["--method", "median", "--preset", "realtime"], "--preset applies"),
     (["--mode", "edge"], "invalid choice"),
     (["--jobs", "0", "--method", "median"], "--jobs"),
 ])
@@ -195,6 +196,14 @@ def test_default_method_is_crc(tmp_path, inputs):
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "grey8.png"),
                                   crcx.crc_median(INPUTS["grey8.png"]))
+
+
+def test_the_realtime_preset_from_the_command_line(tmp_path, inputs):
+    result = run("denoise", inputs / "grey8.png", "-o", tmp_path / "out", "--preset",
+                 "realtime", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "grey8.png"),
+                                  crcx.crc_median(INPUTS["grey8.png"], preset="realtime"))
 
 
 def test_tune_saves_parameters_that_denoise_uses(tmp_path, inputs):

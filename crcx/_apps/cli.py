@@ -16,7 +16,7 @@ from crcx._apps.collection import (MAX_CHANNELS, METHODS, collection_score, deno
                                    expand_inputs, filter_function)
 from crcx._apps.io import optional_import, read_image
 from crcx._apps.tuning import LOSSES, tune
-from crcx._crc.options import gather_options
+from crcx._crc.options import PRESETS, gather_options
 
 __all__ = ["main"]
 
@@ -26,7 +26,7 @@ MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
 NOISES = {"mixed": (10.0, 0.2), "gaussian": (15.0, 0.0), "impulse": (0.0, 0.2)}
 DEMO_SEED = 0
 # Options that only CRC-MF has.
-_CRC_ONLY = ("window", "correlation")
+_CRC_ONLY = ("window", "correlation", "preset")
 
 
 def _add_filter_arguments(parser, *, method=True, sizes=True):
@@ -38,14 +38,16 @@ def _add_filter_arguments(parser, *, method=True, sizes=True):
         parser.add_argument("--window", type=int, help="CRC-MF correlation window (crc only)")
         parser.add_argument("--correlation", choices=("pearson", "renyi"),
                             help="CRC-MF correlation function (crc only)")
+        parser.add_argument("--preset", choices=tuple(PRESETS),
+                            help="CRC-MF's options to start from (crc only; default quality)")
     parser.add_argument("--mode", choices=MODES, help="border rule (default reflect)")
     parser.add_argument("--cval", type=float, help="value past the border with --mode constant")
     parser.add_argument("--threads", type=int, dest="n_threads",
                         help="OpenMP threads per image (default: all, or 1 with --jobs > 1)")
 
 
-def _filter_options(parser, args, method, names=("size", "window", "correlation", "mode",
-                                                 "cval", "n_threads"), saved=None):
+def _filter_options(parser, args, method, names=("size", "window", "correlation", "preset",
+                                                 "mode", "cval", "n_threads"), saved=None):
     """The keyword options of `method` from the command line, over those `saved` by
     crcx tune; CRC-MF's in one :class:`crcx.CRCOptions`."""
     given = {name: getattr(args, name) for name in names

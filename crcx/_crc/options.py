@@ -16,7 +16,7 @@ import numpy as np
 
 from crcx._common.arguments import ArgumentError
 
-IMPULSES = ("adaptive", "hwang-haddad", "none")
+IMPULSES = ("adaptive", "hwang-haddad", "switching", "none")
 BASES = ("nonlocal", "median")
 GAINS = ("wiener", "crc", "wiener+crc", "none")
 
@@ -74,9 +74,14 @@ class CRCOptions:
         Quantisation levels (2 to 4) for ``correlation="renyi"``.
     s_max : int, optional
         Largest window of the adaptive median (odd, §1.1).
-    impulses : {"adaptive", "hwang-haddad", "none"}, optional
+    impulses : {"adaptive", "hwang-haddad", "switching", "none"}, optional
         Impulse stage: the full §1, the plain adaptive median (flags and replacement
-        of Hwang & Haddad 1995), or no impulse stage.
+        of Hwang & Haddad 1995), the real-time switching median of §13 (the full
+        stage's estimate, on a sample, decides which pixels a 3x3 test flags), or no
+        impulse stage.
+    sample : int, optional
+        Pixels of the mosaic, spread evenly over each plane, on which the switching
+        stage makes its estimate (§13); 0, or a plane no larger, uses the whole plane.
     kappa : float, optional
         Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
         of the adaptive median is not an impulse.
@@ -162,6 +167,7 @@ class CRCOptions:
     bins: int = 2
     s_max: int = 19
     impulses: str = "adaptive"
+    sample: int = 0
     kappa: float = 4.0
     sparse_kappa: float = 6.0
     isolation: float = 0.04
@@ -199,6 +205,9 @@ class CRCOptions:
         for name in ("kappa", "sparse_kappa", "excess", "wiener_c"):
             value = getattr(self, name)
             _check(name, _number(value) and value >= 0, f"expected >= 0, got {value!r}")
+        _check("sample", isinstance(self.sample, numbers.Integral)
+               and not isinstance(self.sample, bool) and self.sample >= 0,
+               f"expected an integer >= 0, got {self.sample!r}")
         _check("isolation", _number(self.isolation) and 0 <= self.isolation <= 1,
                f"expected a fraction of the range in [0, 1], got {self.isolation!r}")
         _check("majority", self.majority == 0 or _odd(self.majority),
@@ -260,18 +269,34 @@ class CRCOptions:
 
 OPTION_NAMES = tuple(option.name for option in fields(CRCOptions))
 
+# The presets of CRC-MF, by name: the options a call starts from (docs/algorithm.md §9
+# and §13 give their measurements). "realtime" trades the non-local stage and the full
+# impulse stage for a median base and a switching median whose decisions come from
+# the full stage's estimate on a sample.
+PRESETS = {
+    "quality": CRCOptions(),
+    "realtime": CRCOptions(impulses="switching", sample=65536, base="median", wiener_c=1.0),
+}
+
 
 def _same(value, default):
     return type(value) is type(default) and value == default
 
 
 def given_options(options, algorithm, size=FROM_OPTIONS):
-    """The options of a call: `options` (default ``CRCOptions()``) with the fields
-    given as keywords, `size` and `algorithm`, on top."""
+    """The options of a call: `options` (default those of the preset named by
+    ``algorithm["preset"]``, "quality" if absent) with the fields given as keywords,
+    `size` and the rest of `algorithm`, on top."""
+    algorithm = dict(algorithm)
+    preset = algorithm.pop("preset", "quality")
+    if preset not in PRESETS:
+        raise ArgumentError(f"preset: expected one of {tuple(PRESETS)}, got {preset!r}")
     if options is None:
-        options = CRCOptions()
+        options = PRESETS[preset]
     elif not isinstance(options, CRCOptions):
         raise TypeError(f"options: expected a CRCOptions, got {type(options).__name__}")
+    elif preset != "quality":
+        raise ArgumentError("preset: give either options or a preset, not both")
     if size is not FROM_OPTIONS:
         algorithm = {**algorithm, "size": size}
     return options.replace(**algorithm) if algorithm else options
@@ -281,16 +306,17 @@ def gather_options(keywords):
     """The keyword arguments `keywords` of a call to CRC-MF with its options in one:
     ``options``, a CRCOptions with the fields among `keywords` on top, and the other
     keywords (``mode``, ``n_threads``...) as they are."""
-    others = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
-    given = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
+    named = OPTION_NAMES + ("preset",)
+    others = {name: value for name, value in keywords.items() if name not in named}
+    given = {name: value for name, value in keywords.items() if name in named}
     return {**others, "options": given_options(others.get("options"), given)}
 
 
 def takes_options(function):
     """Declare that `function` takes the options of CRC-MF, as ``options=`` and as
-    keywords (``**algorithm``) overriding its fields: its signature shows every field
-    with its default, and ``%(options)s`` in its docstring becomes their descriptions
-    (those of :class:`CRCOptions`)."""
+    keywords (``**algorithm``) overriding its fields, or as a preset's name: its
+    signature shows `preset` and every field with its default, and ``%(options)s`` in
+    its docstring becomes their descriptions (those of :class:`CRCOptions`)."""
     signature = inspect.signature(function)
     defaults = {option.name: option.default for option in fields(CRCOptions)}
     own = [parameter.replace(default=defaults.get(parameter.name, parameter.default))
@@ -299,7 +325,7 @@ def takes_options(function):
     taken = {parameter.name for parameter in own}
     function.__signature__ = signature.replace(parameters=own + [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-        for name, default in defaults.items() if name not in taken])
+        for name, default in {"preset": "quality", **defaults}.items() if name not in taken])
     if function.__doc__ is not None:
         function.__doc__ = re.sub(r"^( *)%\(options\)s\n",
                                   lambda line: textwrap.indent(_OPTIONS_DOC, line[1]),
@@ -317,4 +343,7 @@ def _section(doc, title):
 
 # The descriptions of the options, written once (in CRCOptions) and filled in where
 # they are taken.
-_OPTIONS_DOC = _section(CRCOptions.__doc__, "Parameters")
+_OPTIONS_DOC = f"""preset : {{{", ".join(map(repr, PRESETS))}}}, optional
+    The options to start from where `options` is not given (``PRESETS``;
+    docs/algorithm.md §13 measures "realtime" against "quality").
+""" + _section(CRCOptions.__doc__, "Parameters")

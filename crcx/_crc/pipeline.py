@@ -21,10 +21,11 @@ from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
                              FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
-                             TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values, gate_kappa,
-                             isolation_radius, lags, noise_estimate, random_valued_flags)
+                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
+                             ROAD_FLOOR, ROAD_SPREAD, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
+                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
+                             fixed_values, gate_kappa, isolation_radius, lags, mosaic,
+                             noise_estimate, random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx._rank.filters import median, rank_filter
@@ -349,10 +350,13 @@ class _Isolation:
 
 
 def _impulses(plane, P):
-    """O (impulse flags), J (impulses replaced) and the Laplacian, §1."""
+    """O (impulse flags), J (impulses replaced), the Laplacian and the impulses'
+    kind, §1."""
     I = plane.values
     if P.impulses == "none":
         return np.zeros(I.shape, bool), I, None, None
+    if P.impulses == "switching":
+        return _switching(plane, P)
     windows = _GrowingWindows(plane, P.s_max)
     plain, modified, A_amf, kind = _adaptive_median(plane, windows)
     if P.impulses == "hwang-haddad":
@@ -385,11 +389,65 @@ def _impulses(plane, P):
     if isolation is not None:
         O, found = isolation.apply(O, windows, deviation)
     J = np.where(O, A_amf, I)
-    valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
-    todo = (O & (kind != 2)).view(np.uint8)
-    _stages.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
-                      todo, J, plane.n_threads)
+    _replace(plane, windows, O, O & (kind != 2), J)
     return O, J, L, found
+
+
+def _replace(plane, windows, O, todo, J):
+    """§1.4: J, where `todo`, the median of the pixels not in O of the smallest of the
+    growing `windows` that holds any (left as it is where none does)."""
+    valid = plane.padded((~O).view(np.uint8), windows.radius, 1)
+    _stages.valid_median(windows.padded, valid, windows.reach, windows.deltas, windows.levels,
+                         todo.view(np.uint8), J, plane.n_threads)
+
+
+# --- §13 switching stage ---------------------------------------------------------------
+
+def _switching_estimate(plane, P):
+    """The NoiseEstimate of the full impulse stage and noise fit (§1-§2) on the
+    plane's mosaic of `sample` pixels, and the range of the mosaic's values."""
+    def estimate():
+        values = mosaic(plane.values.reshape(plane.values.shape[3 - plane.ndim:]), P.sample)
+        sample = _Plane(values, plane.mode, plane.cval, plane.n_threads)
+        O, _, _, model, kind = _fitted(sample, P.replace(impulses="adaptive"))
+        return noise_estimate(O, model, kind), float(values.max() - values.min())
+    return plane.statistics.take("switching estimate", estimate)
+
+
+def _road(plane):
+    """ROAD (Garnett et al. 2005): the sum of the four smallest |I(q) - I(p)| over
+    the unit neighbours q of each p."""
+    I = plane.values
+    distances = np.abs(np.stack(plane.neighbours(I, plane.cval)) - I)
+    return np.partition(distances, 3, axis=0)[:4].sum(axis=0)
+
+
+def _switching(plane, P):
+    """§13: O and J of the switching median, whose estimate on a sample of the plane
+    says whether it has impulses, and of which kind. Random-valued impulses are the
+    pixels whose ROAD passes its threshold; fixed-valued ones the 3x3 window's
+    extremes far from its median, at the values most of those take (at any such value
+    once the impulses are dense). Each takes the median of its unflagged neighbours."""
+    I = plane.values
+    estimate, spread = _switching_estimate(plane, P)
+    O = np.zeros(I.shape, bool)
+    if estimate.impulse_kind == "none":
+        return O, I, None, estimate.impulse_kind
+    M3 = plane.median(I, 3, plane.cval)
+    sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
+    if estimate.impulse_kind == "random-valued":
+        O = _road(plane) > np.maximum(ROAD_SPREAD * sigma, ROAD_FLOOR * spread)
+    else:
+        low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
+                                 n_threads=plane.n_threads) for rank in (0, -1))
+        gated = (((I <= low) | (I >= high))
+                 & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
+        values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
+        O = np.isin(I, values) & (gated | (estimate.impulse_density >= DENSE_IMPULSES))
+    J = np.where(O, M3, I)
+    if O.any():
+        _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)
+    return O, J, None, estimate.impulse_kind
 
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
@@ -493,6 +551,9 @@ def _fitted(plane, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     O, J, L, kind = _impulses(plane, P)
     M = plane.median(J, P.size, plane.cval)
+    if P.impulses == "switching":       # its noise model is its estimate's (§13)
+        estimate, _ = _switching_estimate(plane, P)
+        return O, J, M, (estimate.variance, estimate.gain), kind
     if L is None and isinstance(P.noise, str):
         L = _immerkaer(plane)
     # where impulses were replaced, the texture-inclusive level also smooths the

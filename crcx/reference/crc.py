@@ -12,10 +12,11 @@ import numpy as np
 
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
                              FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
-                             TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values, gate_kappa,
-                             isolation_radius, lags, noise_estimate, random_valued_flags)
+                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
+                             ROAD_FLOOR, ROAD_SPREAD, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
+                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
+                             fixed_values, gate_kappa, isolation_radius, lags, mosaic,
+                             noise_estimate, random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -297,10 +298,13 @@ class _Isolation:
 
 
 def _impulses(I, mode, cval, P):
-    """O (impulse flags) and J (the image with impulses replaced), §1."""
+    """O (impulse flags), J (the image with impulses replaced), the Laplacian and the
+    impulses' kind, §1."""
     shape = I.shape
     if P.impulses == "none":
         return np.zeros(shape, bool), I.copy(), None, None
+    if P.impulses == "switching":
+        return _switching(I, mode, cval, P)
     I_ext = _Extended(I, mode, cval)
     plain, modified, A_amf, kind = _adaptive_median(I_ext, shape, P.s_max)
     if P.impulses == "hwang-haddad":
@@ -345,6 +349,48 @@ def _impulses(I, mode, cval, P):
         J[p] = A_amf[p] if kind[p] == 2 else _valid_median(I_ext, O_ext, p, P.s_max,
                                                             A_amf[p])
     return O, J, L, found
+
+
+# --- §13 switching stage ---------------------------------------------------------------
+
+def _switching_estimate(I, mode, cval, P):
+    """The NoiseEstimate of §1-§2 on the mosaic of `sample` pixels of I, and the range
+    of the mosaic's values."""
+    sample = mosaic(I, P.sample)
+    O, _, _, model, kind = _fitted(sample, mode, cval, P.replace(impulses="adaptive"))
+    return noise_estimate(O, model, kind), float(sample.max() - sample.min())
+
+
+def _switching(I, mode, cval, P):
+    """§13: flags from the 3x3 window, once the estimate on a sample says there are
+    impulses; each flag takes the median of its unflagged neighbours."""
+    shape = I.shape
+    estimate, spread = _switching_estimate(I, mode, cval, P)
+    kind = estimate.impulse_kind
+    O = np.zeros(shape, bool)
+    if kind == "none":
+        return O, I.copy(), None, kind
+    I_ext = _Extended(I, mode, cval)
+    M3 = median(I, size=3, mode=mode, cval=cval)
+    gated = np.zeros(shape, bool)
+    for p in np.ndindex(shape):
+        cube = I_ext.cube(p, 1)
+        sigma = np.sqrt(estimate.variance + estimate.gain * max(M3[p], 0.0))
+        if kind == "random-valued":
+            # ROAD: the four nearest of the unit neighbours, summed
+            road = np.sort(np.abs(np.delete(cube, cube.size // 2) - I[p]))[:4].sum()
+            O[p] = road > max(ROAD_SPREAD * sigma, ROAD_FLOOR * spread)
+        else:
+            gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
+                        and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
+    if kind == "fixed-valued":
+        O = np.isin(I, fixed_values(I[gated])) & (
+            gated | (estimate.impulse_density >= DENSE_IMPULSES))
+    O_ext = _Extended(O, mode, False)
+    J = I.copy()
+    for p in zip(*np.nonzero(O)):
+        J[p] = _valid_median(I_ext, O_ext, p, P.s_max, M3[p])
+    return O, J, None, kind
 
 
 def _valid_median(I_ext, O_ext, p, s_max, otherwise):
@@ -508,6 +554,9 @@ def _fitted(I, mode, cval, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     O, J, L, kind = _impulses(I, mode, cval, P)
     M = median(J, size=P.size, mode=mode, cval=cval)
+    if P.impulses == "switching":       # §13 its noise model is its estimate's
+        estimate, _ = _switching_estimate(I, mode, cval, P)
+        return O, J, M, (estimate.variance, estimate.gain), kind
     if L is None and isinstance(P.noise, str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
     # §2 the weak-texture noise level, unless many impulses were repaired

@@ -88,6 +88,7 @@ typedef struct {
     int bins;
     int s_max;
     const char *impulses;
+    int sample;                         /* pixels of the switching stage's sample */
     double kappa;
     double sparse_kappa;
     double isolation;

@@ -1,0 +1,129 @@
+"""The real-time preset (docs/algorithm.md §13): the switching stage against its
+reference, the sample its estimate is made on, and what the preset promises."""
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage import data
+
+import crcx
+from crcx import dask as crcx_dask
+from crcx._crc.model import MOSAIC_TILES, mosaic
+from crcx._crc.options import PRESETS
+from crcx.reference import crc as reference
+
+# As in tests/test_crc.py: float64 results of the two implementations differ by the
+# rounding of sums taken in other orders, far inside a millionth of a grey level.
+TOLERANCE = 1e-9
+
+
+def _noisy(kind, shape=(30, 34), seed=2):
+    rng = np.random.default_rng(seed)
+    clean = np.add.outer(np.arange(shape[0]), np.arange(shape[1])) * 3.0
+    hit = rng.random(shape) < 0.15
+    if kind == "clean":
+        return clean, clean
+    if kind == "gaussian":
+        return clean + rng.normal(0.0, 4.0, shape), clean
+    if kind == "salt-and-pepper":
+        return np.where(hit, rng.choice([0.0, 255.0], shape), clean), clean
+    return np.where(hit, rng.integers(0, 256, shape), clean + rng.normal(0.0, 2.0, shape)), clean
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("clean", "none"), ("gaussian", "none"), ("salt-and-pepper", "fixed-valued"),
+    ("random-valued", "random-valued")])
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+@pytest.mark.parametrize("sample", [0, 256])
+def test_the_switching_stage_matches_the_reference(kind, expected, mode, sample):
+    image, clean = _noisy(kind)
+    kwargs = dict(preset="realtime", sample=sample, mode=mode, cval=7.0)
+    _, impulses = crcx.crc_map(image, return_impulses=True, **kwargs)
+    _, expected_impulses = reference.crc_map(image, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(impulses, expected_impulses)
+    assert crcx.estimate_noise(image, **kwargs).impulse_kind == expected
+    # an impulse near the value it hides is no impulse to find
+    far, near = np.abs(image - clean) > 80, np.abs(image - clean) < 10
+    if far.any():
+        assert impulses[far].mean() > 0.9 and impulses[near].mean() < 0.05
+    np.testing.assert_allclose(crcx.crc_median(image, **kwargs),
+                               reference.crc_median(image, **kwargs), rtol=0,
+                               atol=TOLERANCE * 255)
+
+
+@pytest.mark.parametrize("shape, sample", [((40, 52), 1024), ((9, 40, 44), 4096),
+                                           ((40, 52), 0), ((20, 20), 400)])
+def test_the_mosaic_takes_tiles_spread_evenly_over_the_plane(shape, sample):
+    values = np.arange(np.prod(shape)).reshape(shape)
+    tiles = mosaic(values, sample)
+    if sample == 0 or values.size <= sample:
+        assert tiles is values
+        return
+    side = int((sample / MOSAIC_TILES ** len(shape)) ** (1 / len(shape)))
+    for axis, n in enumerate(shape):
+        # along each axis: the first and the last `side` lines, and evenly between
+        kept = np.unique(np.unravel_index(tiles.ravel(), shape)[axis])
+        if n > MOSAIC_TILES * side:
+            assert kept.size == MOSAIC_TILES * side
+            assert kept[0] == 0 and kept[-1] == n - 1
+        else:
+            np.testing.assert_array_equal(kept, np.arange(n))
+
+
+def test_the_estimate_is_made_on_the_sample():
+    image, _ = _noisy("gaussian", (96, 100))
+    found = crcx.estimate_noise(image, preset="realtime", sample=2048)
+    on_sample = crcx.estimate_noise(mosaic(image, 2048))
+    assert (found.variance, found.gain) == (on_sample.variance, on_sample.gain)
+
+
+def test_the_preset_is_its_options():
+    image, _ = _noisy("salt-and-pepper")
+    np.testing.assert_array_equal(crcx.crc_median(image, preset="realtime"),
+                                  crcx.crc_median(image, options=PRESETS["realtime"]))
+    np.testing.assert_array_equal(crcx.crc_median(image, preset="quality"),
+                                  crcx.crc_median(image))
+    assert PRESETS["quality"] == crcx.CRCOptions()
+
+
+def test_a_preset_with_options_or_an_unknown_preset_is_refused():
+    image, _ = _noisy("clean")
+    with pytest.raises(ValueError, match="^preset: give either options or a preset"):
+        crcx.crc_median(image, options=crcx.CRCOptions(), preset="realtime")
+    with pytest.raises(ValueError, match="^preset: expected one of"):
+        crcx.crc_median(image, preset="fast")
+
+
+def test_dask_blocks_take_the_planes_decisions():
+    image, _ = _noisy("random-valued", (64, 70))
+    whole = crcx.crc_median(image, preset="realtime", sample=1024)
+    blocks = crcx_dask.crc_median(da.from_array(image, chunks=(32, 35)), preset="realtime",
+                                  sample=1024).compute()
+    np.testing.assert_allclose(blocks, whole, rtol=0, atol=TOLERANCE * 255)
+
+
+def _psnr(clean, image):
+    error = np.mean((np.asarray(image, np.float64) - clean) ** 2)
+    return np.inf if error == 0 else 10 * np.log10(255.0 ** 2 / error)
+
+
+@pytest.mark.parametrize("name", ["camera", "coins"])
+def test_clean_pictures_come_back_almost_unchanged(name):
+    clean = getattr(data, name)()[:256, :256]
+    assert _psnr(clean, crcx.crc_median(clean, preset="realtime")) >= 45
+
+
+@pytest.mark.parametrize("condition", ["gaussian", "salt-and-pepper", "hot"])
+def test_noise_is_removed_better_than_by_the_median(condition):
+    clean = data.camera()[:256, :256].astype(np.float64)
+    rng = np.random.default_rng(11)
+    if condition == "gaussian":
+        noisy = clean + rng.normal(0.0, 15.0, clean.shape)
+    elif condition == "salt-and-pepper":
+        noisy = np.where(rng.random(clean.shape) < 0.3, rng.choice([0, 255], clean.shape), clean)
+    else:
+        noisy = np.where(rng.random(clean.shape) < 0.003, 255, clean)
+    noisy = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
+    out = crcx.crc_median(noisy, preset="realtime")
+    assert _psnr(clean, out) > max(better_median, _psnr(clean, noisy))

@@ -1,4 +1,5 @@
-"""Window statistics: box means over float64 planes by running sums.
+"""Window statistics: box means over float64 planes by running sums, and the Wiener
+gain that the restoration (docs/algorithm.md §5) makes of two of them.
 
 The CRC-MF stages need local means of a few planes (the residual, its square, the
 products of lagged pairs) over a w x w (x w) window. A box mean is separable, and
@@ -139,3 +140,24 @@ def box_mean_pass(const double[:, :, :] src, double[:, :, :] dst, int axis,
                   const Py_ssize_t[::1] index, Py_ssize_t size, double cval, int n_threads):
     """Python entry to :c:func:`box_mean_axis` (see crcx/window.py)."""
     box_mean_axis(src, dst, axis, index, size, cval, n_threads)
+
+
+def wiener_gain(const double[::1] mean, const double[::1] mean_square,
+                const double[::1] sig2, double c, double[::1] gain, int n_threads):
+    """The Wiener gain of §5 at each pixel, into `gain`: 1 where the noise variance
+    `sig2` is 0, else clip(1 - c sig2 / v, 0, 1) of the window's variance
+    v = mean_square - mean^2 where v > 0, and 0 where not. In one pass, with the
+    operations of the reference in its order."""
+    cdef Py_ssize_t i
+    cdef double v, g
+    with nogil:
+        for i in prange(gain.shape[0], schedule="static", num_threads=n_threads):
+            v = mean_square[i] - mean[i] * mean[i]
+            if sig2[i] <= 0:
+                g = 1.0
+            elif v > 0:
+                g = 1.0 - c * sig2[i] / v
+                g = min(max(g, 0.0), 1.0)
+            else:
+                g = 0.0
+            gain[i] = g

@@ -592,11 +592,10 @@ def _restore(planes, P):
 def _gain(plane, B, E, sig2, P):
     g = np.zeros(E.shape)
     if P.gain in ("wiener", "wiener+crc"):
-        mean = plane.box_mean(E, P.window)
-        variance = plane.box_mean(E * E, P.window) - mean * mean
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wiener = np.clip(1.0 - P.wiener_c * sig2 / variance, 0.0, 1.0)
-        g = np.where(sig2 <= 0, 1.0, np.where(variance > 0, wiener, 0.0))
+        _window.wiener_gain(plane.box_mean(E, P.window).ravel(),
+                            plane.box_mean(E * E, P.window).ravel(),
+                            np.ascontiguousarray(sig2).ravel(), P.wiener_c, g.ravel(),
+                            plane.n_threads)
     if P.gain in ("crc", "wiener+crc"):
         crc, _ = _correlation_map(plane, E, B, P)
         g = np.maximum(g, np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0))

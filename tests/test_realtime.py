@@ -9,7 +9,6 @@ from skimage import data
 import crcx
 from crcx import dask as crcx_dask
 from crcx._crc.model import MOSAIC_TILES, mosaic
-from crcx._crc.options import PRESETS
 from crcx.reference import crc as reference
 
 # As in tests/test_crc.py: float64 results of the two implementations differ by the
@@ -79,11 +78,12 @@ def test_the_estimate_is_made_on_the_sample():
 
 def test_the_preset_is_its_options():
     image, _ = _noisy("salt-and-pepper")
+    realtime = crcx.CRCOptions.preset("realtime")
     np.testing.assert_array_equal(crcx.crc_median(image, preset="realtime"),
-                                  crcx.crc_median(image, options=PRESETS["realtime"]))
+                                  crcx.crc_median(image, options=realtime))
     np.testing.assert_array_equal(crcx.crc_median(image, preset="quality"),
                                   crcx.crc_median(image))
-    assert PRESETS["quality"] == crcx.CRCOptions()
+    assert crcx.CRCOptions.preset("quality") == crcx.CRCOptions()
 
 
 def test_a_preset_with_options_or_an_unknown_preset_is_refused():

@@ -10,6 +10,7 @@ import math
 import numbers
 import re
 import textwrap
+import types
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -246,6 +247,21 @@ class CRCOptions:
             if option.type in (int, float, bool):
                 object.__setattr__(self, option.name, option.type(getattr(self, option.name)))
 
+    @staticmethod
+    def preset(name):
+        """The options of the preset `name` (``"quality"``, the defaults, or
+        ``"realtime"``, docs/algorithm.md §13): what ``preset=name`` starts from.
+
+        Examples
+        --------
+        >>> from crcx import CRCOptions
+        >>> CRCOptions.preset("realtime").base
+        'median'
+        """
+        if name not in PRESETS:
+            raise ArgumentError(f"preset: expected one of {tuple(PRESETS)}, got {name!r}")
+        return PRESETS[name]
+
     def replace(self, **changes):
         """These options with `changes` (checked as when made).
 
@@ -273,10 +289,10 @@ OPTION_NAMES = tuple(option.name for option in fields(CRCOptions))
 # and §13 give their measurements). "realtime" trades the non-local stage and the full
 # impulse stage for a median base and a switching median whose decisions come from
 # the full stage's estimate on a sample.
-PRESETS = {
+PRESETS = types.MappingProxyType({
     "quality": CRCOptions(),
     "realtime": CRCOptions(impulses="switching", sample=65536, base="median", wiener_c=1.0),
-}
+})
 
 
 def _same(value, default):
@@ -289,10 +305,9 @@ def given_options(options, algorithm, size=FROM_OPTIONS):
     `size` and the rest of `algorithm`, on top."""
     algorithm = dict(algorithm)
     preset = algorithm.pop("preset", "quality")
-    if preset not in PRESETS:
-        raise ArgumentError(f"preset: expected one of {tuple(PRESETS)}, got {preset!r}")
+    named = CRCOptions.preset(preset)
     if options is None:
-        options = PRESETS[preset]
+        options = named
     elif not isinstance(options, CRCOptions):
         raise TypeError(f"options: expected a CRCOptions, got {type(options).__name__}")
     elif preset != "quality":
@@ -344,6 +359,6 @@ def _section(doc, title):
 # The descriptions of the options, written once (in CRCOptions) and filled in where
 # they are taken.
 _OPTIONS_DOC = f"""preset : {{{", ".join(map(repr, PRESETS))}}}, optional
-    The options to start from where `options` is not given (``PRESETS``;
+    The options to start from where `options` is not given (``CRCOptions.preset``;
     docs/algorithm.md §13 measures "realtime" against "quality").
 """ + _section(CRCOptions.__doc__, "Parameters")

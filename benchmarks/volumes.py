@@ -7,7 +7,7 @@ dense rods, thin vessels (one or two voxels across) and a slow shading, of two s
 count per grey level, so that the noise's standard deviation grows as the square root
 of the level: 63 grey levels at 1000) and Gaussian of sigma 40 grey levels. Each method runs
 on the same noisy volume: ``crcx.crc_median`` at its defaults (blind: it estimates the
-noise), ``crcx.median`` 3x3x3 and 5x5x5, and
+noise) and with ``preset="realtime"``, ``crcx.median`` 3x3x3 and 5x5x5, and
 ``skimage.restoration.denoise_nl_means(volume, patch_size=3, patch_distance=2,
 h=0.8 sigma, sigma=sigma, fast_mode=True)`` given the noise's true sigma (for Poisson
 its root-mean-square over the volume). Each is timed in a process of its own, the
@@ -38,8 +38,8 @@ SHAPES = ((48, 128, 128), (64, 256, 256))
 NOISES = ("poisson", "gaussian")
 COUNTS_PER_LEVEL = 0.25     # Poisson: photon counts per grey level
 GAUSSIAN_SIGMA = 40.0       # grey levels
-METHODS = ("crcx.crc_median", "crcx.median 3x3x3", "crcx.median 5x5x5",
-           "skimage NL-means 3-d")
+METHODS = ("crcx.crc_median", "crcx.crc_median realtime", "crcx.median 3x3x3",
+           "crcx.median 5x5x5", "skimage NL-means 3-d")
 # The goal on the larger volume (issue "fast and lean"): at least this many times
 # faster than scikit-image's 3-d non-local means, at a higher PSNR.
 SPEED_GOAL = 5.0
@@ -92,6 +92,7 @@ def run_method(method, folder, sigma):
     volume = np.load(os.path.join(folder, "noisy.npy"))
     calls = {
         "crcx.crc_median": lambda: crcx.crc_median(volume),
+        "crcx.crc_median realtime": lambda: crcx.crc_median(volume, preset="realtime"),
         "crcx.median 3x3x3": lambda: crcx.median(volume, 3),
         "crcx.median 5x5x5": lambda: crcx.median(volume, 5),
         "skimage NL-means 3-d": lambda: denoise_nl_means(
@@ -165,14 +166,17 @@ def main(argv=None):
                          f"{first['input_psnr']:.2f} | {method} | {result['psnr']:.2f} | "
                          f"{result['seconds']:.3f} | {result['peak_mb']:.0f} "
                          f"({result['input_mb']:.0f}) |")
-        crc, nlm = results["crcx.crc_median"], results["skimage NL-means 3-d"]
-        speed = nlm["seconds"] / crc["seconds"]
-        met = speed >= SPEED_GOAL and crc["psnr"] > nlm["psnr"]
-        verdicts.append(f"- {'x'.join(map(str, shape))}, {noise}: CRC-MF "
-                        f"{speed:.2f}x scikit-image's speed, PSNR "
-                        f"{crc['psnr'] - nlm['psnr']:+.2f} dB: "
-                        f"{'PASS' if met else 'FAIL'} (goal: {SPEED_GOAL:g}x and higher "
-                        "PSNR, on 64x256x256)")
+        nlm = results["skimage NL-means 3-d"]
+        for method, name in (("crcx.crc_median", "CRC-MF"),
+                             ("crcx.crc_median realtime", "CRC-MF realtime")):
+            crc = results[method]
+            speed = nlm["seconds"] / crc["seconds"]
+            met = speed >= SPEED_GOAL and crc["psnr"] > nlm["psnr"]
+            verdicts.append(f"- {'x'.join(map(str, shape))}, {noise}: {name} "
+                            f"{speed:.2f}x scikit-image's speed, PSNR "
+                            f"{crc['psnr'] - nlm['psnr']:+.2f} dB: "
+                            f"{'PASS' if met else 'FAIL'} (goal: {SPEED_GOAL:g}x and higher "
+                            "PSNR, on 64x256x256)")
     lines += ["", "## Against the goal", "", *verdicts]
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)

@@ -114,16 +114,10 @@ FIXED_SPREAD = 0.0
 # 33.8 with every flag).
 DENSE_IMPULSES = 0.02
 
-# The switching stage (docs/algorithm.md §13). It makes its estimate (the noise fit
-# and the kind of impulses of §1-§2) on a mosaic of MOSAIC_TILES tiles per axis, spread
-# evenly over the plane. Random-valued impulses are the pixels whose four nearest of
-# their eight neighbours (ROAD, Garnett et al. 2005) lie farther in all than
-# ROAD_SPREAD noise standard deviations and ROAD_FLOOR times the image's range: the
-# sum is about 2.3 sigma under white noise, and 60 of 255 in ROAD's paper, where the
-# median repair also took the misses of a lower threshold (measured in §13).
+# The switching stage (docs/algorithm.md §13) makes its estimate (the noise fit and the
+# kind of impulses of §1-§2) on a mosaic of MOSAIC_TILES tiles per axis, spread evenly
+# over the plane.
 MOSAIC_TILES = 4
-ROAD_SPREAD = 6.0
-ROAD_FLOOR = 0.3
 
 
 def dct_basis(side):

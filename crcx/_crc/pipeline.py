@@ -22,10 +22,10 @@ from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
                              FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
-                             ROAD_FLOOR, ROAD_SPREAD, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
-                             fixed_values, gate_kappa, isolation_radius, lags, mosaic,
-                             noise_estimate, random_valued_flags)
+                             SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values,
+                             gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
+                             random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx._rank.filters import median, rank_filter
@@ -414,36 +414,28 @@ def _switching_estimate(plane, P):
     return plane.statistics.take("switching estimate", estimate)
 
 
-def _road(plane):
-    """ROAD (Garnett et al. 2005): the sum of the four smallest |I(q) - I(p)| over
-    the unit neighbours q of each p."""
-    I = plane.values
-    distances = np.abs(np.stack(plane.neighbours(I, plane.cval)) - I)
-    return np.partition(distances, 3, axis=0)[:4].sum(axis=0)
-
-
 def _switching(plane, P):
     """§13: O and J of the switching median, whose estimate on a sample of the plane
-    says whether it has impulses, and of which kind. Random-valued impulses are the
-    pixels whose ROAD passes its threshold; fixed-valued ones the 3x3 window's
-    extremes far from its median, at the values most of those take (at any such value
-    once the impulses are dense). Each takes the median of its unflagged neighbours."""
+    says whether it has impulses, and of which kind. Fixed-valued impulses are the
+    3x3 window's extremes far from its median, at the values most of those take (at
+    any such value once the impulses are dense), and take the median of their
+    unflagged neighbours; random-valued ones, which no 3x3 test tells from texture,
+    go through the full stage of §1."""
     I = plane.values
     estimate, spread = _switching_estimate(plane, P)
-    O = np.zeros(I.shape, bool)
     if estimate.impulse_kind == "none":
-        return O, I, None, estimate.impulse_kind
+        return np.zeros(I.shape, bool), I, None, estimate.impulse_kind
+    if estimate.impulse_kind == "random-valued":
+        O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
+        return O, J, None, estimate.impulse_kind
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
-    if estimate.impulse_kind == "random-valued":
-        O = _road(plane) > np.maximum(ROAD_SPREAD * sigma, ROAD_FLOOR * spread)
-    else:
-        low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
-                                 n_threads=plane.n_threads) for rank in (0, -1))
-        gated = (((I <= low) | (I >= high))
-                 & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
-        values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
-        O = np.isin(I, values) & (gated | (estimate.impulse_density >= DENSE_IMPULSES))
+    low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
+                             n_threads=plane.n_threads) for rank in (0, -1))
+    gated = (((I <= low) | (I >= high))
+             & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
+    values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
+    O = np.isin(I, values) & (gated | (estimate.impulse_density >= DENSE_IMPULSES))
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)

@@ -13,10 +13,10 @@ import numpy as np
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
                              FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
-                             ROAD_FLOOR, ROAD_SPREAD, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
-                             fixed_values, gate_kappa, isolation_radius, lags, mosaic,
-                             noise_estimate, random_valued_flags)
+                             SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values,
+                             gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
+                             random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -363,29 +363,26 @@ def _switching_estimate(I, mode, cval, P):
 
 def _switching(I, mode, cval, P):
     """§13: flags from the 3x3 window, once the estimate on a sample says there are
-    impulses; each flag takes the median of its unflagged neighbours."""
+    fixed-valued impulses, each taking the median of its unflagged neighbours; the
+    full stage of §1 for random-valued ones."""
     shape = I.shape
     estimate, spread = _switching_estimate(I, mode, cval, P)
     kind = estimate.impulse_kind
-    O = np.zeros(shape, bool)
     if kind == "none":
-        return O, I.copy(), None, kind
+        return np.zeros(shape, bool), I.copy(), None, kind
+    if kind == "random-valued":
+        O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
+        return O, J, None, kind
     I_ext = _Extended(I, mode, cval)
     M3 = median(I, size=3, mode=mode, cval=cval)
     gated = np.zeros(shape, bool)
     for p in np.ndindex(shape):
         cube = I_ext.cube(p, 1)
         sigma = np.sqrt(estimate.variance + estimate.gain * max(M3[p], 0.0))
-        if kind == "random-valued":
-            # ROAD: the four nearest of the unit neighbours, summed
-            road = np.sort(np.abs(np.delete(cube, cube.size // 2) - I[p]))[:4].sum()
-            O[p] = road > max(ROAD_SPREAD * sigma, ROAD_FLOOR * spread)
-        else:
-            gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
-                        and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
-    if kind == "fixed-valued":
-        O = np.isin(I, fixed_values(I[gated])) & (
-            gated | (estimate.impulse_density >= DENSE_IMPULSES))
+        gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
+                    and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
+    O = np.isin(I, fixed_values(I[gated])) & (
+        gated | (estimate.impulse_density >= DENSE_IMPULSES))
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):

@@ -78,8 +78,8 @@ class CRCOptions:
     impulses : {"adaptive", "hwang-haddad", "switching", "none"}, optional
         Impulse stage: the full §1, the plain adaptive median (flags and replacement
         of Hwang & Haddad 1995), the real-time switching median of §13 (the full
-        stage's estimate, on a sample, decides which pixels a 3x3 test flags), or no
-        impulse stage.
+        stage's estimate, on a sample, decides whether a 3x3 test flags fixed-valued
+        impulses or the full stage runs for random-valued ones), or no impulse stage.
     sample : int, optional
         Pixels of the mosaic, spread evenly over each plane, on which the switching
         stage makes its estimate (§13); 0, or a plane no larger, uses the whole plane.

@@ -355,8 +355,6 @@ def _impulses(plane, P):
     I = plane.values
     if P.impulses == "none":
         return np.zeros(I.shape, bool), I, None, None
-    if P.impulses == "switching":
-        return _switching(plane, P)
     windows = _GrowingWindows(plane, P.s_max)
     plain, modified, A_amf, kind = _adaptive_median(plane, windows)
     if P.impulses == "hwang-haddad":
@@ -415,8 +413,8 @@ def _switching_estimate(plane, P):
 
 
 def _switching(plane, P):
-    """§13: O and J of the switching median, whose estimate on a sample of the plane
-    says whether it has impulses, and of which kind. Fixed-valued impulses are the
+    """§13: O, J and the estimate of the switching median, whose estimate on a sample
+    of the plane says whether it has impulses, and of which kind. Fixed-valued impulses are the
     3x3 window's extremes far from its median, at the values most of those take (at
     any such value once the impulses are dense), and take the median of their
     unflagged neighbours; random-valued ones, which no 3x3 test tells from texture,
@@ -424,10 +422,10 @@ def _switching(plane, P):
     I = plane.values
     estimate, spread = _switching_estimate(plane, P)
     if estimate.impulse_kind == "none":
-        return np.zeros(I.shape, bool), I, None, estimate.impulse_kind
+        return np.zeros(I.shape, bool), I, estimate
     if estimate.impulse_kind == "random-valued":
         O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
-        return O, J, None, estimate.impulse_kind
+        return O, J, estimate
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
     low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
@@ -439,7 +437,7 @@ def _switching(plane, P):
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)
-    return O, J, None, estimate.impulse_kind
+    return O, J, estimate
 
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
@@ -541,11 +539,12 @@ def _noise(plane, P):
 
 def _fitted(plane, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
+    if P.impulses == "switching":       # its noise model is its estimate's (§13)
+        O, J, estimate = _switching(plane, P)
+        return (O, J, plane.median(J, P.size, plane.cval), (estimate.variance, estimate.gain),
+                estimate.impulse_kind)
     O, J, L, kind = _impulses(plane, P)
     M = plane.median(J, P.size, plane.cval)
-    if P.impulses == "switching":       # its noise model is its estimate's (§13)
-        estimate, _ = _switching_estimate(plane, P)
-        return O, J, M, (estimate.variance, estimate.gain), kind
     if L is None and isinstance(P.noise, str):
         L = _immerkaer(plane)
     # where impulses were replaced, the texture-inclusive level also smooths the

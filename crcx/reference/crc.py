@@ -303,8 +303,6 @@ def _impulses(I, mode, cval, P):
     shape = I.shape
     if P.impulses == "none":
         return np.zeros(shape, bool), I.copy(), None, None
-    if P.impulses == "switching":
-        return _switching(I, mode, cval, P)
     I_ext = _Extended(I, mode, cval)
     plain, modified, A_amf, kind = _adaptive_median(I_ext, shape, P.s_max)
     if P.impulses == "hwang-haddad":
@@ -362,17 +360,17 @@ def _switching_estimate(I, mode, cval, P):
 
 
 def _switching(I, mode, cval, P):
-    """§13: flags from the 3x3 window, once the estimate on a sample says there are
-    fixed-valued impulses, each taking the median of its unflagged neighbours; the
-    full stage of §1 for random-valued ones."""
+    """§13: O, J and the estimate: flags from the 3x3 window, once the estimate on a
+    sample says there are fixed-valued impulses, each taking the median of its
+    unflagged neighbours; the full stage of §1 for random-valued ones."""
     shape = I.shape
     estimate, spread = _switching_estimate(I, mode, cval, P)
     kind = estimate.impulse_kind
     if kind == "none":
-        return np.zeros(shape, bool), I.copy(), None, kind
+        return np.zeros(shape, bool), I.copy(), estimate
     if kind == "random-valued":
         O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
-        return O, J, None, kind
+        return O, J, estimate
     I_ext = _Extended(I, mode, cval)
     M3 = median(I, size=3, mode=mode, cval=cval)
     gated = np.zeros(shape, bool)
@@ -387,7 +385,7 @@ def _switching(I, mode, cval, P):
     J = I.copy()
     for p in zip(*np.nonzero(O)):
         J[p] = _valid_median(I_ext, O_ext, p, P.s_max, M3[p])
-    return O, J, None, kind
+    return O, J, estimate
 
 
 def _valid_median(I_ext, O_ext, p, s_max, otherwise):
@@ -549,11 +547,12 @@ def _noise(I, mode, cval, P):
 
 def _fitted(I, mode, cval, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
+    if P.impulses == "switching":       # §13 its noise model is its estimate's
+        O, J, estimate = _switching(I, mode, cval, P)
+        return (O, J, median(J, size=P.size, mode=mode, cval=cval),
+                (estimate.variance, estimate.gain), estimate.impulse_kind)
     O, J, L, kind = _impulses(I, mode, cval, P)
     M = median(J, size=P.size, mode=mode, cval=cval)
-    if P.impulses == "switching":       # §13 its noise model is its estimate's
-        estimate, _ = _switching_estimate(I, mode, cval, P)
-        return O, J, M, (estimate.variance, estimate.gain), kind
     if L is None and isinstance(P.noise, str):
         L = _immerkaer(_Extended(I, mode, cval), I.shape)
     # §2 the weak-texture noise level, unless many impulses were repaired

@@ -512,6 +512,21 @@ def test_axes_pair_with_the_window_as_scipy_pairs_them(image, kwargs):
         assert_same(function(image, **kwargs), expected)
 
 
+@pytest.mark.parametrize("kwargs", [
+    dict(size=(5, 5, 1)),
+    dict(size=(3, 1, 1), mode="wrap"),
+    dict(footprint=np.tri(3)[:, :, None], origin=(1, 0, 0), mode="constant", cval=300),
+    dict(size=(1, 1, 1)),
+])
+def test_windows_one_element_wide_along_an_axis_filter_its_planes_apart(kwargs):
+    # the kernels drop such axes (an RGB image's channels with size=(5, 5, 1)):
+    # the results must be scipy's all the same, border rules and origins included
+    image = np.random.default_rng(15).integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    expected = ndi.median_filter(image, **kwargs)
+    assert_same(median(image, **kwargs), expected)
+    assert_same(median(np.asfortranarray(image), **kwargs), expected)
+
+
 @pytest.mark.parametrize("dtype, cval, output", [
     (np.uint8, 0.5, np.float32), (np.int16, -0.5, np.float64), (bool, 0.5, np.float64),
     (bool, 0.5, bool), (np.float32, 0.1, np.float64), (np.int64, 2.5, np.float64),

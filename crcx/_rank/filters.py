@@ -140,8 +140,10 @@ def _filter(input, rank_of, size, footprint, output, mode, cval, origin, axes, n
     # element for element the same way whatever the input's layout.
     target = (result if result.dtype == image.dtype and not shares
               else np.empty_like(result, dtype=image.dtype))
-    if len(geometry.axes) > MAX_FILTERED_AXES:
-        geometry, modes = _without_unit_axes(geometry, modes)
+    # A window one element wide along the contiguous axis (an RGB image's channels
+    # with size=(5, 5, 1), as scipy users write it) would leave the kernels lines of
+    # a few values; without such axes, its planes are filtered apart.
+    geometry, modes = _without_unit_axes(geometry, modes, 1)
     float_border = uses_float_border(geometry, modes, cval, image.dtype, rank)
     # With a float border, the border first takes the value that never wins.
     fill = (_never_wins(image.dtype, rank == 0) if float_border
@@ -250,7 +252,7 @@ def prepare(shape, dtype, rank_of, size=None, footprint=None, mode="reflect", cv
     geometry, rank, modes, cval, n_threads = rank_arguments(
         len(shape), rank_of, size, footprint, mode, cval, origin, None, n_threads)
     if len(geometry.axes) > MAX_FILTERED_AXES:
-        geometry, modes = _without_unit_axes(geometry, modes)
+        geometry, modes = _without_unit_axes(geometry, modes, MAX_FILTERED_AXES)
     batch = [axis for axis in range(len(shape)) if axis not in geometry.axes]
     if (len(geometry.axes) > MAX_FILTERED_AXES or len(batch) > 1
             or uses_float_border(geometry, modes, cval, dtype, rank)):
@@ -263,15 +265,15 @@ def prepare(shape, dtype, rank_of, size=None, footprint=None, mode="reflect", cv
         effective_n_threads(n_threads, int(np.prod(shape))))
 
 
-def _without_unit_axes(geometry, modes):
+def _without_unit_axes(geometry, modes, most):
     """`geometry` and the axes' `modes` without the first filtered axes along which the
-    window has one element, as many as leave MAX_FILTERED_AXES (or all of them).
+    window has one element, as many as leave `most` axes (or all of them).
 
     Filtering along those is the identity, so a window that spans more axes than
     the kernels take may still fit them.
     """
     shape = geometry.footprint.shape
-    units = [i for i, n in enumerate(shape) if n == 1][:len(shape) - MAX_FILTERED_AXES]
+    units = [i for i, n in enumerate(shape) if n == 1][:len(shape) - most]
     keep = [i for i in range(len(shape)) if i not in units]
     return (Geometry(footprint=geometry.footprint.reshape(
                          [geometry.footprint.shape[i] for i in keep]),

@@ -304,8 +304,9 @@ def mosaic(values, sample):
 
 def channel_groups(n_planes, P):
     """Index groups of the planes whose non-local weights are shared (§3, §7): all the
-    channels of an image at once, or each on its own."""
-    if P.joint_channels:
+    channels of an image at once, or each on its own (as with the median base, which
+    has no weights)."""
+    if P.joint_channels and P.base == "nonlocal":
         return [list(range(n_planes))]
     return [[i] for i in range(n_planes)]
 

@@ -60,8 +60,9 @@ class _Plane:
     def __init__(self, values, mode, cval, n_threads, statistics=None):
         self.statistics = _Statistics(statistics)
         self.ndim = values.ndim                       # 2 or 3 spatial axes
-        self.values = np.ascontiguousarray(values, dtype=np.float64).reshape(
-            (1,) * (3 - values.ndim) + values.shape)
+        shape = (1,) * (3 - values.ndim) + values.shape
+        self.source = values.reshape(shape)           # as given, in its dtype
+        self.values = np.ascontiguousarray(values, dtype=np.float64).reshape(shape)
         self.mode = mode
         self.cval = cval
         self.n_threads = n_threads
@@ -112,14 +113,28 @@ class _Plane:
         """:meth:`deltas` of each row of offsets, as a 2-d array."""
         return np.ascontiguousarray(np.stack([self.deltas(row, padded) for row in rows]))
 
-    def box_mean(self, array, size, fill=0.0):
-        """Mean over the size^ndim window of each pixel (`fill` past a constant border)."""
+    def box_mean(self, array, size, fill=0.0, axes=None, square=False):
+        """Mean over the size^ndim window of each pixel (`fill` past a constant border);
+        along `axes` only, if given; of the squares of `array` with `square`."""
         out = np.ascontiguousarray(array, dtype=np.float64)
-        for axis in self.axes:
+        for axis in self.axes if axes is None else axes:
             index = extended_indices(out.shape[axis], size // 2, size // 2, self.mode)
             result = np.empty_like(out)
-            _window.box_mean_pass(out, result, axis, index, size, fill, self.n_threads)
-            out = result
+            _window.box_mean_pass(out, result, axis, index, size, fill, square,
+                                  self.n_threads)
+            out, square = result, False
+        return out
+
+    def wiener_restore(self, B, E, sig2, floor, size, c):
+        """B + g E with the Wiener gain g of E's size^ndim windows (§5), raised to the
+        gains `floor` where given."""
+        partial = [self.box_mean(E, size, axes=self.axes[:-1], square=square)
+                   for square in (False, True)]
+        out = np.empty(E.shape)
+        _window.wiener_restore(*partial, E, np.ascontiguousarray(B),
+                               np.ascontiguousarray(sig2), floor,
+                               extended_indices(E.shape[2], size // 2, size // 2, self.mode),
+                               size, c, out, self.n_threads)
         return out
 
     def count(self, value, size):
@@ -133,8 +148,17 @@ class _Plane:
         return np.rint(mean * size ** self.ndim)
 
     def median(self, array, size, cval):
-        return median(array, size, mode=self.mode, cval=cval, axes=self.axes,
-                      n_threads=self.n_threads)
+        return self.ranked(median, array, size, cval=cval)
+
+    def ranked(self, function, array, *arguments, cval):
+        """`function` (:func:`crcx.median` or :func:`crcx.rank_filter`) of `array`
+        over the plane's axes; of the plane's own values, taken in the dtype they were
+        given in: the same values, since a rank commutes with the conversion to
+        float64, at a fraction of the cost for integers."""
+        own = array is self.values
+        out = function(self.source if own else array, *arguments, mode=self.mode, cval=cval,
+                       axes=self.axes, n_threads=self.n_threads)
+        return out.astype(np.float64, copy=False) if own else out
 
 
 # --- §1 impulse stage ----------------------------------------------------------------
@@ -164,8 +188,7 @@ def _adaptive_median(plane, windows):
     kernel grows windows for the rest.
     """
     I = plane.values
-    low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
-                             n_threads=plane.n_threads) for rank in (0, -1))
+    low, high = (plane.ranked(rank_filter, I, rank, 3, cval=plane.cval) for rank in (0, -1))
     replacement = plane.median(I, 3, plane.cval)
     plain = ~((low < I) & (I < high))
     modified = plain.copy()
@@ -200,8 +223,7 @@ def _noise_model(plane, L, O, proxy, P, energy=None):
     where the gradient `energy` is given."""
     if not isinstance(P.noise, str):
         return float(P.noise) ** 2, 0.0
-    near = rank_filter(O, -1, 3, mode=plane.mode, cval=0, axes=plane.axes,
-                       n_threads=plane.n_threads)
+    near = plane.ranked(rank_filter, O, -1, 3, cval=0)
     by_bin = functools.partial(_stages.samples_by_bin, n_threads=plane.n_threads)
     return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, by_bin,
                      None if energy is None else (energy[~near], plane.ndim))
@@ -386,6 +408,8 @@ def _impulses(plane, P):
     found = None
     if isolation is not None:
         O, found = isolation.apply(O, windows, deviation)
+    if not O.any():
+        return O, I, L, found
     J = np.where(O, A_amf, I)
     _replace(plane, windows, O, O & (kind != 2), J)
     return O, J, L, found
@@ -428,8 +452,7 @@ def _switching(plane, P):
         return O, J, estimate
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
-    low, high = (rank_filter(I, rank, 3, mode=plane.mode, cval=plane.cval, axes=plane.axes,
-                             n_threads=plane.n_threads) for rank in (0, -1))
+    low, high = (plane.ranked(rank_filter, I, rank, 3, cval=plane.cval) for rank in (0, -1))
     gated = (((I <= low) | (I >= high))
              & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
     values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
@@ -557,40 +580,44 @@ def _fitted(plane, P):
 
 
 def _estimates(planes, P):
-    """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each."""
-    noise, B = [], []
-    for plane in planes:
-        O, J, M, sig2 = _noise(plane, P)
-        noise.append((O, J, sig2))
-        B.append(M if P.base == "median" else None)   # not kept where §3 replaces it
-    if P.base == "nonlocal":
-        for group in channel_groups(len(planes), P):
-            for i, b in zip(group, _nonlocal_mean([planes[i] for i in group],
-                                                  [noise[i] for i in group], P)):
-                B[i] = b
-        if P.dct:
-            B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P))) if sig2.any()
-                 else b for plane, (O, J, sig2), b in zip(planes, noise, B)]
-    return [(O, b, np.where(O, 0.0, J - b), sig2) for (O, J, sig2), b in zip(noise, B)]
+    """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each, in order, made
+    a group of planes at a time (:func:`channel_groups`), so that only one group's
+    planes are held at once."""
+    for group in channel_groups(len(planes), P):
+        group = [planes[i] for i in group]
+        noise, B = [], []
+        for plane in group:
+            O, J, M, sig2 = _noise(plane, P)
+            noise.append((O, J, sig2))
+            B.append(M if P.base == "median" else None)   # not kept where §3 replaces it
+        if P.base == "nonlocal":
+            B = _nonlocal_mean(group, noise, P)
+            if P.dct:
+                B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P)))
+                     if sig2.any() else b for plane, (O, J, sig2), b in zip(group, noise, B)]
+        for (O, J, sig2), b in zip(noise, B):
+            E = np.subtract(J, b)
+            E[O] = 0.0
+            yield O, b, E, sig2
 
 
 def _restore(planes, P):
-    """§5: out = B + g E, for each plane."""
-    return [_gain(plane, B, E, sig2, P)
-            for plane, (_, B, E, sig2) in zip(planes, _estimates(planes, P))]
+    """§5: out = B + g E, for each plane, in order (as they are made)."""
+    return (_gain(plane, B, E, sig2, P)
+            for plane, (_, B, E, sig2) in zip(planes, _estimates(planes, P)))
 
 
 def _gain(plane, B, E, sig2, P):
-    g = np.zeros(E.shape)
-    if P.gain in ("wiener", "wiener+crc"):
-        _window.wiener_gain(plane.box_mean(E, P.window).ravel(),
-                            plane.box_mean(E * E, P.window).ravel(),
-                            np.ascontiguousarray(sig2).ravel(), P.wiener_c, g.ravel(),
-                            plane.n_threads)
+    floor = None
     if P.gain in ("crc", "wiener+crc"):
         crc, _ = _correlation_map(plane, E, B, P)
-        g = np.maximum(g, np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0))
-    return B + g * E
+        floor = np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0)
+    if P.gain in ("wiener", "wiener+crc"):
+        return plane.wiener_restore(B, E, sig2, floor, P.window, P.wiener_c)
+    g = np.zeros(E.shape) if floor is None else floor
+    g *= E
+    g += B
+    return g
 
 
 def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
@@ -604,13 +631,12 @@ def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
 def denoise_planes(image, P, mode, cval, channel_axis, output, n_threads, statistics=None):
     """:func:`crc_median` with its options `P` (a CRCOptions), and optionally given
     statistics."""
-    image, planes, join = _planes(image, P.size, mode, cval, n_threads, channel_axis,
-                                  statistics)
+    image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis,
+                               statistics)
     with reusing_memory():
-        out = (join([result.reshape(plane.values.shape[3 - plane.ndim:])
-                     for plane, result in zip(planes, _restore(planes, P))])
-               if image.size else None)
-        return finish(out, output, image)
+        # computed before writing: `output` may be the image itself
+        out = _restore(planes, P) if image.size else []
+        return finish(out, output, image, channel_axis)
 
 
 def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
@@ -623,7 +649,8 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     if image.size:
         with reusing_memory():
             if P.gain in ("crc", "wiener+crc"):
-                _restore(planes, P)
+                for _ in _restore(planes, P):
+                    pass
             else:
                 for plane in planes:
                     _noise(plane, P)

@@ -57,15 +57,23 @@ def prepare(image, size, mode, cval, n_threads, channel_axis):
     return image, mode, cval, n_threads, planes, join
 
 
-def finish(out, output, image):
-    """Write the float64 result `out` to `output` (rounded and clipped for integers)."""
+def finish(results, output, image, channel_axis):
+    """Write the float64 result of each plane (`results`, in the order of :func:`prepare`'s
+    planes) into its plane of `output`, rounded half to even and clipped for integers.
+
+    The results are rounded in place, and written one plane at a time: no array of
+    the whole image is made besides the output.
+    """
     result = prepare_output(output, image)
-    if out is None:
+    if not image.size:
         return result
+    targets = [result] if channel_axis is None else np.moveaxis(result,
+                                                                channel_axis % image.ndim, 0)
     kind = result.dtype.kind
-    if kind in "biu":
-        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
-                                             np.iinfo(result.dtype).max)
-        out = np.clip(np.rint(out), lo, hi)
-    np.copyto(result, out, casting="unsafe")
+    for out, target in zip(results, targets):
+        if kind in "biu":
+            lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
+                                                 np.iinfo(result.dtype).max)
+            out = np.clip(np.rint(out, out=out), lo, hi, out=out)
+        np.copyto(target, out.reshape(target.shape), casting="unsafe")
     return result

@@ -651,12 +651,12 @@ def crc_median(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0
     100
     """
     P = given_options(options, algorithm, size)
-    image, mode, cval, _, planes, join = prepare(image, P.size, mode, cval, n_threads,
-                                                 channel_axis)
+    image, mode, cval, _, planes, _ = prepare(image, P.size, mode, cval, n_threads,
+                                              channel_axis)
     # computed before writing: `output` may be the image itself
-    out = join(_restore([plane.astype(np.float64) for plane in planes], mode, cval, P)
-               ) if image.size else None
-    return finish(out, output, image)
+    out = _restore([plane.astype(np.float64) for plane in planes], mode, cval, P
+                   ) if image.size else []
+    return finish(out, output, image, channel_axis)
 
 
 @takes_options

@@ -35,7 +35,7 @@ def _split(image, channel_axis):
     if channel_axis is None:
         return [image], lambda planes: planes[0]
     axis = channel_axis % image.ndim
-    return ([np.take(image, c, axis=axis) for c in range(image.shape[axis])],
+    return ([plane.copy() for plane in np.moveaxis(image, axis, 0)],
             lambda planes: np.stack(planes, axis=axis) if planes else
             np.empty(image.shape, np.float64))
 

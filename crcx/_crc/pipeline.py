@@ -634,7 +634,8 @@ def denoise_planes(image, P, mode, cval, channel_axis, output, n_threads, statis
     image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis,
                                statistics)
     with reusing_memory():
-        # computed before writing: `output` may be the image itself
+        # `output` may be the image itself: each plane is written once restored, and
+        # the planes of channels are copies, so none is read after one was written
         out = _restore(planes, P) if image.size else []
         return finish(out, output, image, channel_axis)
 

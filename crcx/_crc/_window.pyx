@@ -1,12 +1,13 @@
-"""Window statistics: box means over float64 planes by running sums, and the Wiener
-gain that the restoration (docs/algorithm.md §5) makes of two of them.
+"""Window statistics by running sums: box means over float64 planes, and the
+restoration of docs/algorithm.md §5, whose Wiener gain takes the window means of
+the residual and of its square.
 
-The CRC-MF stages need local means of a few planes (the residual, its square, the
-products of lagged pairs) over a w x w (x w) window. A box mean is separable, and
-along one axis a running sum costs two additions per value whatever the window,
-so each pass reads an extended line (border rule applied), slides the sum, and
-writes the means back; along a strided axis, many lines slide side by side. OpenMP
-threads take lines.
+A box mean is separable, and along one axis a running sum costs two additions per
+value whatever the window, so each pass reads an extended line (border rule
+applied), slides the sum, and writes the means back; along a strided axis, many
+lines slide side by side. OpenMP threads take lines. The restoration uses its
+window means once, where it makes them: column sums slide down bands of lines and
+row sums along each line, and no plane of them is made.
 """
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
@@ -14,29 +15,24 @@ from cython.parallel cimport prange, parallel
 from crcx._runtime.scratch cimport own_part, scratch_block
 
 
-cdef inline double _read(double value, bint square) noexcept nogil:
-    return value * value if square else value
-
-
 cdef void extend_line(const double* line, Py_ssize_t stride, Py_ssize_t n,
-                      const Py_ssize_t* index, double cval, bint square,
-                      double* extended) noexcept nogil:
+                      const Py_ssize_t* index, double cval, double* extended) noexcept nogil:
     """The line extended by the border rule: ``index[i]`` (``i < n``) is the source of
-    extended value i, or -1 for `cval`; with `square`, the squares of those values."""
+    extended value i, or -1 for `cval`."""
     cdef Py_ssize_t i
     for i in range(n):
-        extended[i] = _read(line[index[i] * stride] if index[i] >= 0 else cval, square)
+        extended[i] = line[index[i] * stride] if index[i] >= 0 else cval
 
 
 cdef void box_mean_line(const double* line, Py_ssize_t stride, Py_ssize_t length,
-                        const Py_ssize_t* index, Py_ssize_t size, double cval, bint square,
+                        const Py_ssize_t* index, Py_ssize_t size, double cval,
                         double* extended, double* out, Py_ssize_t out_stride) noexcept nogil:
     """Mean of every `size` consecutive values of the extended line (:c:func:`extend_line`),
     written to out."""
     cdef Py_ssize_t i
     cdef double total = 0.0
     cdef double scale = 1.0 / size
-    extend_line(line, stride, length + size - 1, index, cval, square, extended)
+    extend_line(line, stride, length + size - 1, index, cval, extended)
     for i in range(size - 1):
         total += extended[i]
     for i in range(length):
@@ -63,7 +59,7 @@ cdef inline const double* _row(const double[:, :, :] src, int axis, Py_ssize_t c
 cdef void box_mean_columns(const double[:, :, :] src, double[:, :, :] dst, int axis,
                            Py_ssize_t c, Py_ssize_t x0, Py_ssize_t width,
                            const Py_ssize_t* index, Py_ssize_t size, double cval,
-                           bint square, double* totals, double* border) noexcept nogil:
+                           double* totals, double* border) noexcept nogil:
     """:c:func:`box_mean_line` on the lines along `axis` (0 or 1) at x0 .. x0 + width - 1.
 
     The lines start at index `c` of the other of axes 0 and 1. Each running sum takes
@@ -80,15 +76,15 @@ cdef void box_mean_columns(const double[:, :, :] src, double[:, :, :] dst, int a
     for i in range(size - 1):
         add = _row(src, axis, c, index[i], x0, border)
         for x in range(width):
-            totals[x] += _read(add[x], square)
+            totals[x] += add[x]
     for i in range(length):
         add = _row(src, axis, c, index[i + size - 1], x0, border)
         sub = _row(src, axis, c, index[i], x0, border)
         out = &dst[i, c, x0] if axis == 0 else &dst[c, i, x0]
         for x in range(width):
-            totals[x] += _read(add[x], square)
+            totals[x] += add[x]
             out[x] = totals[x] * scale
-            totals[x] -= _read(sub[x], square)
+            totals[x] -= sub[x]
 
 
 cdef enum:
@@ -98,9 +94,8 @@ cdef enum:
 
 cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
                        const Py_ssize_t[::1] index, Py_ssize_t size, double cval,
-                       bint square, int n_threads) except -1:
-    """One separable pass: the mean over `size` values along `axis` (0, 1 or 2), of
-    their squares with `square` (`cval` squared too).
+                       int n_threads) except -1:
+    """One separable pass: the mean over `size` values along `axis` (0, 1 or 2).
 
     Along a strided axis of planes contiguous in x, the lines go side by side
     (box_mean_columns) instead of one by one, which would read one value per
@@ -130,7 +125,7 @@ cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
                     x0 = (unit % n_chunks) * COLUMNS
                     box_mean_columns(src, dst, axis, unit // n_chunks, x0,
                                      min(COLUMNS, src.shape[2] - x0), &index[0], size,
-                                     cval, square, own, own + COLUMNS)
+                                     cval, own, own + COLUMNS)
             return 0
         with nogil, parallel(num_threads=n_threads):
             for line in prange(n_lines, schedule="static"):
@@ -140,7 +135,7 @@ cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
                 i1 = _coordinate(1, axis, a, b)
                 i2 = _coordinate(2, axis, a, b)
                 box_mean_line(&src[i0, i1, i2], stride, length, &index[0], size, cval,
-                              square, <double*>own_part(scratch, per_thread * sizeof(double)),
+                              <double*>own_part(scratch, per_thread * sizeof(double)),
                               &dst[i0, i1, i2], out_stride)
     finally:
         free(scratch)
@@ -148,10 +143,9 @@ cdef int box_mean_axis(const double[:, :, :] src, double[:, :, :] dst, int axis,
 
 
 def box_mean_pass(const double[:, :, :] src, double[:, :, :] dst, int axis,
-                  const Py_ssize_t[::1] index, Py_ssize_t size, double cval, bint square,
-                  int n_threads):
+                  const Py_ssize_t[::1] index, Py_ssize_t size, double cval, int n_threads):
     """Python entry to :c:func:`box_mean_axis`."""
-    box_mean_axis(src, dst, axis, index, size, cval, square, n_threads)
+    box_mean_axis(src, dst, axis, index, size, cval, n_threads)
 
 
 cdef inline double _wiener(double mean, double mean_square, double sig2,
@@ -167,60 +161,133 @@ cdef inline double _wiener(double mean, double mean_square, double sig2,
     return 0.0
 
 
-cdef void wiener_line(const double* mean, const double* mean_square,
-                      const double* residual, const double* base, const double* sig2,
-                      const double* floor, Py_ssize_t width, const Py_ssize_t* index,
-                      Py_ssize_t size, double c, double* extended,
-                      double* out) noexcept nogil:
-    """:c:func:`wiener_restore` on one line along x (`floor` NULL where not given)."""
-    cdef Py_ssize_t i, n = width + size - 1
-    cdef double total = 0.0, total_square = 0.0, g
-    cdef double scale = 1.0 / size
-    cdef double* extended_square = extended + n
-    extend_line(mean, 1, n, index, 0.0, False, extended)
-    extend_line(mean_square, 1, n, index, 0.0, False, extended_square)
-    for i in range(size - 1):
-        total += extended[i]
-        total_square += extended_square[i]
-    for i in range(width):
-        total += extended[i + size - 1]
-        total_square += extended_square[i + size - 1]
-        g = _wiener(total * scale, total_square * scale, sig2[i], c)
-        total -= extended[i]
-        total_square -= extended_square[i]
-        if floor != NULL:
-            g = max(g, floor[i])
-        out[i] = base[i] + g * residual[i]
+cdef enum:
+    # Lines of one band of the restoration. Each band starts its running sums afresh,
+    # so its height, not the number of threads, fixes the order of the sums: results
+    # do not depend on the threads. Starting costs size - 1 lines, a tenth of a band
+    # for the default window.
+    BAND = 64
 
 
-def wiener_restore(const double[:, :, ::1] mean, const double[:, :, ::1] mean_square,
-                   const double[:, :, ::1] residual, const double[:, :, ::1] base,
-                   const double[:, :, ::1] sig2, floor, const Py_ssize_t[::1] index,
-                   Py_ssize_t size, double c, double[:, :, ::1] out, int n_threads):
-    """§5's ``out = B + g E`` with the Wiener gain g, fused with the last pass of its
-    box means.
+cdef struct Planes:
+    # The restoration's inputs, one (z, y, x) plane each, C-contiguous; `flags` and
+    # `floor` NULL where not given.
+    const double* image
+    const double* base
+    const unsigned char* flags
+    const double* sig2
+    const double* floor
+    Py_ssize_t height, width
 
-    `mean` and `mean_square` hold the box means of the `residual` E and of its
-    square along every filtered axis but x; this takes their means over `size`
-    values along x (`index` the border rule's map, -1 for 0), as
-    :c:func:`box_mean_line` does, and at each pixel the gain of the window's variance
-    and the noise variance `sig2`, raised to `floor` where given (a plane of gains,
-    or None), and writes ``base + g * residual``.
+
+cdef inline Py_ssize_t _at(const Planes* p, Py_ssize_t z, Py_ssize_t y) noexcept nogil:
+    return (z * p.height + y) * p.width
+
+
+cdef inline double _residual(const Planes* p, Py_ssize_t at) noexcept nogil:
+    """E of §4 at flat index `at`: J - B, 0 at a flagged impulse."""
+    if p.flags != NULL and p.flags[at]:
+        return 0.0
+    return p.image[at] - p.base[at]
+
+
+cdef void _add_line(const Planes* p, Py_ssize_t z, Py_ssize_t y, const Py_ssize_t* z_index,
+                    Py_ssize_t depth, double sign, double* sums,
+                    double* sums_square) noexcept nogil:
+    """Add `sign` times E and its square on line `y` (-1: the border's line of zeros)
+    of the `depth` slices from extended position `z` to the column sums."""
+    cdef Py_ssize_t k, x, row
+    cdef double e
+    if y < 0:
+        return
+    for k in range(depth):
+        if z_index[z + k] < 0:
+            continue
+        row = _at(p, z_index[z + k], y)
+        for x in range(p.width):
+            e = _residual(p, row + x)
+            sums[x] += sign * e
+            sums_square[x] += sign * e * e
+
+
+cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t y1,
+                        const Py_ssize_t* z_index, const Py_ssize_t* y_index,
+                        const Py_ssize_t* x_index, Py_ssize_t depth, Py_ssize_t size,
+                        double c, double* scratch, double* out) noexcept nogil:
+    """:func:`wiener_restore` on lines y0 .. y1 - 1 of slice z.
+
+    Column sums of E and E^2 over the window's slices and lines slide down the band;
+    along each line the window's sums slide as in :c:func:`box_mean_line`.
     """
+    cdef Py_ssize_t i, x, at, width = p.width, n = p.width + size - 1
+    cdef double total, total_square, g
+    cdef double scale = 1.0 / (depth * size * size)
+    cdef double* sums = scratch
+    cdef double* sums_square = sums + width
+    cdef double* extended = sums_square + width
+    cdef double* extended_square = extended + n
+    for x in range(2 * width):
+        sums[x] = 0.0
+    for i in range(size - 1):
+        _add_line(p, z, y_index[y0 + i], z_index, depth, 1.0, sums, sums_square)
+    for i in range(y0, y1):
+        _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square)
+        extend_line(sums, 1, n, x_index, 0.0, extended)
+        extend_line(sums_square, 1, n, x_index, 0.0, extended_square)
+        total = total_square = 0.0
+        for x in range(size - 1):
+            total += extended[x]
+            total_square += extended_square[x]
+        at = _at(p, z, i)
+        for x in range(width):
+            total += extended[x + size - 1]
+            total_square += extended_square[x + size - 1]
+            g = _wiener(total * scale, total_square * scale, p.sig2[at + x], c)
+            total -= extended[x]
+            total_square -= extended_square[x]
+            if p.floor != NULL:
+                g = max(g, p.floor[at + x])
+            out[at + x] = p.base[at + x] + g * _residual(p, at + x)
+        _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square)
+
+
+def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
+                   const unsigned char[:, :, ::1] flags, const double[:, :, ::1] sig2,
+                   const double[:, :, ::1] floor, const Py_ssize_t[::1] z_index,
+                   const Py_ssize_t[::1] y_index, const Py_ssize_t[::1] x_index,
+                   Py_ssize_t depth, Py_ssize_t size, double c, double[:, :, ::1] out,
+                   int n_threads):
+    """§5's ``out = B + g E`` with the Wiener gain g, in bands of lines.
+
+    E is the residual ``image - base``, 0 where `flags` (or None) is set; g, at each
+    pixel, the gain of the variance of E over its window (`depth` slices by `size`
+    lines by `size` columns) and the noise variance `sig2`, raised to `floor` where
+    given (a plane of gains, or None). The indexes map each axis's extended
+    positions to their sources by the border rule, -1 where E reads 0. Neither E
+    nor its window means are made as planes: each thread holds four lines.
+    """
+    cdef Planes p
     cdef Py_ssize_t height = out.shape[1], width = out.shape[2]
-    cdef Py_ssize_t per_thread = 2 * (width + size - 1) * sizeof(double)
-    cdef Py_ssize_t line, z, y
-    cdef const double[:, :, ::1] raised = floor if floor is not None else out
-    cdef bint has_floor = floor is not None
-    cdef char* scratch = scratch_block(per_thread, n_threads, "the Wiener gain's line buffers")
+    cdef Py_ssize_t n_bands = (height + BAND - 1) // BAND
+    cdef Py_ssize_t per_thread = 2 * (2 * width + size - 1) * sizeof(double)
+    cdef Py_ssize_t unit, z, y0
+    cdef char* scratch
+    p.image, p.base, p.sig2 = &image[0, 0, 0], &base[0, 0, 0], &sig2[0, 0, 0]
+    p.flags = <const unsigned char*>NULL
+    p.floor = <const double*>NULL
+    if flags is not None:
+        p.flags = &flags[0, 0, 0]
+    if floor is not None:
+        p.floor = &floor[0, 0, 0]
+    p.height, p.width = height, width
+    scratch = scratch_block(per_thread, n_threads, "the restoration's line buffers")
     try:
         with nogil, parallel(num_threads=n_threads):
-            for line in prange(out.shape[0] * height, schedule="static"):
-                z = line // height
-                y = line % height
-                wiener_line(&mean[z, y, 0], &mean_square[z, y, 0], &residual[z, y, 0],
-                            &base[z, y, 0], &sig2[z, y, 0],
-                            &raised[z, y, 0] if has_floor else NULL, width, &index[0], size,
-                            c, <double*>own_part(scratch, per_thread), &out[z, y, 0])
+            for unit in prange(out.shape[0] * n_bands, schedule="static"):
+                z = unit // n_bands
+                y0 = (unit % n_bands) * BAND
+                _restore_band(&p, z, y0, min(y0 + BAND, height), &z_index[0], &y_index[0],
+                              &x_index[0], depth, size, c,
+                              <double*>own_part(scratch, per_thread), &out[0, 0, 0])
     finally:
         free(scratch)

@@ -113,28 +113,27 @@ class _Plane:
         """:meth:`deltas` of each row of offsets, as a 2-d array."""
         return np.ascontiguousarray(np.stack([self.deltas(row, padded) for row in rows]))
 
-    def box_mean(self, array, size, fill=0.0, axes=None, square=False):
-        """Mean over the size^ndim window of each pixel (`fill` past a constant border);
-        along `axes` only, if given; of the squares of `array` with `square`."""
+    def box_mean(self, array, size, fill=0.0):
+        """Mean over the size^ndim window of each pixel (`fill` past a constant border)."""
         out = np.ascontiguousarray(array, dtype=np.float64)
-        for axis in self.axes if axes is None else axes:
+        for axis in self.axes:
             index = extended_indices(out.shape[axis], size // 2, size // 2, self.mode)
             result = np.empty_like(out)
-            _window.box_mean_pass(out, result, axis, index, size, fill, square,
-                                  self.n_threads)
-            out, square = result, False
+            _window.box_mean_pass(out, result, axis, index, size, fill, self.n_threads)
+            out = result
         return out
 
-    def wiener_restore(self, B, E, sig2, floor, size, c):
-        """B + g E with the Wiener gain g of E's size^ndim windows (§5), raised to the
-        gains `floor` where given."""
-        partial = [self.box_mean(E, size, axes=self.axes[:-1], square=square)
-                   for square in (False, True)]
-        out = np.empty(E.shape)
-        _window.wiener_restore(*partial, E, np.ascontiguousarray(B),
-                               np.ascontiguousarray(sig2), floor,
-                               extended_indices(E.shape[2], size // 2, size // 2, self.mode),
-                               size, c, out, self.n_threads)
+    def wiener_restore(self, J, B, O, sig2, floor, size, c):
+        """B + g E, E the residual J - B (0 where O), with the Wiener gain g of E's
+        size^ndim windows (§5), raised to the gains `floor` where given."""
+        depth = size if self.ndim == 3 else 1
+        index = [extended_indices(n, w // 2, w // 2, self.mode)
+                 for n, w in zip(J.shape, (depth, size, size))]
+        out = np.empty(J.shape)
+        _window.wiener_restore(np.ascontiguousarray(J), np.ascontiguousarray(B),
+                               O.view(np.uint8) if O.any() else None,
+                               np.ascontiguousarray(sig2), floor, *index, depth, size, c, out,
+                               self.n_threads)
         return out
 
     def count(self, value, size):
@@ -580,7 +579,7 @@ def _fitted(plane, P):
 
 
 def _estimates(planes, P):
-    """§1-§3 for the planes of an image: (O, B, E, sigma^2(p)) of each, in order, made
+    """§1-§3 for the planes of an image: (O, B, J, sigma^2(p)) of each, in order, made
     a group of planes at a time (:func:`channel_groups`), so that only one group's
     planes are held at once."""
     for group in channel_groups(len(planes), P):
@@ -596,26 +595,32 @@ def _estimates(planes, P):
                 B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P)))
                      if sig2.any() else b for plane, (O, J, sig2), b in zip(group, noise, B)]
         for (O, J, sig2), b in zip(noise, B):
-            E = np.subtract(J, b)
-            E[O] = 0.0
-            yield O, b, E, sig2
+            yield O, b, J, sig2
+
+
+def _residual(O, B, J):
+    """E of §4: J - B, 0 at the impulses."""
+    E = np.subtract(J, B)
+    E[O] = 0.0
+    return E
 
 
 def _restore(planes, P):
     """§5: out = B + g E, for each plane, in order (as they are made)."""
-    return (_gain(plane, B, E, sig2, P)
-            for plane, (_, B, E, sig2) in zip(planes, _estimates(planes, P)))
+    return (_gain(plane, O, B, J, sig2, P)
+            for plane, (O, B, J, sig2) in zip(planes, _estimates(planes, P)))
 
 
-def _gain(plane, B, E, sig2, P):
+def _gain(plane, O, B, J, sig2, P):
     floor = None
     if P.gain in ("crc", "wiener+crc"):
+        E = _residual(O, B, J)
         crc, _ = _correlation_map(plane, E, B, P)
         floor = np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0)
     if P.gain in ("wiener", "wiener+crc"):
-        return plane.wiener_restore(B, E, sig2, floor, P.window, P.wiener_c)
-    g = np.zeros(E.shape) if floor is None else floor
-    g *= E
+        return plane.wiener_restore(J, B, O, sig2, floor, P.window, P.wiener_c)
+    g = np.zeros(B.shape) if floor is None else floor
+    g *= _residual(O, B, J)
     g += B
     return g
 
@@ -821,9 +826,9 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
             variances.append(np.zeros(shape))
     else:
         with reusing_memory():
-            for plane, (O, B, E, sig2) in zip(planes, _estimates(planes, P)):
+            for plane, (O, B, J, sig2) in zip(planes, _estimates(planes, P)):
                 shape = plane.values.shape[3 - plane.ndim:]
-                crc, direction = _correlation_map(plane, E, B, P)
+                crc, direction = _correlation_map(plane, _residual(O, B, J), B, P)
                 maps.append(crc.reshape(shape))
                 directions.append(direction.reshape(shape))
                 flags.append(O.reshape(shape))

@@ -556,7 +556,10 @@ def _correlation_map(plane, E, B, P):
 def _noise(plane, P):
     """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
     O, J, M, (a, b), _ = _fitted(plane, P)
-    return O, J, M, a + b * np.maximum(M, 0.0)
+    sig2 = np.maximum(M, 0.0)       # a + b max(M, 0), without temporary planes
+    sig2 *= b
+    sig2 += a
+    return O, J, M, sig2
 
 
 def _fitted(plane, P):

@@ -23,7 +23,13 @@ static inline double crcx_exp_minus(double t)
     p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0;
     p = p * r + 0.5; p = p * r + 1.0; p = p * r + 1.0;
-    const int64_t bits = ((int64_t)k + 1023) << 52;
+    // 2^k from the bits of k + 1.5 * 2^52 (exact: |k| < 900), whose mantissa ends in
+    // k: an integer add and shift. Converting k to an integer instead keeps the loop
+    // scalar below AVX-512, which first converts doubles to 64-bit integers in vectors.
+    const double shifted = k + 6755399441055744.0;
+    std::uint64_t bits;
+    std::memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits + 1023) << 52;
     double scale;
     std::memcpy(&scale, &bits, sizeof scale);
     return p * scale * (far ? 2.6503965530043108e-261 : 1.0);

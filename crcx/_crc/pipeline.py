@@ -475,12 +475,12 @@ def _padded_stack(planes, arrays, r):
     return out
 
 
-def _nonlocal_mean(planes, noise, P):
+def _nonlocal_mean(planes, noise, sig2, P):
     """B of §3 for planes that share their weights (the channels of a colour image):
     the non-local mean of J; with two passes, again where O is not set, weighing the
-    first pass's patches. `noise` holds each plane's (O, J, sigma^2)."""
-    O, J, sig2 = zip(*noise)
-    sig2 = np.stack(sig2)
+    first pass's patches. `noise` holds each plane's (O, J, sigma^2), `sig2` their
+    sigma^2 in one array."""
+    O, J, _ = zip(*noise)
     if not sig2.any():        # pure impulse noise: every weight is 0, and B = J
         return list(J)
     plane, r, half = planes[0], P.search, P.patch // 2
@@ -501,6 +501,15 @@ def _nonlocal_mean(planes, noise, P):
                        plane.n_threads)
     np.copyto(B, first, where=np.stack(O))
     return list(B)
+
+
+def _with_dct(plane, O, J, sig2, B, P):
+    """B of §3 averaged with the DCT estimate D, but at the impulses: (B + D) / 2."""
+    D = _dct_estimate(plane, J, sig2, P)
+    D += B
+    D *= 0.5
+    np.copyto(D, B, where=O)
+    return D
 
 
 def _dct_estimate(plane, J, sig2, P):
@@ -553,10 +562,11 @@ def _correlation_map(plane, E, B, P):
 
 # --- driver ---------------------------------------------------------------------------
 
-def _noise(plane, P):
-    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p)."""
+def _noise(plane, P, variance=None):
+    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p) (written into
+    `variance` if given)."""
     O, J, M, (a, b), _ = _fitted(plane, P)
-    sig2 = np.maximum(M, 0.0)       # a + b max(M, 0), without temporary planes
+    sig2 = np.maximum(M, 0.0, out=variance)    # a + b max(M, 0), without temporaries
     sig2 *= b
     sig2 += a
     return O, J, M, sig2
@@ -587,16 +597,18 @@ def _estimates(planes, P):
     planes are held at once."""
     for group in channel_groups(len(planes), P):
         group = [planes[i] for i in group]
+        # the group's sigma^2 planes in one array, which §3 weighs its patches with
+        variance = np.empty((len(group),) + group[0].values.shape)
         noise, B = [], []
-        for plane in group:
-            O, J, M, sig2 = _noise(plane, P)
+        for plane, into in zip(group, variance):
+            O, J, M, sig2 = _noise(plane, P, into)
             noise.append((O, J, sig2))
             B.append(M if P.base == "median" else None)   # not kept where §3 replaces it
         if P.base == "nonlocal":
-            B = _nonlocal_mean(group, noise, P)
+            B = _nonlocal_mean(group, noise, variance, P)
             if P.dct:
-                B = [np.where(O, b, 0.5 * (b + _dct_estimate(plane, J, sig2, P)))
-                     if sig2.any() else b for plane, (O, J, sig2), b in zip(group, noise, B)]
+                B = [_with_dct(plane, O, J, sig2, b, P) if sig2.any() else b
+                     for plane, (O, J, sig2), b in zip(group, noise, B)]
         for (O, J, sig2), b in zip(noise, B):
             yield O, b, J, sig2
 

@@ -152,17 +152,16 @@ cdef inline double _wiener(double mean, double mean_square, double sig2,
                            double c) noexcept nogil:
     """The Wiener gain of §5: 1 where the noise variance `sig2` is 0, else
     clip(1 - c sig2 / v, 0, 1) of the window's variance v = mean_square - mean^2
-    where v > 0, and 0 where not (the reference's operations, in its order)."""
+    where v > 0, and 0 where not (the reference's operations, in its order). Selects,
+    not branches, so that a loop over it vectorises."""
     cdef double v = mean_square - mean * mean
-    if sig2 <= 0:
-        return 1.0
-    if v > 0:
-        return min(max(1.0 - c * sig2 / v, 0.0), 1.0)
-    return 0.0
+    cdef double g = min(max(1.0 - c * sig2 / v, 0.0), 1.0)
+    g = g if v > 0 else 0.0
+    return 1.0 if sig2 <= 0 else g
 
 
 cdef enum:
-    # Lines of one band of the restoration. Each band starts its running sums afresh,
+    # Lines of one band of the restoration. Each band starts its column sums afresh,
     # so its height, not the number of threads, fixes the order of the sums: results
     # do not depend on the threads. Starting costs size - 1 lines, a tenth of a band
     # for the default window.
@@ -184,30 +183,35 @@ cdef inline Py_ssize_t _at(const Planes* p, Py_ssize_t z, Py_ssize_t y) noexcept
     return (z * p.height + y) * p.width
 
 
-cdef inline double _residual(const Planes* p, Py_ssize_t at) noexcept nogil:
-    """E of §4 at flat index `at`: J - B, 0 at a flagged impulse."""
-    if p.flags != NULL and p.flags[at]:
-        return 0.0
-    return p.image[at] - p.base[at]
+cdef void _residual_line(const Planes* p, Py_ssize_t at, double* e) noexcept nogil:
+    """E of §4 on the line from flat index `at`: J - B, 0 at a flagged impulse."""
+    cdef Py_ssize_t x
+    cdef const double* image = p.image + at
+    cdef const double* base = p.base + at
+    cdef const unsigned char* flags = p.flags + at if p.flags != NULL else NULL
+    for x in range(p.width):
+        e[x] = image[x] - base[x]
+    if flags != NULL:
+        for x in range(p.width):
+            e[x] = 0.0 if flags[x] else e[x]
 
 
 cdef void _add_line(const Planes* p, Py_ssize_t z, Py_ssize_t y, const Py_ssize_t* z_index,
-                    Py_ssize_t depth, double sign, double* sums,
-                    double* sums_square) noexcept nogil:
+                    Py_ssize_t depth, double sign, double* sums, double* sums_square,
+                    double* e) noexcept nogil:
     """Add `sign` times E and its square on line `y` (-1: the border's line of zeros)
-    of the `depth` slices from extended position `z` to the column sums."""
-    cdef Py_ssize_t k, x, row
-    cdef double e
+    of the `depth` slices from extended position `z` to the column sums (`e` holds
+    a line)."""
+    cdef Py_ssize_t k, x
     if y < 0:
         return
     for k in range(depth):
         if z_index[z + k] < 0:
             continue
-        row = _at(p, z_index[z + k], y)
+        _residual_line(p, _at(p, z_index[z + k], y), e)
         for x in range(p.width):
-            e = _residual(p, row + x)
-            sums[x] += sign * e
-            sums_square[x] += sign * e * e
+            sums[x] = sums[x] + sign * e[x]
+            sums_square[x] = sums_square[x] + sign * e[x] * e[x]
 
 
 cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t y1,
@@ -217,38 +221,43 @@ cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t
     """:func:`wiener_restore` on lines y0 .. y1 - 1 of slice z.
 
     Column sums of E and E^2 over the window's slices and lines slide down the band;
-    along each line the window's sums slide as in :c:func:`box_mean_line`.
+    along each line, each window sums its `size` column sums afresh. Every loop over
+    x is one the compiler vectorises: no running total, selects for branches.
     """
-    cdef Py_ssize_t i, x, at, width = p.width, n = p.width + size - 1
-    cdef double total, total_square, g
+    cdef Py_ssize_t i, u, x, at, width = p.width, n = p.width + size - 1
     cdef double scale = 1.0 / (depth * size * size)
     cdef double* sums = scratch
     cdef double* sums_square = sums + width
     cdef double* extended = sums_square + width
     cdef double* extended_square = extended + n
+    cdef double* gain = extended_square + n
+    cdef double* total_square = gain + width
+    cdef double* e = total_square + width
     for x in range(2 * width):
         sums[x] = 0.0
     for i in range(size - 1):
-        _add_line(p, z, y_index[y0 + i], z_index, depth, 1.0, sums, sums_square)
+        _add_line(p, z, y_index[y0 + i], z_index, depth, 1.0, sums, sums_square, e)
     for i in range(y0, y1):
-        _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square)
+        _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square, e)
         extend_line(sums, 1, n, x_index, 0.0, extended)
         extend_line(sums_square, 1, n, x_index, 0.0, extended_square)
-        total = total_square = 0.0
-        for x in range(size - 1):
-            total += extended[x]
-            total_square += extended_square[x]
+        for x in range(width):
+            gain[x] = extended[x]
+            total_square[x] = extended_square[x]
+        for u in range(1, size):
+            for x in range(width):
+                gain[x] = gain[x] + extended[x + u]
+                total_square[x] = total_square[x] + extended_square[x + u]
         at = _at(p, z, i)
         for x in range(width):
-            total += extended[x + size - 1]
-            total_square += extended_square[x + size - 1]
-            g = _wiener(total * scale, total_square * scale, p.sig2[at + x], c)
-            total -= extended[x]
-            total_square -= extended_square[x]
-            if p.floor != NULL:
-                g = max(g, p.floor[at + x])
-            out[at + x] = p.base[at + x] + g * _residual(p, at + x)
-        _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square)
+            gain[x] = _wiener(gain[x] * scale, total_square[x] * scale, p.sig2[at + x], c)
+        if p.floor != NULL:
+            for x in range(width):
+                gain[x] = max(gain[x], p.floor[at + x])
+        _residual_line(p, at, e)
+        for x in range(width):
+            out[at + x] = p.base[at + x] + gain[x] * e[x]
+        _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square, e)
 
 
 def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
@@ -264,12 +273,12 @@ def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
     lines by `size` columns) and the noise variance `sig2`, raised to `floor` where
     given (a plane of gains, or None). The indexes map each axis's extended
     positions to their sources by the border rule, -1 where E reads 0. Neither E
-    nor its window means are made as planes: each thread holds four lines.
+    nor its window means are made as planes: each thread holds seven lines.
     """
     cdef Planes p
     cdef Py_ssize_t height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t n_bands = (height + BAND - 1) // BAND
-    cdef Py_ssize_t per_thread = 2 * (2 * width + size - 1) * sizeof(double)
+    cdef Py_ssize_t per_thread = (7 * width + 2 * (size - 1)) * sizeof(double)
     cdef Py_ssize_t unit, z, y0
     cdef char* scratch
     p.image, p.base, p.sig2 = &image[0, 0, 0], &base[0, 0, 0], &sig2[0, 0, 0]

@@ -553,7 +553,8 @@ def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
 def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
               const double[:, :, ::1] centre, tuple reach, const Py_ssize_t[::1] deltas,
               const double[:, ::1] offsets, double trend, Py_ssize_t k,
-              double[:, :, ::1] distance, double[:, :, ::1] spread, int n_threads):
+              const uint8_t[:, :, ::1] todo, double[:, :, ::1] distance,
+              double[:, :, ::1] spread, int n_threads):
     """How far each pixel's `centre` value is from its neighbours in `padded` that are
     not `flagged` (§1.5).
 
@@ -564,7 +565,9 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     values. With `trend` > 0, the same of the values less the least-squares slopes of
     all the neighbours times their offsets, where that spread is under `trend` times
     the first. NEIGHBOURHOODS pixels of a line are gathered, fitted and sorted side by
-    side, one per vector lane (crcx/crc/neighbours.h, crcx/crc/order.h).
+    side, one per vector lane (crcx/crc/neighbours.h, crcx/crc/order.h). Where `todo`
+    (or None) is given, the pixels of a group of NEIGHBOURHOODS in which it marks
+    none are left as they are.
     """
     cdef Py_ssize_t depth = distance.shape[0], height = distance.shape[1]
     cdef Py_ssize_t width = distance.shape[2], count = deltas.shape[0]
@@ -589,6 +592,9 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef double norms[3]
     cdef Py_ssize_t line, tile, x, t, e, base, z, y, a, lanes
     cdef double level_spread
+    cdef const uint8_t* wanted = NULL
+    if todo is not None:
+        wanted = &todo[0, 0, 0]
     for a in range(3):
         norms[a] = 0.0
         for e in range(count):
@@ -609,6 +615,8 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                 for tile in range((width + NEIGHBOURHOODS - 1) // NEIGHBOURHOODS):
                     x = tile * NEIGHBOURHOODS
                     lanes = min(NEIGHBOURHOODS, width - x)
+                    if wanted != NULL and not _any(wanted + line * width + x, lanes):
+                        continue
                     for t in range(NEIGHBOURHOODS):
                         centres[t] = centre[z, y, x + min(t, lanes - 1)]
                     crcx_sorted_neighbours(data + base + x, skip + base + x, lanes, delta,
@@ -635,6 +643,14 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
                             spread[z, y, x + t] = level_spread
     finally:
         free(scratch)
+
+
+cdef inline bint _any(const uint8_t* marks, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if marks[i]:
+            return True
+    return False
 
 
 cdef inline void _lane(const double* lane, Py_ssize_t count, double* out) noexcept nogil:

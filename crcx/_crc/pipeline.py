@@ -289,28 +289,41 @@ class _Isolation:
         self.deltas = plane.deltas(self.offsets.astype(np.intp), self.padded)
         self.floor = P.isolation * plane.statistics.take(
             "value range", lambda: float(I.max() - I.min()))
-        self.candidates = np.zeros(I.shape, bool)
-        for _ in range(ISOLATION_PASSES):
-            self.candidates = self.isolated()
+        flags = np.zeros(I.shape, bool)
+        self.candidates = self.isolated(flags)
+        for _ in range(ISOLATION_PASSES - 1):
+            flags, self.candidates = self.candidates, self.isolated(
+                since=(flags, self.candidates))
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
-            lambda: (float((self.candidates & self.isolated(rank=1)).mean()),
-                     fixed_share(I[self.candidates])))
+            lambda: (float((self.candidates & self.isolated(rank=1, at=self.candidates))
+                           .mean()), fixed_share(I[self.candidates])))
         self.random_valued = self.density >= ISOLATED_DENSITY and self.share < FIXED_SHARE
 
-    def isolated(self, flags=None, factor=ISOLATION_SPREAD, rank=ISOLATION_RANK):
+    def isolated(self, flags=None, factor=ISOLATION_SPREAD, rank=ISOLATION_RANK, at=None,
+                 since=None):
         """Pixels whose `rank`-th nearest neighbour not in `flags` (the candidates) is
-        farther than the floor and than `factor` times the spread of those neighbours."""
+        farther than the floor and than `factor` times the spread of those neighbours;
+        only those `at` that, if given. With `since`, the flags and the result of an
+        earlier call with the same factor and rank: a pixel's result changes only where
+        a flag of its neighbours did, and is taken again only there."""
         flags = self.candidates if flags is None else flags
-        return self._far(self.plane.padded(flags.view(np.uint8), self.radius, 0), self.padded,
-                         factor, rank, 0.0)
+        if since is not None:
+            earlier, result = since
+            at = self.plane.ranked(rank_filter, flags ^ earlier, -1, 2 * self.radius + 1,
+                                   cval=0)
+            if not at.any():
+                return result
+        far = self._far(self.plane.padded(flags.view(np.uint8), self.radius, 0), self.padded,
+                        factor, rank, 0.0, at)
+        return far if since is None else np.where(at, far, result)
 
     def stands_out(self, repaired, factor, rank):
         """A random-valued pass: the pixels isolated given no flags among the
         `repaired` neighbours (:meth:`repaired`), those past the border left out
         (a pixel's mirror image would vouch for it), read less a plane's slopes where
         that leaves under RANDOM_TREND of their spread."""
-        return self._far(self._outside, repaired, factor, rank, RANDOM_TREND)
+        return self._far(self._outside, repaired, factor, rank, RANDOM_TREND, None)
 
     @functools.cached_property
     def _outside(self):
@@ -319,12 +332,16 @@ class _Isolation:
         return np.pad(np.zeros(self.plane.values.shape, np.uint8),
                       [(r, r) for r in self.plane.reach(self.radius)], constant_values=1)
 
-    def _far(self, flags, padded, factor, rank, trend):
-        distance, spread = np.empty(self.plane.values.shape), np.empty(self.plane.values.shape)
+    def _far(self, flags, padded, factor, rank, trend, at):
+        """:meth:`isolated`'s test, at the pixels `at` (a bool plane) or all; False
+        elsewhere."""
+        distance, spread = np.zeros(self.plane.values.shape), np.zeros(self.plane.values.shape)
         _stages.isolation(padded, flags, self.plane.values, self.plane.reach(self.radius),
-                       self.deltas, self.offsets, trend, rank, distance, spread,
+                       self.deltas, self.offsets, trend, rank,
+                       None if at is None else at.view(np.uint8), distance, spread,
                        self.plane.n_threads)
-        return distance > np.maximum(factor * spread, self.floor)
+        far = distance > np.maximum(factor * spread, self.floor)
+        return far if at is None else far & at
 
     def repaired(self, flags, windows):
         """The image with `flags` replaced as §1.4 replaces impulses, padded for
@@ -365,8 +382,10 @@ class _Isolation:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
             at_value = np.isin(self.plane.values, values)
-            at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
-            return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
+            at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK,
+                                              at=O & at_value)
+            return O & np.where(at_value, at_value_isolated,
+                                self.isolated(at=O & ~at_value)), "fixed-valued"
         return np.zeros_like(O), "none"
 
 

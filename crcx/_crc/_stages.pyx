@@ -594,6 +594,8 @@ def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,
     cdef double level_spread
     cdef const uint8_t* wanted = NULL
     if todo is not None:
+        if (todo.shape[0] != depth or todo.shape[1] != height or todo.shape[2] != width):
+            raise ValueError("todo: expected the shape of distance")
         wanted = &todo[0, 0, 0]
     for a in range(3):
         norms[a] = 0.0

@@ -523,7 +523,8 @@ def _nonlocal_mean(planes, noise, sig2, P):
 
 
 def _with_dct(plane, O, J, sig2, B, P):
-    """B of §3 averaged with the DCT estimate D, but at the impulses: (B + D) / 2."""
+    """B of §3 averaged with the DCT estimate D, (B + D) / 2, and B itself at the
+    impulses O."""
     D = _dct_estimate(plane, J, sig2, P)
     D += B
     D *= 0.5

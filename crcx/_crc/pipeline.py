@@ -334,8 +334,9 @@ class _Isolation:
 
     def _far(self, flags, padded, factor, rank, trend, at):
         """:meth:`isolated`'s test, at the pixels `at` (a bool plane) or all; False
-        elsewhere."""
-        distance, spread = np.zeros(self.plane.values.shape), np.zeros(self.plane.values.shape)
+        elsewhere (the kernel leaves a distance of 0 there)."""
+        new = np.empty if at is None else np.zeros
+        distance, spread = new(self.plane.values.shape), new(self.plane.values.shape)
         _stages.isolation(padded, flags, self.plane.values, self.plane.reach(self.radius),
                        self.deltas, self.offsets, trend, rank,
                        None if at is None else at.view(np.uint8), distance, spread,

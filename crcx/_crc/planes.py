@@ -70,10 +70,11 @@ def finish(results, output, image, channel_axis):
     targets = [result] if channel_axis is None else np.moveaxis(result,
                                                                 channel_axis % image.ndim, 0)
     kind = result.dtype.kind
+    if kind in "biu":
+        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
+                                             np.iinfo(result.dtype).max)
     for out, target in zip(results, targets):
         if kind in "biu":
-            lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
-                                                 np.iinfo(result.dtype).max)
             out = np.clip(np.rint(out, out=out), lo, hi, out=out)
         np.copyto(target, out.reshape(target.shape), casting="unsafe")
     return result

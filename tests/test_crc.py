@@ -734,6 +734,32 @@ def test_output_may_be_the_image_itself(shape, dtype, kwargs):
     np.testing.assert_array_equal(image, expected)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"preset": "realtime"}, {"gain": "wiener+crc"}])
+def test_every_output_dtype_and_layout_holds_the_float64_result_rounded(kwargs):
+    # the restoration writes some dtypes itself, in any layout, and leaves the rest
+    # to NumPy: both must round half to even and clip as §6 says
+    rng = np.random.default_rng(10)
+    ramp = np.broadcast_to(np.linspace(-400.0, 600.0, 22), (20, 22))
+    image = np.stack([ramp + rng.normal(0.0, 20.0, ramp.shape) for _ in range(2)], axis=-1)
+    exact = crcx.crc_median(image, channel_axis=-1, output=np.float64, **kwargs)
+    assert exact.min() < -128 and exact.max() > 255     # every clip below is tested
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64,
+                  np.uint64, np.float32, bool):
+        if np.dtype(dtype).kind == "f":
+            expected = exact.astype(dtype)
+        else:
+            low, high = ((0, 1) if np.dtype(dtype).kind == "b"
+                         else (np.iinfo(dtype).min, np.iinfo(dtype).max))
+            expected = np.clip(np.rint(exact), low, high).astype(dtype)
+        np.testing.assert_array_equal(
+            crcx.crc_median(image, channel_axis=-1, output=dtype, **kwargs), expected)
+        for layout in (np.empty((20, 44, 2), dtype)[:, ::2],
+                       np.empty((2, 22, 20), dtype).T[::-1, ::-1, ::-1],
+                       np.empty((20, 22, 2), dtype, order="F")):
+            assert crcx.crc_median(image, channel_axis=-1, output=layout, **kwargs) is layout
+            np.testing.assert_array_equal(layout, expected)
+
+
 def test_identical_channels_are_filtered_as_their_grey_image():
     # Joint weights average the channels' distances; for equal channels that mean is
     # each channel's own distance, so colour changes nothing but the rounding.

@@ -7,10 +7,15 @@ value whatever the window, so each pass reads an extended line (border rule
 applied), slides the sum, and writes the means back; along a strided axis, many
 lines slide side by side. OpenMP threads take lines. The restoration uses its
 window means once, where it makes them: column sums slide down bands of lines and
-row sums along each line, and no plane of them is made.
+row sums along each line, and no plane of them is made; nor of the noise variance,
+made from its model where it is read, nor of the result, written straight into the
+output's dtype.
 """
+from libc.math cimport nearbyint
+from libc.stdint cimport int8_t, int16_t, int32_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free
 from cython.parallel cimport prange, parallel
+import numpy as np
 
 from crcx._runtime.scratch cimport own_part, scratch_block
 
@@ -148,6 +153,21 @@ def box_mean_pass(const double[:, :, :] src, double[:, :, :] dst, int axis,
     box_mean_axis(src, dst, axis, index, size, cval, n_threads)
 
 
+# The outputs the restoration writes itself: those whose every value a double holds.
+ctypedef fused target_t:
+    double
+    float
+    uint8_t
+    int8_t
+    uint16_t
+    int16_t
+    uint32_t
+    int32_t
+
+TARGET_DTYPES = tuple(map(np.dtype, (np.float64, np.float32, np.uint8, np.int8, np.uint16,
+                                     np.int16, np.uint32, np.int32)))
+
+
 cdef inline double _wiener(double mean, double mean_square, double sig2,
                            double c) noexcept nogil:
     """The Wiener gain of §5: 1 where the noise variance `sig2` is 0, else
@@ -170,13 +190,22 @@ cdef enum:
 
 cdef struct Planes:
     # The restoration's inputs, one (z, y, x) plane each, C-contiguous; `flags` and
-    # `floor` NULL where not given.
+    # `floor` NULL where not given. The noise variance is a + b max(proxy, 0).
     const double* image
     const double* base
     const unsigned char* flags
-    const double* sig2
+    const double* proxy
+    double a, b
     const double* floor
     Py_ssize_t height, width
+
+
+cdef struct Target:
+    # Where the restoration writes: a (z, y, x) plane of any strides (bytes), and the
+    # bounds its values are clipped to after rounding, for an integer dtype.
+    char* data
+    Py_ssize_t strides[3]
+    double low, high
 
 
 cdef inline Py_ssize_t _at(const Planes* p, Py_ssize_t z, Py_ssize_t y) noexcept nogil:
@@ -214,10 +243,25 @@ cdef void _add_line(const Planes* p, Py_ssize_t z, Py_ssize_t y, const Py_ssize_
             sums_square[x] = sums_square[x] + sign * e[x] * e[x]
 
 
-cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t y1,
-                        const Py_ssize_t* z_index, const Py_ssize_t* y_index,
+cdef void _store_line(const double* values, const Target* target, Py_ssize_t z,
+                      Py_ssize_t y, Py_ssize_t width, target_t* kind) noexcept nogil:
+    """Line y of slice z of the target, from `values`: rounded half to even and
+    clipped for an integer dtype, as :func:`crcx._crc.planes.store` writes it (`kind`
+    only names the dtype)."""
+    cdef Py_ssize_t x
+    cdef char* line = target.data + z * target.strides[0] + y * target.strides[1]
+    for x in range(width):
+        if target_t is double or target_t is float:
+            (<target_t*>(line + x * target.strides[2]))[0] = <target_t>values[x]
+        else:
+            (<target_t*>(line + x * target.strides[2]))[0] = <target_t>min(
+                max(nearbyint(values[x]), target.low), target.high)
+
+
+cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_ssize_t y0,
+                        Py_ssize_t y1, const Py_ssize_t* z_index, const Py_ssize_t* y_index,
                         const Py_ssize_t* x_index, Py_ssize_t depth, Py_ssize_t size,
-                        double c, double* scratch, double* out) noexcept nogil:
+                        double c, double* scratch, target_t* kind) noexcept nogil:
     """:func:`wiener_restore` on lines y0 .. y1 - 1 of slice z.
 
     Column sums of E and E^2 over the window's slices and lines slide down the band;
@@ -233,6 +277,7 @@ cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t
     cdef double* gain = extended_square + n
     cdef double* total_square = gain + width
     cdef double* e = total_square + width
+    cdef double* restored = e + width
     for x in range(2 * width):
         sums[x] = 0.0
     for i in range(size - 1):
@@ -250,38 +295,44 @@ cdef void _restore_band(const Planes* p, Py_ssize_t z, Py_ssize_t y0, Py_ssize_t
                 total_square[x] = total_square[x] + extended_square[x + u]
         at = _at(p, z, i)
         for x in range(width):
-            gain[x] = _wiener(gain[x] * scale, total_square[x] * scale, p.sig2[at + x], c)
+            gain[x] = _wiener(gain[x] * scale, total_square[x] * scale,
+                              p.a + p.b * max(p.proxy[at + x], 0.0), c)
         if p.floor != NULL:
             for x in range(width):
                 gain[x] = max(gain[x], p.floor[at + x])
         _residual_line(p, at, e)
         for x in range(width):
-            out[at + x] = p.base[at + x] + gain[x] * e[x]
+            restored[x] = p.base[at + x] + gain[x] * e[x]
+        _store_line(restored, target, z, i, width, kind)
         _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square, e)
 
 
 def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
-                   const unsigned char[:, :, ::1] flags, const double[:, :, ::1] sig2,
-                   const double[:, :, ::1] floor, const Py_ssize_t[::1] z_index,
-                   const Py_ssize_t[::1] y_index, const Py_ssize_t[::1] x_index,
-                   Py_ssize_t depth, Py_ssize_t size, double c, double[:, :, ::1] out,
-                   int n_threads):
+                   const unsigned char[:, :, ::1] flags, double a, double b,
+                   const double[:, :, ::1] proxy, const double[:, :, ::1] floor,
+                   const Py_ssize_t[::1] z_index, const Py_ssize_t[::1] y_index,
+                   const Py_ssize_t[::1] x_index, Py_ssize_t depth, Py_ssize_t size, double c,
+                   target_t[:, :, :] out, double low, double high, int n_threads):
     """§5's ``out = B + g E`` with the Wiener gain g, in bands of lines.
 
     E is the residual ``image - base``, 0 where `flags` (or None) is set; g, at each
     pixel, the gain of the variance of E over its window (`depth` slices by `size`
-    lines by `size` columns) and the noise variance `sig2`, raised to `floor` where
-    given (a plane of gains, or None). The indexes map each axis's extended
-    positions to their sources by the border rule, -1 where E reads 0. Neither E
-    nor its window means are made as planes: each thread holds seven lines.
+    lines by `size` columns) and the noise variance ``a + b max(proxy, 0)``, raised
+    to `floor` where given (a plane of gains, or None). The indexes map each axis's
+    extended positions to their sources by the border rule, -1 where E reads 0.
+    `out` may have any strides; for an integer dtype its values are rounded half to
+    even and clipped to [`low`, `high`]. Neither E, its window means nor the
+    variance are made as planes: each thread holds eight lines.
     """
     cdef Planes p
+    cdef Target target
     cdef Py_ssize_t height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t n_bands = (height + BAND - 1) // BAND
-    cdef Py_ssize_t per_thread = (7 * width + 2 * (size - 1)) * sizeof(double)
+    cdef Py_ssize_t per_thread = (8 * width + 2 * (size - 1)) * sizeof(double)
     cdef Py_ssize_t unit, z, y0
     cdef char* scratch
-    p.image, p.base, p.sig2 = &image[0, 0, 0], &base[0, 0, 0], &sig2[0, 0, 0]
+    cdef target_t* kind = NULL
+    p.image, p.base, p.proxy, p.a, p.b = &image[0, 0, 0], &base[0, 0, 0], &proxy[0, 0, 0], a, b
     p.flags = <const unsigned char*>NULL
     p.floor = <const double*>NULL
     if flags is not None:
@@ -289,14 +340,18 @@ def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
     if floor is not None:
         p.floor = &floor[0, 0, 0]
     p.height, p.width = height, width
+    target.data = <char*>&out[0, 0, 0]
+    target.strides[0], target.strides[1], target.strides[2] = (out.strides[0], out.strides[1],
+                                                               out.strides[2])
+    target.low, target.high = low, high
     scratch = scratch_block(per_thread, n_threads, "the restoration's line buffers")
     try:
         with nogil, parallel(num_threads=n_threads):
             for unit in prange(out.shape[0] * n_bands, schedule="static"):
                 z = unit // n_bands
                 y0 = (unit % n_bands) * BAND
-                _restore_band(&p, z, y0, min(y0 + BAND, height), &z_index[0], &y_index[0],
-                              &x_index[0], depth, size, c,
-                              <double*>own_part(scratch, per_thread), &out[0, 0, 0])
+                _restore_band(&p, &target, z, y0, min(y0 + BAND, height), &z_index[0],
+                              &y_index[0], &x_index[0], depth, size, c,
+                              <double*>own_part(scratch, per_thread), kind)
     finally:
         free(scratch)

@@ -14,9 +14,11 @@ them, exactly as the whole plane is filtered.
 """
 import functools
 import itertools
+import typing
 
 import numpy as np
 
+from crcx._common.arguments import prepare_output
 from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
@@ -27,7 +29,7 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
                              random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
-from crcx._crc.planes import finish, prepare
+from crcx._crc.planes import bounds, prepare, store, targets
 from crcx._rank.filters import median, rank_filter
 from crcx._runtime.memory import reusing_memory
 from crcx._runtime.threads import effective_n_threads
@@ -123,18 +125,29 @@ class _Plane:
             out = result
         return out
 
-    def wiener_restore(self, J, B, O, sig2, floor, size, c):
-        """B + g E, E the residual J - B (0 where O), with the Wiener gain g of E's
-        size^ndim windows (§5), raised to the gains `floor` where given."""
+    def wiener_restore(self, J, B, O, sig2, floor, size, c, target):
+        """B + g E into `target` (the plane's view of the output), E the residual J - B
+        (0 where O), with the Wiener gain g of E's size^ndim windows and the noise
+        variance `sig2` (a _Variance), raised to the gains `floor` where given (§5).
+
+        The kernel writes the output itself where it can: in a dtype it writes, that
+        none of the values it reads share memory with (the output may be the image).
+        """
         depth = size if self.ndim == 3 else 1
         index = [extended_indices(n, w // 2, w // 2, self.mode)
                  for n, w in zip(J.shape, (depth, size, size))]
-        out = np.empty(J.shape)
+        out = target.reshape(J.shape)
+        direct = out.dtype in _window.TARGET_DTYPES and not any(
+            np.may_share_memory(out, read) for read in (J, B, sig2.proxy, floor)
+            if read is not None)
+        into = out if direct else np.empty(J.shape)
+        low, high = bounds(into.dtype) or (0, 0)
         _window.wiener_restore(np.ascontiguousarray(J), np.ascontiguousarray(B),
-                               O.view(np.uint8) if O.any() else None,
-                               np.ascontiguousarray(sig2), floor, *index, depth, size, c, out,
-                               self.n_threads)
-        return out
+                               O.view(np.uint8) if O.any() else None, sig2.a, sig2.b,
+                               np.ascontiguousarray(sig2.proxy), floor, *index, depth, size,
+                               c, into, low, high, self.n_threads)
+        if not direct:
+            store(into, target)
 
     def count(self, value, size):
         """How many values of the size^ndim window of each pixel equal `value`.
@@ -583,13 +596,28 @@ def _correlation_map(plane, E, B, P):
 
 # --- driver ---------------------------------------------------------------------------
 
-def _noise(plane, P, variance=None):
-    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p) (written into
-    `variance` if given)."""
+class _Variance(typing.NamedTuple):
+    """The noise variance sigma^2(p) = a + b max(proxy(p), 0) of §2. The proxy is M;
+    or sigma^2 itself (a = 0, b = 1) once made as a plane, for the stages that read
+    one."""
+    a: float
+    b: float
+    proxy: np.ndarray
+
+    def plane(self, out=None):
+        sig2 = np.maximum(self.proxy, 0.0, out=out)    # without temporaries
+        sig2 *= self.b
+        sig2 += self.a
+        return sig2
+
+
+def _noise(plane, P, into=None):
+    """§1-§2 for one plane: O, J, the median proxy M and sigma^2(p), a _Variance;
+    made as a plane, in `into`, where given."""
     O, J, M, (a, b), _ = _fitted(plane, P)
-    sig2 = np.maximum(M, 0.0, out=variance)    # a + b max(M, 0), without temporaries
-    sig2 *= b
-    sig2 += a
+    sig2 = _Variance(a, b, M)
+    if into is not None:
+        sig2 = _Variance(0.0, 1.0, sig2.plane(out=into))
     return O, J, M, sig2
 
 
@@ -618,8 +646,9 @@ def _estimates(planes, P):
     planes are held at once."""
     for group in channel_groups(len(planes), P):
         group = [planes[i] for i in group]
-        # the group's sigma^2 planes in one array, which §3 weighs its patches with
-        variance = np.empty((len(group),) + group[0].values.shape)
+        # §3 weighs its patches with the group's sigma^2 planes, in one array
+        variance = (np.empty((len(group),) + group[0].values.shape) if P.base == "nonlocal"
+                    else [None] * len(group))
         noise, B = [], []
         for plane, into in zip(group, variance):
             O, J, M, sig2 = _noise(plane, P, into)
@@ -629,7 +658,7 @@ def _estimates(planes, P):
             B = _nonlocal_mean(group, noise, variance, P)
             if P.dct:
                 B = [_with_dct(plane, O, J, sig2, b, P) if sig2.any() else b
-                     for plane, (O, J, sig2), b in zip(group, noise, B)]
+                     for plane, (O, J, _), b, sig2 in zip(group, noise, B, variance)]
         for (O, J, sig2), b in zip(noise, B):
             yield O, b, J, sig2
 
@@ -641,24 +670,26 @@ def _residual(O, B, J):
     return E
 
 
-def _restore(planes, P):
-    """§5: out = B + g E, for each plane, in order (as they are made)."""
-    return (_gain(plane, O, B, J, sig2, P)
-            for plane, (O, B, J, sig2) in zip(planes, _estimates(planes, P)))
+def _restore(planes, P, targets):
+    """§5: out = B + g E, for each plane, in order (as they are made), into its target
+    (its view of the output)."""
+    for plane, target, (O, B, J, sig2) in zip(planes, targets, _estimates(planes, P)):
+        _gain(plane, O, B, J, sig2, P, target)
 
 
-def _gain(plane, O, B, J, sig2, P):
+def _gain(plane, O, B, J, sig2, P, target):
     floor = None
     if P.gain in ("crc", "wiener+crc"):
         E = _residual(O, B, J)
         crc, _ = _correlation_map(plane, E, B, P)
         floor = np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0)
     if P.gain in ("wiener", "wiener+crc"):
-        return plane.wiener_restore(J, B, O, sig2, floor, P.window, P.wiener_c)
+        plane.wiener_restore(J, B, O, sig2, floor, P.window, P.wiener_c, target)
+        return
     g = np.zeros(B.shape) if floor is None else floor
     g *= _residual(O, B, J)
     g += B
-    return g
+    store(g, target)
 
 
 def _planes(image, size, mode, cval, n_threads, channel_axis, statistics=None):
@@ -674,11 +705,12 @@ def denoise_planes(image, P, mode, cval, channel_axis, output, n_threads, statis
     statistics."""
     image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis,
                                statistics)
+    result = prepare_output(output, image)
     with reusing_memory():
-        # `output` may be the image itself: each plane is written once restored, and
-        # the planes of channels are copies, so none is read after one was written
-        out = _restore(planes, P) if image.size else []
-        return finish(out, output, image, channel_axis)
+        # `output` may be the image itself: a plane's values are read before it is
+        # written, or through copies, and the planes of channels are copies
+        _restore(planes, P, targets(result, image, channel_axis))
+    return result
 
 
 def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
@@ -691,8 +723,7 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     if image.size:
         with reusing_memory():
             if P.gain in ("crc", "wiener+crc"):
-                for _ in _restore(planes, P):
-                    pass
+                _restore(planes, P, (np.empty(plane.values.shape) for plane in planes))
             else:
                 for plane in planes:
                     _noise(plane, P)
@@ -868,7 +899,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
                 maps.append(crc.reshape(shape))
                 directions.append(direction.reshape(shape))
                 flags.append(O.reshape(shape))
-                variances.append(sig2.reshape(shape))
+                variances.append(sig2.plane().reshape(shape))
     out = [join(maps)]
     if return_direction:
         out.append(join(directions).astype(np.int8))

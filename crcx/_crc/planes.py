@@ -57,24 +57,43 @@ def prepare(image, size, mode, cval, n_threads, channel_axis):
     return image, mode, cval, n_threads, planes, join
 
 
+def bounds(dtype):
+    """The range an integer `dtype`'s results are clipped to once rounded, or None for
+    a float dtype."""
+    if dtype.kind == "b":
+        return 0, 1
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min, np.iinfo(dtype).max
+    return None
+
+
+def targets(result, image, channel_axis):
+    """The planes of `result` (the output of a call on `image`), in the order of
+    :func:`prepare`'s planes: views, which the filters write into."""
+    if not image.size:
+        return []
+    if channel_axis is None:
+        return [result]
+    return list(np.moveaxis(result, channel_axis % image.ndim, 0))
+
+
+def store(values, target):
+    """Write the float64 result of a plane into its `target`: rounded half to even and
+    clipped for integers, in place in `values`."""
+    limits = bounds(target.dtype)
+    if limits is not None:
+        values = np.clip(np.rint(values, out=values), *limits, out=values)
+    np.copyto(target, values.reshape(target.shape), casting="unsafe")
+
+
 def finish(results, output, image, channel_axis):
     """Write the float64 result of each plane (`results`, in the order of :func:`prepare`'s
-    planes) into its plane of `output`, rounded half to even and clipped for integers.
+    planes) into its plane of `output` (:func:`store`).
 
     The results are rounded in place, and written one plane at a time: no array of
     the whole image is made besides the output.
     """
     result = prepare_output(output, image)
-    if not image.size:
-        return result
-    targets = [result] if channel_axis is None else np.moveaxis(result,
-                                                                channel_axis % image.ndim, 0)
-    kind = result.dtype.kind
-    if kind in "biu":
-        lo, hi = (0, 1) if kind == "b" else (np.iinfo(result.dtype).min,
-                                             np.iinfo(result.dtype).max)
-    for out, target in zip(results, targets):
-        if kind in "biu":
-            out = np.clip(np.rint(out, out=out), lo, hi, out=out)
-        np.copyto(target, out.reshape(target.shape), casting="unsafe")
+    for values, target in zip(results, targets(result, image, channel_axis)):
+        store(values, target)
     return result

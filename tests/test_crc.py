@@ -693,7 +693,8 @@ def test_renyi_of_any_table_matches_the_reference(bins):
             assert_agrees(compiled, reference._renyi(x, y, bins, 0.5), 1.0)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"correlation": "renyi", "gain": "wiener+crc"}])
+@pytest.mark.parametrize("kwargs", [{}, {"correlation": "renyi", "gain": "wiener+crc"},
+                                    {"preset": "realtime", "sample": 1024}])
 def test_thread_counts_agree(kwargs):
     rng = np.random.default_rng(5)
     image = np.clip(rng.normal(120, 25, (3, 40, 48)), 0, 255).astype(np.uint8)
@@ -723,6 +724,7 @@ def test_the_input_is_never_modified():
 
 @pytest.mark.parametrize("shape, dtype, kwargs", [
     ((12, 12), np.uint8, {}), ((12, 12), np.float64, {}),
+    ((12, 12), np.uint8, {"preset": "realtime"}),
     ((12, 3, 12), np.float64, {"channel_axis": 1, "preset": "realtime"}),
     ((12, 12, 3), np.uint16, {"channel_axis": -1})])
 def test_output_may_be_the_image_itself(shape, dtype, kwargs):
@@ -758,6 +760,17 @@ def test_every_output_dtype_and_layout_holds_the_float64_result_rounded(kwargs):
                        np.empty((20, 22, 2), dtype, order="F")):
             assert crcx.crc_median(image, channel_axis=-1, output=layout, **kwargs) is layout
             np.testing.assert_array_equal(layout, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+@pytest.mark.parametrize("preset", ["quality", "realtime"])
+def test_the_largest_64_bit_integers_stay_near_the_top_of_their_range(dtype, preset):
+    # their float64 results round up to 2**64 (2**63), which no cast may wrap
+    top = int(np.iinfo(dtype).max)
+    image = np.full((16, 16), top - 1000, dtype)
+    image[5, 5] = top
+    out = crcx.crc_median(image, preset=preset)
+    assert out.dtype == dtype and (out >= top - 4096).all()
 
 
 def test_identical_channels_are_filtered_as_their_grey_image():

@@ -8,8 +8,8 @@ applied), slides the sum, and writes the means back; along a strided axis, many
 lines slide side by side. OpenMP threads take lines. The restoration uses its
 window means once, where it makes them: column sums slide down bands of lines and
 row sums along each line, and no plane of them is made; nor of the noise variance,
-made from its model where it is read, nor of the result, written straight into the
-output's dtype.
+made from its model where it is read. It reads its planes in their own dtypes and
+writes the result straight into the output's, a line at a time.
 """
 from libc.math cimport nearbyint
 from libc.stdint cimport int8_t, int16_t, int32_t, uint8_t, uint16_t, uint32_t
@@ -153,8 +153,9 @@ def box_mean_pass(const double[:, :, :] src, double[:, :, :] dst, int axis,
     box_mean_axis(src, dst, axis, index, size, cval, n_threads)
 
 
-# The outputs the restoration writes itself: those whose every value a double holds.
-ctypedef fused target_t:
+# The dtypes the restoration reads and writes itself: those whose every value a
+# double holds. DTYPES lists them in the order of their codes.
+ctypedef fused value_t:
     double
     float
     uint8_t
@@ -164,8 +165,53 @@ ctypedef fused target_t:
     uint32_t
     int32_t
 
-TARGET_DTYPES = tuple(map(np.dtype, (np.float64, np.float32, np.uint8, np.int8, np.uint16,
-                                     np.int16, np.uint32, np.int32)))
+cdef enum Code:
+    DOUBLE, FLOAT, UINT8, INT8, UINT16, INT16, UINT32, INT32
+
+DTYPES = tuple(map(np.dtype, (np.float64, np.float32, np.uint8, np.int8, np.uint16, np.int16,
+                              np.uint32, np.int32)))
+
+
+cdef struct Source:
+    # A C-contiguous plane of one of DTYPES, by its code.
+    const char* data
+    Code code
+
+
+cdef Source _source(array) except *:
+    """The Source of `array`, C-contiguous, of one of DTYPES and not empty."""
+    cdef const unsigned char[::1] raw = array.reshape(-1).view(np.uint8)
+    cdef Source source
+    cdef int code = DTYPES.index(array.dtype)
+    source.data = <const char*>&raw[0]
+    source.code = <Code>code
+    return source
+
+
+cdef void _widen(const value_t* values, Py_ssize_t n, double* out) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        out[x] = values[x]
+
+
+cdef void _load(Source source, Py_ssize_t at, Py_ssize_t n, double* out) noexcept nogil:
+    """Values at .. at + n - 1 (flat) of `source`, as doubles, into `out`."""
+    if source.code == DOUBLE:
+        _widen((<const double*>source.data) + at, n, out)
+    elif source.code == FLOAT:
+        _widen((<const float*>source.data) + at, n, out)
+    elif source.code == UINT8:
+        _widen((<const uint8_t*>source.data) + at, n, out)
+    elif source.code == INT8:
+        _widen((<const int8_t*>source.data) + at, n, out)
+    elif source.code == UINT16:
+        _widen((<const uint16_t*>source.data) + at, n, out)
+    elif source.code == INT16:
+        _widen((<const int16_t*>source.data) + at, n, out)
+    elif source.code == UINT32:
+        _widen((<const uint32_t*>source.data) + at, n, out)
+    else:
+        _widen((<const int32_t*>source.data) + at, n, out)
 
 
 cdef inline double _wiener(double mean, double mean_square, double sig2,
@@ -191,10 +237,8 @@ cdef enum:
 cdef struct Planes:
     # The restoration's inputs, one (z, y, x) plane each, C-contiguous; `flags` and
     # `floor` NULL where not given. The noise variance is a + b max(proxy, 0).
-    const double* image
-    const double* base
+    Source image, base, proxy
     const unsigned char* flags
-    const double* proxy
     double a, b
     const double* floor
     Py_ssize_t height, width
@@ -212,14 +256,16 @@ cdef inline Py_ssize_t _at(const Planes* p, Py_ssize_t z, Py_ssize_t y) noexcept
     return (z * p.height + y) * p.width
 
 
-cdef void _residual_line(const Planes* p, Py_ssize_t at, double* e) noexcept nogil:
-    """E of §4 on the line from flat index `at`: J - B, 0 at a flagged impulse."""
+cdef void _residual_line(const Planes* p, Py_ssize_t at, double* e,
+                         double* base) noexcept nogil:
+    """E of §4 on the line from flat index `at`: J - B, 0 at a flagged impulse; the
+    line of B is left in `base`."""
     cdef Py_ssize_t x
-    cdef const double* image = p.image + at
-    cdef const double* base = p.base + at
     cdef const unsigned char* flags = p.flags + at if p.flags != NULL else NULL
+    _load(p.image, at, p.width, e)
+    _load(p.base, at, p.width, base)
     for x in range(p.width):
-        e[x] = image[x] - base[x]
+        e[x] = e[x] - base[x]
     if flags != NULL:
         for x in range(p.width):
             e[x] = 0.0 if flags[x] else e[x]
@@ -227,41 +273,41 @@ cdef void _residual_line(const Planes* p, Py_ssize_t at, double* e) noexcept nog
 
 cdef void _add_line(const Planes* p, Py_ssize_t z, Py_ssize_t y, const Py_ssize_t* z_index,
                     Py_ssize_t depth, double sign, double* sums, double* sums_square,
-                    double* e) noexcept nogil:
+                    double* e, double* base) noexcept nogil:
     """Add `sign` times E and its square on line `y` (-1: the border's line of zeros)
-    of the `depth` slices from extended position `z` to the column sums (`e` holds
-    a line)."""
+    of the `depth` slices from extended position `z` to the column sums (`e` and
+    `base` hold a line each)."""
     cdef Py_ssize_t k, x
     if y < 0:
         return
     for k in range(depth):
         if z_index[z + k] < 0:
             continue
-        _residual_line(p, _at(p, z_index[z + k], y), e)
+        _residual_line(p, _at(p, z_index[z + k], y), e, base)
         for x in range(p.width):
             sums[x] = sums[x] + sign * e[x]
             sums_square[x] = sums_square[x] + sign * e[x] * e[x]
 
 
 cdef void _store_line(const double* values, const Target* target, Py_ssize_t z,
-                      Py_ssize_t y, Py_ssize_t width, target_t* kind) noexcept nogil:
+                      Py_ssize_t y, Py_ssize_t width, value_t* kind) noexcept nogil:
     """Line y of slice z of the target, from `values`: rounded half to even and
     clipped for an integer dtype, as :func:`crcx._crc.planes.store` writes it (`kind`
     only names the dtype)."""
     cdef Py_ssize_t x
     cdef char* line = target.data + z * target.strides[0] + y * target.strides[1]
     for x in range(width):
-        if target_t is double or target_t is float:
-            (<target_t*>(line + x * target.strides[2]))[0] = <target_t>values[x]
+        if value_t is double or value_t is float:
+            (<value_t*>(line + x * target.strides[2]))[0] = <value_t>values[x]
         else:
-            (<target_t*>(line + x * target.strides[2]))[0] = <target_t>min(
+            (<value_t*>(line + x * target.strides[2]))[0] = <value_t>min(
                 max(nearbyint(values[x]), target.low), target.high)
 
 
 cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_ssize_t y0,
                         Py_ssize_t y1, const Py_ssize_t* z_index, const Py_ssize_t* y_index,
                         const Py_ssize_t* x_index, Py_ssize_t depth, Py_ssize_t size,
-                        double c, double* scratch, target_t* kind) noexcept nogil:
+                        double c, double* scratch, value_t* kind) noexcept nogil:
     """:func:`wiener_restore` on lines y0 .. y1 - 1 of slice z.
 
     Column sums of E and E^2 over the window's slices and lines slide down the band;
@@ -277,13 +323,15 @@ cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_
     cdef double* gain = extended_square + n
     cdef double* total_square = gain + width
     cdef double* e = total_square + width
-    cdef double* restored = e + width
+    cdef double* base = e + width
+    cdef double* variance = base + width
     for x in range(2 * width):
         sums[x] = 0.0
     for i in range(size - 1):
-        _add_line(p, z, y_index[y0 + i], z_index, depth, 1.0, sums, sums_square, e)
+        _add_line(p, z, y_index[y0 + i], z_index, depth, 1.0, sums, sums_square, e, base)
     for i in range(y0, y1):
-        _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square, e)
+        _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square, e,
+                  base)
         extend_line(sums, 1, n, x_index, 0.0, extended)
         extend_line(sums_square, 1, n, x_index, 0.0, extended_square)
         for x in range(width):
@@ -294,27 +342,29 @@ cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_
                 gain[x] = gain[x] + extended[x + u]
                 total_square[x] = total_square[x] + extended_square[x + u]
         at = _at(p, z, i)
+        _load(p.proxy, at, width, variance)
         for x in range(width):
             gain[x] = _wiener(gain[x] * scale, total_square[x] * scale,
-                              p.a + p.b * max(p.proxy[at + x], 0.0), c)
+                              p.a + p.b * max(variance[x], 0.0), c)
         if p.floor != NULL:
             for x in range(width):
                 gain[x] = max(gain[x], p.floor[at + x])
-        _residual_line(p, at, e)
+        _residual_line(p, at, e, base)
         for x in range(width):
-            restored[x] = p.base[at + x] + gain[x] * e[x]
-        _store_line(restored, target, z, i, width, kind)
-        _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square, e)
+            base[x] = base[x] + gain[x] * e[x]
+        _store_line(base, target, z, i, width, kind)
+        _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square, e, base)
 
 
-def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
-                   const unsigned char[:, :, ::1] flags, double a, double b,
-                   const double[:, :, ::1] proxy, const double[:, :, ::1] floor,
+def wiener_restore(image, base, const unsigned char[:, :, ::1] flags, double a, double b,
+                   proxy, const double[:, :, ::1] floor,
                    const Py_ssize_t[::1] z_index, const Py_ssize_t[::1] y_index,
                    const Py_ssize_t[::1] x_index, Py_ssize_t depth, Py_ssize_t size, double c,
-                   target_t[:, :, :] out, double low, double high, int n_threads):
+                   value_t[:, :, :] out, double low, double high, int n_threads):
     """§5's ``out = B + g E`` with the Wiener gain g, in bands of lines.
 
+    `image`, `base` and `proxy` are C-contiguous planes of the shape of `out` and of
+    any of DTYPES, `out` one of them of any strides.
     E is the residual ``image - base``, 0 where `flags` (or None) is set; g, at each
     pixel, the gain of the variance of E over its window (`depth` slices by `size`
     lines by `size` columns) and the noise variance ``a + b max(proxy, 0)``, raised
@@ -322,17 +372,23 @@ def wiener_restore(const double[:, :, ::1] image, const double[:, :, ::1] base,
     extended positions to their sources by the border rule, -1 where E reads 0.
     `out` may have any strides; for an integer dtype its values are rounded half to
     even and clipped to [`low`, `high`]. Neither E, its window means nor the
-    variance are made as planes: each thread holds eight lines.
+    variance are made as planes: each thread holds nine lines.
     """
     cdef Planes p
     cdef Target target
     cdef Py_ssize_t height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t n_bands = (height + BAND - 1) // BAND
-    cdef Py_ssize_t per_thread = (8 * width + 2 * (size - 1)) * sizeof(double)
+    cdef Py_ssize_t per_thread = (9 * width + 2 * (size - 1)) * sizeof(double)
     cdef Py_ssize_t unit, z, y0
     cdef char* scratch
-    cdef target_t* kind = NULL
-    p.image, p.base, p.proxy, p.a, p.b = &image[0, 0, 0], &base[0, 0, 0], &proxy[0, 0, 0], a, b
+    cdef value_t* kind = NULL
+    for plane in (image, base, proxy):
+        if (plane.shape != (out.shape[0], out.shape[1], out.shape[2])
+                or not plane.flags.c_contiguous):
+            raise ValueError("image, base, proxy: expected C-contiguous planes of the "
+                             "output's shape")
+    p.image, p.base, p.proxy = _source(image), _source(base), _source(proxy)
+    p.a, p.b = a, b
     p.flags = <const unsigned char*>NULL
     p.floor = <const double*>NULL
     if flags is not None:

@@ -32,7 +32,7 @@ from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, prepare, store, targets
 from crcx._rank.filters import median, rank_filter
 from crcx._runtime.memory import reusing_memory
-from crcx._runtime.threads import effective_n_threads
+from crcx._runtime.threads import concurrently, effective_n_threads
 
 __all__ = ["crc_median", "crc_map", "estimate_noise"]
 
@@ -57,32 +57,43 @@ class _Statistics:
 
 
 class _Plane:
-    """One plane as (z, y, x) float64, and how its windows read past the borders."""
+    """One plane as (z, y, x), as given and in float64, and how its windows read past
+    the borders."""
 
     def __init__(self, values, mode, cval, n_threads, statistics=None):
         self.statistics = _Statistics(statistics)
         self.ndim = values.ndim                       # 2 or 3 spatial axes
         shape = (1,) * (3 - values.ndim) + values.shape
         self.source = values.reshape(shape)           # as given, in its dtype
-        self.values = np.ascontiguousarray(values, dtype=np.float64).reshape(shape)
+        self.shape = shape
+        self._values = None
         self.mode = mode
         self.cval = cval
         self.n_threads = n_threads
         self.axes = tuple(range(3 - self.ndim, 3))
 
+    @property
+    def values(self):
+        """The plane in float64, which the stages compute in; made where one reads it
+        (a clean picture's real-time restoration reads only the plane as given)."""
+        if self._values is None:
+            self._values = np.ascontiguousarray(self.source, dtype=np.float64)
+        return self._values
+
     def reach(self, r):
         return (r if self.ndim == 3 else 0, r, r)
 
-    def padded(self, array, r, fill, slices=False, out=None):
+    def padded(self, array, r, fill, slices=False, out=None, dtype=None):
         """`array` extended by `r` past each edge of the filtered axes (`fill` for cval);
         with `slices`, of the last two only (each slice of a volume on its own); into
-        `out` if given."""
+        `out` if given, else in `dtype` (default the array's)."""
         reach = (0, r, r) if slices else self.reach(r)
         index = [extended_indices(n, extra, extra, self.mode)
                  for n, extra in zip(array.shape, reach)]
         if out is None:
-            out = np.empty(tuple(map(len, index)), array.dtype)
-        _extend.extend(array, *index, fill, reach[2], out, self.n_threads)
+            out = np.empty(tuple(map(len, index)), dtype or array.dtype)
+        _extend.extend(array.astype(out.dtype, copy=False), *index, fill, reach[2], out,
+                       self.n_threads)
         return out
 
     def shifted(self, array, fill, offsets):
@@ -99,10 +110,7 @@ class _Plane:
 
     def cube(self, radius, skip_centre=False):
         """Offsets (z, y, x) of the cube of `radius`, nearest first (by Chebyshev radius)."""
-        span = range(-radius, radius + 1)
-        offsets = [(0,) * (3 - self.ndim) + o for o in itertools.product(span, repeat=self.ndim)]
-        offsets.sort(key=lambda o: max(map(abs, o)))
-        return [o for o in offsets if any(o)] if skip_centre else offsets
+        return list(_cube(self.ndim, radius, skip_centre))
 
     @staticmethod
     def deltas(offsets, padded):
@@ -137,15 +145,16 @@ class _Plane:
         index = [extended_indices(n, w // 2, w // 2, self.mode)
                  for n, w in zip(J.shape, (depth, size, size))]
         out = target.reshape(J.shape)
-        direct = out.dtype in _window.TARGET_DTYPES and not any(
+        direct = out.dtype in _window.DTYPES and not any(
             np.may_share_memory(out, read) for read in (J, B, sig2.proxy, floor)
             if read is not None)
         into = out if direct else np.empty(J.shape)
         low, high = bounds(into.dtype) or (0, 0)
-        _window.wiener_restore(np.ascontiguousarray(J), np.ascontiguousarray(B),
-                               O.view(np.uint8) if O.any() else None, sig2.a, sig2.b,
-                               np.ascontiguousarray(sig2.proxy), floor, *index, depth, size,
-                               c, into, low, high, self.n_threads)
+        J, B, proxy = (np.ascontiguousarray(a, a.dtype if a.dtype in _window.DTYPES
+                                            else np.float64) for a in (J, B, sig2.proxy))
+        _window.wiener_restore(J, B, O.view(np.uint8) if O.any() else None, sig2.a, sig2.b,
+                               proxy, floor, *index, depth, size, c, into, low, high,
+                               self.n_threads)
         if not direct:
             store(into, target)
 
@@ -164,13 +173,23 @@ class _Plane:
 
     def ranked(self, function, array, *arguments, cval):
         """`function` (:func:`crcx.median` or :func:`crcx.rank_filter`) of `array`
-        over the plane's axes; of the plane's own values, taken in the dtype they were
-        given in: the same values, since a rank commutes with the conversion to
-        float64, at a fraction of the cost for integers."""
-        own = array is self.values
+        over the plane's axes, in its dtype; of the plane's float64 values, taken on
+        the plane as given and converted: the same values, since a rank commutes with
+        the conversion to float64, at a fraction of the cost for integers."""
+        own = array is self._values
         out = function(self.source if own else array, *arguments, mode=self.mode, cval=cval,
                        axes=self.axes, n_threads=self.n_threads)
         return out.astype(np.float64, copy=False) if own else out
+
+
+@functools.cache
+def _cube(ndim, radius, skip_centre):
+    """:meth:`_Plane.cube`, made once for each of its few shapes (the stages ask for
+    the same cubes on every plane)."""
+    span = range(-radius, radius + 1)
+    offsets = [(0,) * (3 - ndim) + o for o in itertools.product(span, repeat=ndim)]
+    offsets.sort(key=lambda o: max(map(abs, o)))
+    return tuple(o for o in offsets if any(o) or not skip_centre)
 
 
 # --- §1 impulse stage ----------------------------------------------------------------
@@ -457,15 +476,26 @@ def _replace(plane, windows, O, todo, J):
 
 # --- §13 switching stage ---------------------------------------------------------------
 
-def _switching_estimate(plane, P):
+def _switching_estimate(plane, P, n_threads=None):
     """The NoiseEstimate of the full impulse stage and noise fit (§1-§2) on the
-    plane's mosaic of `sample` pixels, and the range of the mosaic's values."""
+    plane's mosaic of `sample` pixels, and the range of the mosaic's values; made on
+    `n_threads` (default the plane's)."""
     def estimate():
-        values = mosaic(plane.values.reshape(plane.values.shape[3 - plane.ndim:]), P.sample)
-        sample = _Plane(values, plane.mode, plane.cval, plane.n_threads)
+        values = mosaic(plane.source.reshape(plane.shape[3 - plane.ndim:]), P.sample)
+        sample = _Plane(values, plane.mode, plane.cval,
+                        plane.n_threads if n_threads is None else n_threads)
         O, _, _, model, kind = _fitted(sample, P.replace(impulses="adaptive"))
-        return noise_estimate(O, model, kind), float(values.max() - values.min())
+        return noise_estimate(O, model, kind), float(values.max()) - float(values.min())
     return plane.statistics.take("switching estimate", estimate)
+
+
+def _sample_estimates(planes, P):
+    """Make each plane's :func:`_switching_estimate` ahead, where §13 asks for them:
+    the planes side by side on the threads, since a sample's stages are too short
+    to share threads well."""
+    if P.impulses == "switching" and planes:
+        concurrently(lambda plane, n_threads: _switching_estimate(plane, P, n_threads),
+                     planes, planes[0].n_threads)
 
 
 def _switching(plane, P):
@@ -475,13 +505,13 @@ def _switching(plane, P):
     any such value once the impulses are dense), and take the median of their
     unflagged neighbours; random-valued ones, which no 3x3 test tells from texture,
     go through the full stage of §1."""
-    I = plane.values
     estimate, spread = _switching_estimate(plane, P)
-    if estimate.impulse_kind == "none":
-        return np.zeros(I.shape, bool), I, estimate
+    if estimate.impulse_kind == "none":        # J is the plane as given
+        return np.zeros(plane.shape, bool), plane.source, estimate
     if estimate.impulse_kind == "random-valued":
         O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
         return O, J, estimate
+    I = plane.values
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
     low, high = (plane.ranked(rank_filter, I, rank, 3, cval=plane.cval) for rank in (0, -1))
@@ -501,7 +531,7 @@ def _padded_stack(planes, arrays, r):
     """Each of `arrays`, of the matching one of `planes` (the channels of one image),
     padded by `r` as :meth:`_Plane.padded` pads it, in one array."""
     first = planes[0]
-    shape = tuple(n + 2 * e for n, e in zip(first.values.shape, first.reach(r)))
+    shape = tuple(n + 2 * e for n, e in zip(first.shape, first.reach(r)))
     out = np.empty((len(arrays),) + shape)
     for plane, array, into in zip(planes, arrays, out):
         plane.padded(array, r, plane.cval, out=into)
@@ -551,7 +581,7 @@ def _dct_estimate(plane, J, sig2, P):
     noise standard deviations, squares of `dct` pixels in each slice."""
     r = P.dct - 1
     D = np.empty(J.shape)
-    _stages.dct_shrink(plane.padded(J, r, plane.cval, slices=True),
+    _stages.dct_shrink(plane.padded(J, r, plane.cval, slices=True, dtype=np.float64),
                     plane.padded(sig2, r, 0.0, slices=True), dct_basis(P.dct),
                     P.dct_threshold ** 2, D, plane.n_threads)
     return D
@@ -562,7 +592,7 @@ def _residual_scale(E, B):
     flat Pearson window (SPREAD of the larger of max |B| and max |E|, squared) and the
     robust deviation of E, values within that rounding taken as 0 (§4); where every
     value is, infinity (E over it is 0), 0 and 0."""
-    base = float(np.max(np.abs(B), initial=0.0))
+    base = float(np.max(np.abs(B, dtype=np.float64), initial=0.0))
     rounding = FLAT * base
     s = float(np.max(np.abs(E), initial=0.0))
     if s <= rounding:
@@ -605,7 +635,7 @@ class _Variance(typing.NamedTuple):
     proxy: np.ndarray
 
     def plane(self, out=None):
-        sig2 = np.maximum(self.proxy, 0.0, out=out)    # without temporaries
+        sig2 = np.maximum(self.proxy, 0.0, out=out, dtype=np.float64)   # no temporaries
         sig2 *= self.b
         sig2 += self.a
         return sig2
@@ -644,10 +674,11 @@ def _estimates(planes, P):
     """§1-§3 for the planes of an image: (O, B, J, sigma^2(p)) of each, in order, made
     a group of planes at a time (:func:`channel_groups`), so that only one group's
     planes are held at once."""
+    _sample_estimates(planes, P)
     for group in channel_groups(len(planes), P):
         group = [planes[i] for i in group]
         # §3 weighs its patches with the group's sigma^2 planes, in one array
-        variance = (np.empty((len(group),) + group[0].values.shape) if P.base == "nonlocal"
+        variance = (np.empty((len(group),) + group[0].shape) if P.base == "nonlocal"
                     else [None] * len(group))
         noise, B = [], []
         for plane, into in zip(group, variance):
@@ -665,7 +696,7 @@ def _estimates(planes, P):
 
 def _residual(O, B, J):
     """E of §4: J - B, 0 at the impulses."""
-    E = np.subtract(J, B)
+    E = np.subtract(J, B, dtype=np.float64)
     E[O] = 0.0
     return E
 
@@ -723,8 +754,9 @@ def plane_statistics(image, P, mode, cval, channel_axis, n_threads):
     if image.size:
         with reusing_memory():
             if P.gain in ("crc", "wiener+crc"):
-                _restore(planes, P, (np.empty(plane.values.shape) for plane in planes))
+                _restore(planes, P, (np.empty(plane.shape) for plane in planes))
             else:
+                _sample_estimates(planes, P)
                 for plane in planes:
                     _noise(plane, P)
     return [plane.statistics.values for plane in planes]
@@ -775,8 +807,10 @@ def estimate_noise(image, *, options=None, channel_axis=None, mode="reflect", cv
     image, planes, _ = _planes(image, P.size, mode, cval, n_threads, channel_axis)
     found = []
     with reusing_memory():
+        if image.size:
+            _sample_estimates(planes, P)
         for plane in planes:
-            if plane.values.size:
+            if plane.source.size:
                 O, _, _, model, kind = _fitted(plane, P)
             else:
                 O, model, kind = plane.values.astype(bool), (0.0, 0.0), None
@@ -886,7 +920,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
     maps, directions, flags, variances = [], [], [], []
     if not image.size:
         for plane in planes:
-            shape = plane.values.shape[3 - plane.ndim:]
+            shape = plane.shape[3 - plane.ndim:]
             maps.append(np.zeros(shape))
             directions.append(np.zeros(shape, np.int8))
             flags.append(np.zeros(shape, bool))
@@ -894,7 +928,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
     else:
         with reusing_memory():
             for plane, (O, B, J, sig2) in zip(planes, _estimates(planes, P)):
-                shape = plane.values.shape[3 - plane.ndim:]
+                shape = plane.shape[3 - plane.ndim:]
                 crc, direction = _correlation_map(plane, _residual(O, B, J), B, P)
                 maps.append(crc.reshape(shape))
                 directions.append(direction.reshape(shape))

@@ -58,13 +58,16 @@ def prepare(image, size, mode, cval, n_threads, channel_axis):
 
 
 def bounds(dtype):
-    """The range an integer `dtype`'s results are clipped to once rounded, or None for
-    a float dtype."""
+    """The range an integer `dtype`'s float64 results are clipped to once rounded, or
+    None for a float dtype: its range, within the doubles that convert to it (the
+    largest 64-bit integers do not: they round up to a power of two)."""
     if dtype.kind == "b":
-        return 0, 1
-    if dtype.kind in "iu":
-        return np.iinfo(dtype).min, np.iinfo(dtype).max
-    return None
+        return 0.0, 1.0
+    if dtype.kind not in "iu":
+        return None
+    info = np.iinfo(dtype)
+    high = float(info.max)
+    return float(info.min), high if high <= info.max else float(np.nextafter(high, 0.0))
 
 
 def targets(result, image, channel_axis):

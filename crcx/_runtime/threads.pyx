@@ -1,4 +1,5 @@
 """How many OpenMP threads a call uses, decided in one place."""
+import concurrent.futures
 import functools
 import math
 import os
@@ -42,6 +43,29 @@ cpdef int effective_n_threads(n_threads=None, Py_ssize_t work=-1):
             return max(1, min(offered, work // MIN_VALUES_PER_THREAD))
         return offered
     return n_threads
+
+
+def concurrently(function, items, int n_threads):
+    """``[function(item, threads) for item in items]``, the calls spread over up to
+    `n_threads` Python threads, each call given `threads` OpenMP threads, so that
+    together they use `n_threads`.
+
+    For independent calls that each share threads poorly (short kernels between
+    Python steps): the kernels release the GIL, so calls side by side keep the
+    CPUs busy where one call's threads would wait on each other.
+
+    Examples
+    --------
+    >>> from crcx._runtime.threads import concurrently
+    >>> concurrently(lambda item, threads: (item, threads), "abc", 2)
+    [('a', 1), ('b', 1), ('c', 1)]
+    """
+    items = list(items)
+    cdef int workers = max(1, min(n_threads, len(items)))
+    if workers == 1:
+        return [function(item, n_threads) for item in items]
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items, [n_threads // workers] * len(items)))
 
 
 def usable_cpus():

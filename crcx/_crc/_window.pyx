@@ -20,12 +20,19 @@ import numpy as np
 from crcx._runtime.scratch cimport own_part, scratch_block
 
 
-cdef void extend_line(const double* line, Py_ssize_t stride, Py_ssize_t n,
-                      const Py_ssize_t* index, double cval, double* extended) noexcept nogil:
-    """The line extended by the border rule: ``index[i]`` (``i < n``) is the source of
-    extended value i, or -1 for `cval`."""
+cdef void extend_line(const double* line, Py_ssize_t stride, Py_ssize_t length,
+                      Py_ssize_t before, Py_ssize_t n, const Py_ssize_t* index, double cval,
+                      double* extended) noexcept nogil:
+    """The `length` values of `line` extended to `n` by the border rule, `before` of
+    them ahead: ``index[i]`` is the source of extended value i, or -1 for `cval`
+    (:func:`crcx._common.boundary.extended_indices`), which inside the line is the
+    line's own value, copied in a run."""
     cdef Py_ssize_t i
-    for i in range(n):
+    for i in range(before):
+        extended[i] = line[index[i] * stride] if index[i] >= 0 else cval
+    for i in range(length):
+        extended[before + i] = line[i * stride]
+    for i in range(before + length, n):
         extended[i] = line[index[i] * stride] if index[i] >= 0 else cval
 
 
@@ -37,7 +44,7 @@ cdef void box_mean_line(const double* line, Py_ssize_t stride, Py_ssize_t length
     cdef Py_ssize_t i
     cdef double total = 0.0
     cdef double scale = 1.0 / size
-    extend_line(line, stride, length + size - 1, index, cval, extended)
+    extend_line(line, stride, length, size // 2, length + size - 1, index, cval, extended)
     for i in range(size - 1):
         total += extended[i]
     for i in range(length):
@@ -256,18 +263,24 @@ cdef inline Py_ssize_t _at(const Planes* p, Py_ssize_t z, Py_ssize_t y) noexcept
     return (z * p.height + y) * p.width
 
 
-cdef void _residual_line(const Planes* p, Py_ssize_t at, double* e,
-                         double* base) noexcept nogil:
-    """E of §4 on the line from flat index `at`: J - B, 0 at a flagged impulse; the
-    line of B is left in `base`."""
+cdef enum:
+    # Columns the restoration takes at a time along a line: its few line buffers of
+    # that many doubles stay in the L1 cache between the passes over them.
+    RUN = 256
+
+
+cdef void _residual_run(const Planes* p, Py_ssize_t at, Py_ssize_t m, double* e,
+                        double* base) noexcept nogil:
+    """E of §4 on the m values from flat index `at`: J - B, 0 at a flagged impulse;
+    those of B are left in `base`."""
     cdef Py_ssize_t x
     cdef const unsigned char* flags = p.flags + at if p.flags != NULL else NULL
-    _load(p.image, at, p.width, e)
-    _load(p.base, at, p.width, base)
-    for x in range(p.width):
+    _load(p.image, at, m, e)
+    _load(p.base, at, m, base)
+    for x in range(m):
         e[x] = e[x] - base[x]
     if flags != NULL:
-        for x in range(p.width):
+        for x in range(m):
             e[x] = 0.0 if flags[x] else e[x]
 
 
@@ -276,32 +289,48 @@ cdef void _add_line(const Planes* p, Py_ssize_t z, Py_ssize_t y, const Py_ssize_
                     double* e, double* base) noexcept nogil:
     """Add `sign` times E and its square on line `y` (-1: the border's line of zeros)
     of the `depth` slices from extended position `z` to the column sums (`e` and
-    `base` hold a line each)."""
-    cdef Py_ssize_t k, x
+    `base` hold a run each)."""
+    cdef Py_ssize_t k, x, r, x0, m, at
     if y < 0:
         return
     for k in range(depth):
         if z_index[z + k] < 0:
             continue
-        _residual_line(p, _at(p, z_index[z + k], y), e, base)
-        for x in range(p.width):
-            sums[x] = sums[x] + sign * e[x]
-            sums_square[x] = sums_square[x] + sign * e[x] * e[x]
+        at = _at(p, z_index[z + k], y)
+        for r in range((p.width + RUN - 1) // RUN):
+            x0 = r * RUN
+            m = min(<Py_ssize_t>RUN, p.width - x0)
+            _residual_run(p, at + x0, m, e, base)
+            for x in range(m):
+                sums[x0 + x] = sums[x0 + x] + sign * e[x]
+                sums_square[x0 + x] = sums_square[x0 + x] + sign * e[x] * e[x]
 
 
-cdef void _store_line(const double* values, const Target* target, Py_ssize_t z,
-                      Py_ssize_t y, Py_ssize_t width, value_t* kind) noexcept nogil:
-    """Line y of slice z of the target, from `values`: rounded half to even and
-    clipped for an integer dtype, as :func:`crcx._crc.planes.store` writes it (`kind`
-    only names the dtype)."""
+cdef void _store_run(const double* values, const Target* target, Py_ssize_t z,
+                     Py_ssize_t y, Py_ssize_t x0, Py_ssize_t m, value_t* kind) noexcept nogil:
+    """Values x0 .. x0 + m - 1 of line y of slice z of the target, from `values`:
+    rounded half to even and clipped for an integer dtype, as
+    :func:`crcx._crc.planes.store` writes them (`kind` only names the dtype)."""
     cdef Py_ssize_t x
-    cdef char* line = target.data + z * target.strides[0] + y * target.strides[1]
-    for x in range(width):
+    cdef char* line = (target.data + z * target.strides[0] + y * target.strides[1]
+                       + x0 * target.strides[2])
+    for x in range(m):
         if value_t is double or value_t is float:
             (<value_t*>(line + x * target.strides[2]))[0] = <value_t>values[x]
         else:
             (<value_t*>(line + x * target.strides[2]))[0] = <value_t>min(
                 max(nearbyint(values[x]), target.low), target.high)
+
+
+cdef void _window_sums(const double* values, Py_ssize_t m, Py_ssize_t size,
+                       double* out) noexcept nogil:
+    """out[x] = values[x] + ... + values[x + size - 1], summed in that order, for x < m."""
+    cdef Py_ssize_t x, u
+    for x in range(m):
+        out[x] = values[x]
+    for u in range(1, size):
+        for x in range(m):
+            out[x] = out[x] + values[x + u]
 
 
 cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_ssize_t y0,
@@ -311,20 +340,21 @@ cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_
     """:func:`wiener_restore` on lines y0 .. y1 - 1 of slice z.
 
     Column sums of E and E^2 over the window's slices and lines slide down the band;
-    along each line, each window sums its `size` column sums afresh. Every loop over
-    x is one the compiler vectorises: no running total, selects for branches.
+    along each line, each window sums its `size` column sums afresh, a run of
+    columns at a time. Every loop over x is one the compiler vectorises: no running
+    total, selects for branches.
     """
-    cdef Py_ssize_t i, u, x, at, width = p.width, n = p.width + size - 1
+    cdef Py_ssize_t i, x, r, x0, m, at, width = p.width, n = p.width + size - 1
     cdef double scale = 1.0 / (depth * size * size)
     cdef double* sums = scratch
     cdef double* sums_square = sums + width
     cdef double* extended = sums_square + width
     cdef double* extended_square = extended + n
     cdef double* gain = extended_square + n
-    cdef double* total_square = gain + width
-    cdef double* e = total_square + width
-    cdef double* base = e + width
-    cdef double* variance = base + width
+    cdef double* total_square = gain + RUN
+    cdef double* e = total_square + RUN
+    cdef double* base = e + RUN
+    cdef double* variance = base + RUN
     for x in range(2 * width):
         sums[x] = 0.0
     for i in range(size - 1):
@@ -332,27 +362,25 @@ cdef void _restore_band(const Planes* p, const Target* target, Py_ssize_t z, Py_
     for i in range(y0, y1):
         _add_line(p, z, y_index[i + size - 1], z_index, depth, 1.0, sums, sums_square, e,
                   base)
-        extend_line(sums, 1, n, x_index, 0.0, extended)
-        extend_line(sums_square, 1, n, x_index, 0.0, extended_square)
-        for x in range(width):
-            gain[x] = extended[x]
-            total_square[x] = extended_square[x]
-        for u in range(1, size):
-            for x in range(width):
-                gain[x] = gain[x] + extended[x + u]
-                total_square[x] = total_square[x] + extended_square[x + u]
+        extend_line(sums, 1, width, size // 2, n, x_index, 0.0, extended)
+        extend_line(sums_square, 1, width, size // 2, n, x_index, 0.0, extended_square)
         at = _at(p, z, i)
-        _load(p.proxy, at, width, variance)
-        for x in range(width):
-            gain[x] = _wiener(gain[x] * scale, total_square[x] * scale,
-                              p.a + p.b * max(variance[x], 0.0), c)
-        if p.floor != NULL:
-            for x in range(width):
-                gain[x] = max(gain[x], p.floor[at + x])
-        _residual_line(p, at, e, base)
-        for x in range(width):
-            base[x] = base[x] + gain[x] * e[x]
-        _store_line(base, target, z, i, width, kind)
+        for r in range((width + RUN - 1) // RUN):
+            x0 = r * RUN
+            m = min(<Py_ssize_t>RUN, width - x0)
+            _window_sums(extended + x0, m, size, gain)
+            _window_sums(extended_square + x0, m, size, total_square)
+            _load(p.proxy, at + x0, m, variance)
+            for x in range(m):
+                gain[x] = _wiener(gain[x] * scale, total_square[x] * scale,
+                                  p.a + p.b * max(variance[x], 0.0), c)
+            if p.floor != NULL:
+                for x in range(m):
+                    gain[x] = max(gain[x], p.floor[at + x0 + x])
+            _residual_run(p, at + x0, m, e, base)
+            for x in range(m):
+                base[x] = base[x] + gain[x] * e[x]
+            _store_run(base, target, z, i, x0, m, kind)
         _add_line(p, z, y_index[i], z_index, depth, -1.0, sums, sums_square, e, base)
 
 
@@ -372,13 +400,13 @@ def wiener_restore(image, base, const unsigned char[:, :, ::1] flags, double a, 
     extended positions to their sources by the border rule, -1 where E reads 0.
     `out` may have any strides; for an integer dtype its values are rounded half to
     even and clipped to [`low`, `high`]. Neither E, its window means nor the
-    variance are made as planes: each thread holds nine lines.
+    variance are made as planes: each thread holds four lines and five runs.
     """
     cdef Planes p
     cdef Target target
     cdef Py_ssize_t height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t n_bands = (height + BAND - 1) // BAND
-    cdef Py_ssize_t per_thread = (9 * width + 2 * (size - 1)) * sizeof(double)
+    cdef Py_ssize_t per_thread = (4 * width + 2 * (size - 1) + 5 * RUN) * sizeof(double)
     cdef Py_ssize_t unit, z, y0
     cdef char* scratch
     cdef value_t* kind = NULL

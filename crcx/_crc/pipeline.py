@@ -29,7 +29,7 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
                              random_valued_flags)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
-from crcx._crc.planes import bounds, prepare, store, targets
+from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
 from crcx._runtime.memory import reusing_memory
 from crcx._runtime.threads import concurrently, effective_n_threads
@@ -65,12 +65,15 @@ class _Plane:
         self.ndim = values.ndim                       # 2 or 3 spatial axes
         shape = (1,) * (3 - values.ndim) + values.shape
         self.source = values.reshape(shape)           # as given, in its dtype
-        self.shape = shape
         self._values = None
         self.mode = mode
         self.cval = cval
         self.n_threads = n_threads
         self.axes = tuple(range(3 - self.ndim, 3))
+
+    @property
+    def shape(self):
+        return self.source.shape
 
     @property
     def values(self):
@@ -738,9 +741,10 @@ def denoise_planes(image, P, mode, cval, channel_axis, output, n_threads, statis
                                statistics)
     result = prepare_output(output, image)
     with reusing_memory():
-        # `output` may be the image itself: a plane's values are read before it is
-        # written, or through copies, and the planes of channels are copies
-        _restore(planes, P, targets(result, image, channel_axis))
+        # `output` may be the image itself: the restoration writes into a plane of it
+        # directly only where that shares no memory with what it reads, and the
+        # planes of channels are copies
+        _restore(planes, P, output_planes(result, image, channel_axis))
     return result
 
 

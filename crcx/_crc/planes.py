@@ -70,7 +70,7 @@ def bounds(dtype):
     return float(info.min), high if high <= info.max else float(np.nextafter(high, 0.0))
 
 
-def targets(result, image, channel_axis):
+def output_planes(result, image, channel_axis):
     """The planes of `result` (the output of a call on `image`), in the order of
     :func:`prepare`'s planes: views, which the filters write into."""
     if not image.size:
@@ -97,6 +97,6 @@ def finish(results, output, image, channel_axis):
     the whole image is made besides the output.
     """
     result = prepare_output(output, image)
-    for values, target in zip(results, targets(result, image, channel_axis)):
+    for values, target in zip(results, output_planes(result, image, channel_axis)):
         store(values, target)
     return result

@@ -5,7 +5,8 @@ Blocks overlap by how far the filter reads past a pixel (its reach, before and a
 per filtered axis) and are filtered by the in-memory function itself, so a block on the
 image's border meets the true border and applies the same rule there: this is exact
 for filters made of several local stages too (a later stage extends the earlier
-stage's output, not the input). A window longer than the axis gets the whole axis.
+stage's output, not the input). An axis that the overlap would cover anyway (the reach
+before and after at least its length) is taken whole, in one chunk.
 ``wrap`` is the exception, as it reads the far end of the axis: the array is first
 extended periodically by the reach along the axes whose mode is ``wrap`` (a median
 takes a mode per axis where :func:`crcx.median` does), blocks are filtered, and the
@@ -56,12 +57,16 @@ def _map_filter(array, function, reach, modes, **arguments):
     `modes` gives the canonical border mode of each axis in `reach`; `arguments` go
     to every call of `function` (dask computes delayed ones first).
     """
+    # On an axis taken whole, `function` applies the border rule itself, and no block
+    # reads more along it than the axis.
+    whole = {axis for axis, extents in reach.items() if sum(extents) >= array.shape[axis]}
+    array = array.rechunk(dict.fromkeys(whole, -1))
+    reach = {axis: extents for axis, extents in reach.items() if axis not in whole}
     periodic = {axis: extents for axis, extents in reach.items() if modes[axis] == "wrap"}
     padded = _extend(array, periodic, "wrap")
     # Symmetric, so that a block on the border also holds the pixels that the border
     # rule mirrors in (a window shifted by its origin reaches further on one side).
-    # Depth beyond the axis length is meaningless (and refused by dask): the whole axis.
-    depth = {axis: min(max(extents), padded.shape[axis]) for axis, extents in reach.items()}
+    depth = {axis: max(extents) for axis, extents in reach.items()}
     result = da.map_overlap(function, padded, depth=depth, boundary="none", trim=True,
                             dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype),
                             **arguments)

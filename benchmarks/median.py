@@ -65,6 +65,7 @@ from skimage.restoration import denoise_nl_means, estimate_sigma
 from threadpoolctl import threadpool_limits
 
 import crcx
+from crcx._runtime import isa
 
 SEED = 20240611
 NOISE_SIGMA = 10.0  # on the 0-255 scale
@@ -513,7 +514,8 @@ def machine():
         ("scipy", scipy.__version__),
         ("scikit-image", skimage.__version__),
         ("OpenCV", cv2.__version__),
-        ("crcx", f"{crcx.__version__} (OpenMP {'on' if openmp_enabled else 'off'})"),
+        ("crcx", f"{crcx.__version__} (OpenMP {'on' if openmp_enabled else 'off'}, "
+                 f"kernels for {isa.level()})"),
     ]
 
 

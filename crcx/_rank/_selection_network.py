@@ -418,8 +418,8 @@ def _band_function(rows, columns, program, pair):
              "    const ptrdiff_t lanes = sizeof(V) / sizeof(T);",
              "    const T* p;",
              "    decltype(V() != V()) nan = {};",
-             "    // Blocks after the first start where the first output line is 64-byte",
-             "    // aligned: a store that splits two cache lines costs twice (uint16 and",
+             "    // Blocks after the first start where the first output line is aligned",
+             "    // to a vector: a store that splits two cache lines costs twice (uint16 and",
              "    // float32 3x3, 2048x2048: 12 % of the time). The first and the last block",
              "    // overlap their neighbours instead of running short.",
              "    const ptrdiff_t head = (ptrdiff_t)(-(std::uintptr_t)outs[0] % sizeof(V))",
@@ -533,8 +533,8 @@ def box_median_source():
     Every wire is a local variable, so the compiler keeps the window in vector
     registers and vectorises across the line; an interpreted network would instead
     store and reload each wire at every step. Boxes where sharing sorted lines down
-    a band saves work also get a banded kernel on 64-byte vectors (GCC/Clang vector
-    extensions; other compilers use the line kernels). Written by setup.py at build
+    a band saves work also get a banded kernel on vectors of CRCX_VECTOR_BYTES (GCC/Clang
+    vector extensions; other compilers use the line kernels). Written by setup.py at build
     time.
     """
     bands = {box: _band_program(*box) for box in GENERATED_BOXES}
@@ -580,8 +580,18 @@ def box_median_source():
               *[f"        case {key}: return {value};" for key, value in scratch.items()],
               "        default: return 0;", "    }", "}"]
     parts += ["#if defined(__GNUC__)",
+              "// A vector is one register of the target, so that a window's wires stay in",
+              "// registers as far as they go: a wider one takes several registers each and",
+              "// spills (benchmarks/results/portable.md).",
+              "#if defined(__AVX512F__)",
+              "#define CRCX_VECTOR_BYTES 64",
+              "#elif defined(__AVX2__)",
+              "#define CRCX_VECTOR_BYTES 32",
+              "#else",
+              "#define CRCX_VECTOR_BYTES 16",
+              "#endif",
               "template <typename T> struct crcx_vector {",
-              "    typedef T type __attribute__((vector_size(64)));", "};",
+              "    typedef T type __attribute__((vector_size(CRCX_VECTOR_BYTES)));", "};",
               "// The values of keys (crcx/_keys.pxd; encoding 1: signed, 2: float), decoded",
               "// as they are stored rather than in another pass over the line.",
               "// Floating-point T are values already: the kernels then compare floats.",
@@ -660,7 +670,7 @@ def box_median_source():
               "static inline int crcx_box_band_available(ptrdiff_t width_bytes, int n_rows,",
               "        int n_columns) {",
               "#if defined(__GNUC__)",
-              "    if (width_bytes < 64) return 0;",
+              "    if (width_bytes < CRCX_VECTOR_BYTES) return 0;",
               "    switch (n_rows * 16 + n_columns) {", *available,
               "            return 1;", "        default: return 0;", "    }",
               "#else",

@@ -12,7 +12,7 @@
 #include <string.h>
 /* Vectors pass only between static inline functions: their ABI does not matter. */
 #pragma GCC diagnostic ignored "-Wpsabi"
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 typedef uint16_t crcx_v16 __attribute__((vector_size(32)));
@@ -42,6 +42,12 @@ static inline unsigned crcx_count_le(crcx_v16 counts, unsigned limit) {
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
     return __builtin_popcount(_mm256_cmple_epu16_mask(
         (__m256i)counts, _mm256_set1_epi16((short)limit)));
+#elif defined(__AVX2__)
+    /* AVX2 has no unsigned compare: a count is at most `limit` where the minimum of
+       the two is the count; the byte mask has two bits per lane. */
+    const __m256i at_most = _mm256_cmpeq_epi16(
+        _mm256_min_epu16((__m256i)counts, _mm256_set1_epi16((short)limit)), (__m256i)counts);
+    return (unsigned)__builtin_popcount((unsigned)_mm256_movemask_epi8(at_most)) / 2;
 #else
     unsigned n = 0;
     for (int j = 0; j < 16; ++j) n += counts[j] <= limit;

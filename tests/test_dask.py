@@ -56,7 +56,7 @@ def test_every_method_equals_its_in_memory_filter(method, mode, chunks):
     ((23, 31), (6, 5), {"window": 5, "search": 2}),
     ((9, 12, 3), (4, 5, 2), {"channel_axis": -1, "cval": 3, "s_max": 7}),
     ((7, 9, 12), (3, 4, 5), {"size": 3, "s_max": 5, "search": 1}),
-    # the first axis is taken whole, the second (longer than the reach, 67, twice) is
+    # the first axis is taken whole, the second (longer than twice the reach, 67) is
     # cut into blocks, and with wrap extended first
     ((20, 300), (8, 70), {"size": 3, "s_max": 5, "search": 1}),
 ])

@@ -527,6 +527,35 @@ def _tree_function(size):
     return "\n".join(lines), slot * stride
 
 
+# The x86 instructions of float and double min and max for each CRCX_VECTOR_BYTES:
+# (macro of the level that has them, prefix of the intrinsics, float and double
+# register types). Each is one instruction; GCC writes a < b ? a : b on floats as a
+# compare and a blend.
+_FLOAT_MIN_MAX = (("__AVX512F__", "_mm512", "__m512", "__m512d"),
+                  ("__AVX2__", "_mm256", "__m256", "__m256d"),
+                  ("__SSE2__", "_mm", "__m128", "__m128d"))
+
+
+def _float_min_max():
+    """Lines of the header that specialise crcx_vmin and crcx_vmax for float and
+    double vectors to the min and max instructions of the vector width, and define
+    CRCX_FLOAT_BANDS where they exist."""
+    lines = []
+    for level, (macro, prefix, single, double) in enumerate(_FLOAT_MIN_MAX):
+        lines += [f"#{'el' if level else ''}if defined({macro})",
+                  "#include <immintrin.h>",
+                  "#define CRCX_FLOAT_BANDS 1"]
+        for T, register, suffix in (("float", single, "ps"), ("double", double, "pd")):
+            for name in ("min", "max"):
+                lines += [f"template <> inline crcx_vector<{T}>::type crcx_v{name}("
+                          f"crcx_vector<{T}>::type a,",
+                          f"        crcx_vector<{T}>::type b) {{",
+                          f"    return (crcx_vector<{T}>::type){prefix}_{name}_{suffix}"
+                          f"(({register})a, ({register})b);",
+                          "}"]
+    return lines + ["#endif"]
+
+
 def box_median_source():
     """C++ header with a straight-line median for every box in GENERATED_BOXES.
 
@@ -608,26 +637,7 @@ def box_median_source():
               "// but for which of -0.0 and +0.0 they return; for integers the select.",
               "template <typename V> static inline V crcx_vmin(V a, V b) { return a < b ? a : b; }",
               "template <typename V> static inline V crcx_vmax(V a, V b) { return a < b ? b : a; }",
-              "#if defined(__AVX512F__)",
-              "#include <immintrin.h>",
-              "#define CRCX_FLOAT_BANDS 1",
-              "template <> inline crcx_vector<float>::type crcx_vmin(crcx_vector<float>::type a,",
-              "        crcx_vector<float>::type b) {",
-              "    return (crcx_vector<float>::type)_mm512_min_ps((__m512)a, (__m512)b);",
-              "}",
-              "template <> inline crcx_vector<float>::type crcx_vmax(crcx_vector<float>::type a,",
-              "        crcx_vector<float>::type b) {",
-              "    return (crcx_vector<float>::type)_mm512_max_ps((__m512)a, (__m512)b);",
-              "}",
-              "template <> inline crcx_vector<double>::type crcx_vmin(crcx_vector<double>::type a,",
-              "        crcx_vector<double>::type b) {",
-              "    return (crcx_vector<double>::type)_mm512_min_pd((__m512d)a, (__m512d)b);",
-              "}",
-              "template <> inline crcx_vector<double>::type crcx_vmax(crcx_vector<double>::type a,",
-              "        crcx_vector<double>::type b) {",
-              "    return (crcx_vector<double>::type)_mm512_max_pd((__m512d)a, (__m512d)b);",
-              "}",
-              "#endif",
+              *_float_min_max(),
               "#define CRCX_VCE(a, b) { auto t_ = crcx_vmin(a, b); b = crcx_vmax(a, b); a = t_; }",
               "#define CRCX_VMIN(a, b) { a = crcx_vmin(a, b); }",
               "#define CRCX_VMAX(a, b) { b = crcx_vmax(a, b); }",
@@ -661,8 +671,8 @@ def box_median_source():
                   for rows, columns in bands]
     available = [f"        case {rows * 16 + columns}:" for rows, columns in bands]
     parts += ["#endif",
-              "// Whether the banded kernels compare floats as floats (with AVX-512; without",
-              "// it the select costs two instructions, so floats stay keys).",
+              "// Whether the banded kernels compare floats as floats (where min and max",
+              "// are one instruction each; a compare and a blend cost more than keys).",
               "#ifndef CRCX_FLOAT_BANDS",
               "#define CRCX_FLOAT_BANDS 0",
               "#endif",

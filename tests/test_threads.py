@@ -131,3 +131,27 @@ def test_a_process_pinned_to_one_cpu_runs_one_thread(tmp_path):
     output = result.stdout.split()
     before, after, cpus = map(int, output)
     assert before == min(threads.usable_cpus(), before) and after == 1 and cpus == 1
+
+
+@pytest.mark.parametrize("n_items, n_threads, at_once, each", [
+    (3, 2, 3, 1),     # fewer than two rounds: all at once, the system shares the CPUs
+    (4, 2, 2, 1),     # two rounds or more: one call per CPU
+    (2, 4, 2, 2),     # fewer calls than CPUs: the CPUs split between them
+    (3, 1, 1, 1),     # one CPU: one call after the other
+])
+def test_concurrently_spreads_the_calls_over_the_threads(n_items, n_threads, at_once, each):
+    running, most, lock = [0], [0], threading.Lock()
+    arrived = threading.Barrier(at_once)
+
+    def call(item, given):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        arrived.wait(timeout=10)    # a call at once with fewer would time out
+        with lock:
+            running[0] -= 1
+        return item, given
+
+    items = list(range(n_items))
+    assert threads.concurrently(call, items, n_threads) == [(i, each) for i in items]
+    assert most[0] == at_once

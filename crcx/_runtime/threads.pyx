@@ -52,7 +52,10 @@ def concurrently(function, items, int n_threads):
 
     For independent calls that each share threads poorly (short kernels between
     Python steps): the kernels release the GIL, so calls side by side keep the
-    CPUs busy where one call's threads would wait on each other.
+    CPUs busy where one call's threads would wait on each other. Fewer calls than
+    two rounds of `n_threads` all start at once, and the system shares the CPUs
+    among them: in rounds, the last one would leave CPUs idle (the three planes of
+    an RGB image on two CPUs would take two calls' time, not one and a half).
 
     Examples
     --------
@@ -61,11 +64,11 @@ def concurrently(function, items, int n_threads):
     [('a', 1), ('b', 1), ('c', 1)]
     """
     items = list(items)
-    cdef int workers = max(1, min(n_threads, len(items)))
-    if workers == 1:
+    if n_threads <= 1 or len(items) <= 1:
         return [function(item, n_threads) for item in items]
+    cdef int workers = len(items) if len(items) < 2 * n_threads else n_threads
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items, [n_threads // workers] * len(items)))
+        return list(pool.map(function, items, [max(1, n_threads // workers)] * len(items)))
 
 
 def usable_cpus():

@@ -853,13 +853,13 @@ def binned(draw):
                                    elements=st.integers(0, n_bins - 1)))
 
 
-@given(binned(), st.integers(0, 2 ** 32 - 1), st.sampled_from([1, 2]))
-def test_samples_by_bin_matches_the_reference(case, seed, n_threads):
+@given(binned(), st.integers(0, 2 ** 32 - 1))
+def test_samples_by_bin_matches_the_reference(case, seed):
     n_bins, bins = case
     level = np.arange(bins.size, dtype=np.float64)
     # few distinct values, so that bins hold ties, as quantised images give
     laplacian = np.random.default_rng(seed).integers(0, 6, bins.size) * 0.75
-    compiled = _stages.samples_by_bin(bins, n_bins, level, laplacian, n_threads)
+    compiled = _stages.samples_by_bin(bins, n_bins, level, laplacian)
     expected = model.samples_by_bin(bins, n_bins, level, laplacian)
     assert len(compiled) == len(expected) == n_bins
     for (x, median), (ex, expected_median) in zip(compiled, expected):

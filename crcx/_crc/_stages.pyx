@@ -12,6 +12,8 @@ from cython.parallel cimport prange, parallel
 
 from crcx._runtime.scratch cimport own_part, scratch_block
 
+import math
+
 import numpy as np
 
 BUFFERS = "CRC-MF's per-thread buffers"
@@ -504,23 +506,20 @@ def keep_structure(const double[:, :, ::1] padded, tuple reach,
 
 
 def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
-                   const double[::1] level, const double[::1] laplacian, int n_threads=1):
+                   const double[::1] level, const double[::1] laplacian):
     """:func:`crcx._crc.model.samples_by_bin` by one counting sort, and a selection
-    per bin on `n_threads` threads.
+    in place in each bin's run.
 
     Masking the samples bin by bin read them all once per bin (1920x1080 RGB: a
-    fifth of crc_median's time); NumPy's median copied each bin's samples and
-    selected in them on one thread. The median is NumPy's: the middle value, or the
-    mean of the two middle values.
+    fifth of crc_median's time), and NumPy's median copied each bin's samples. The
+    selection is NumPy's partition, vectorised on x86 (x86-simd-sort): four times
+    as fast as std::nth_element on a 65,536-pixel sample (0.26 against 1.05 ms).
     """
-    cdef Py_ssize_t n = bins.shape[0], i, j, first, count
-    cdef double lower
+    cdef Py_ssize_t n = bins.shape[0], i, j
     starts_array = np.zeros(n_bins + 1, np.intp)
     cursors_array = np.empty(n_bins, np.intp)
-    medians_array = np.full(n_bins, np.nan)
     level_array, laplacian_array = np.empty(n), np.empty(n)
     cdef Py_ssize_t[::1] starts = starts_array, cursors = cursors_array
-    cdef double[::1] medians = medians_array
     cdef double[::1] level_out = level_array, laplacian_out = laplacian_array
     with nogil:
         for i in range(n):
@@ -533,21 +532,21 @@ def samples_by_bin(const Py_ssize_t[::1] bins, Py_ssize_t n_bins,
             level_out[cursors[j]] = level[i]
             laplacian_out[cursors[j]] = laplacian[i]
             cursors[j] += 1
-        for j in prange(n_bins, num_threads=n_threads, schedule="dynamic"):
-            first = starts[j]
-            count = starts[j + 1] - first
-            if count == 0:
-                continue
-            nth_element(&laplacian_out[first], &laplacian_out[first + count // 2],
-                        &laplacian_out[first + count])
-            medians[j] = laplacian_out[first + count // 2]
-            if count % 2 == 0:
-                lower = laplacian_out[first]
-                for i in range(first + 1, first + count // 2):
-                    lower = max(lower, laplacian_out[i])
-                medians[j] = (lower + medians[j]) / 2.0
-    return [(level_array[starts_array[j]:starts_array[j + 1]], float(medians_array[j]))
-            for j in range(n_bins)]
+    runs = [slice(starts_array[j], starts_array[j + 1]) for j in range(n_bins)]
+    return [(level_array[run], _median_in_place(laplacian_array[run])) for run in runs]
+
+
+def _median_in_place(values):
+    """NumPy's median of `values` (the middle value, or the mean of the two middle
+    values; NaN without values), which it reorders."""
+    if values.size == 0:
+        return math.nan
+    middle = values.size // 2
+    values.partition(middle)
+    upper = float(values[middle])
+    if values.size % 2:
+        return upper
+    return (float(values[:middle].max()) + upper) / 2.0
 
 
 def isolation(const double[:, :, ::1] padded, const uint8_t[:, :, ::1] flagged,

@@ -258,8 +258,7 @@ def _noise_model(plane, L, O, proxy, P, energy=None):
     if not isinstance(P.noise, str):
         return float(P.noise) ** 2, 0.0
     near = plane.ranked(rank_filter, O, -1, 3, cval=0)
-    by_bin = functools.partial(_stages.samples_by_bin, n_threads=plane.n_threads)
-    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, by_bin,
+    return fit_noise(L[~near], proxy[~near], P.noise, P.noise_bins, _stages.samples_by_bin,
                      None if energy is None else (energy[~near], plane.ndim))
 
 

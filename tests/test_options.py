@@ -21,7 +21,8 @@ from crcx.reference import crc as reference
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "algorithm.md"
 # One value per option that its check refuses.
 BAD = {"size": 0, "window": 9.0, "correlation": "spearman", "bins": 1, "s_max": 1,
-       "impulses": "median", "sample": -1, "kappa": -0.5, "sparse_kappa": True, "isolation": 2.0,
+       "impulses": "median", "sample": -1, "noisy_size": 4, "kappa": -0.5,
+       "sparse_kappa": True, "isolation": 2.0,
        "majority": 4, "majority_density": "0.3", "excess": float("nan"),
        "line_density": None, "noise": "poisson", "noise_bins": 1, "base": "mean",
        "search": -1, "patch": 2, "h": 0, "passes": 0, "pilot_h": -1.0, "dct": 1,

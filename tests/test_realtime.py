@@ -8,7 +8,7 @@ from skimage import data
 
 import crcx
 from crcx import dask as crcx_dask
-from crcx._crc.model import MOSAIC_TILES, mosaic
+from crcx._crc.model import MOSAIC_TILES, NoiseEstimate, mosaic, switching_scales
 from crcx.reference import crc as reference
 
 # As in tests/test_crc.py: float64 results of the two implementations differ by the
@@ -74,6 +74,31 @@ def test_the_estimate_is_made_on_the_sample():
     found = crcx.estimate_noise(image, preset="realtime", sample=2048)
     on_sample = crcx.estimate_noise(mosaic(image, 2048))
     assert (found.variance, found.gain) == (on_sample.variance, on_sample.gain)
+
+
+@pytest.mark.parametrize("kind, sigma, shape, larger", [
+    ("none", 0.016, (64, 64), True), ("fixed-valued", 0.016, (64, 64), True),
+    ("none", 0.014, (64, 64), False), ("none", 0.0, (64, 64), False),
+    ("random-valued", 0.05, (64, 64), False), ("none", 0.05, (8, 64, 64), False)])
+def test_the_base_is_larger_only_on_noisy_planes(kind, sigma, shape, larger):
+    # sigma as a fraction of the sample's range (NOISY_BASE: 1.5 %), at its mean level
+    sample = np.linspace(0.0, 200.0, np.prod(shape)).reshape(shape)
+    variance = (sigma * 200.0) ** 2       # a quarter of it from the gain, at level 100
+    estimate = NoiseEstimate(variance=0.75 * variance, gain=0.25 * variance / 100.0,
+                             impulse_density=0.0, impulse_kind=kind)
+    realtime = crcx.CRCOptions.preset("realtime")
+    expected = realtime.noisy_size if larger else realtime.size
+    assert switching_scales(realtime, estimate, sample) == (200.0, expected)
+    assert switching_scales(realtime.replace(noisy_size=0), estimate, sample)[1] == 5
+
+
+@pytest.mark.parametrize("shape, larger", [((32, 32), True), ((64, 64), False)])
+def test_the_preset_smooths_more_where_the_noise_is_stronger(shape, larger):
+    image, _ = _noisy("gaussian", shape)     # sigma 4 of a range of 190 and of 380
+    realtime = crcx.CRCOptions.preset("realtime")
+    same = np.array_equal(crcx.crc_median(image, options=realtime),
+                          crcx.crc_median(image, options=realtime.replace(noisy_size=0)))
+    assert same != larger
 
 
 def test_the_preset_is_its_options():

@@ -83,6 +83,10 @@ class CRCOptions:
     sample : int, optional
         Pixels of the mosaic, spread evenly over each plane, on which the switching
         stage makes its estimate (§13); 0, or a plane no larger, uses the whole plane.
+    noisy_size : int, optional
+        With the switching stage, the median footprint M instead of `size` on a 2-d
+        plane whose estimate finds no random-valued impulses and a noise standard
+        deviation of at least NOISY_BASE of the sample's range (§13); 0 keeps `size`.
     kappa : float, optional
         Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
         of the adaptive median is not an impulse.
@@ -169,6 +173,7 @@ class CRCOptions:
     s_max: int = 19
     impulses: str = "adaptive"
     sample: int = 0
+    noisy_size: int = 0
     kappa: float = 4.0
     sparse_kappa: float = 6.0
     isolation: float = 0.04
@@ -209,6 +214,8 @@ class CRCOptions:
         _check("sample", isinstance(self.sample, numbers.Integral)
                and not isinstance(self.sample, bool) and self.sample >= 0,
                f"expected an integer >= 0, got {self.sample!r}")
+        _check("noisy_size", self.noisy_size == 0 or _odd(self.noisy_size),
+               f"expected 0 or an odd integer from 1 to {MAX_SIDE}, got {self.noisy_size!r}")
         _check("isolation", _number(self.isolation) and 0 <= self.isolation <= 1,
                f"expected a fraction of the range in [0, 1], got {self.isolation!r}")
         _check("majority", self.majority == 0 or _odd(self.majority),
@@ -291,7 +298,8 @@ OPTION_NAMES = tuple(option.name for option in fields(CRCOptions))
 # the full stage's estimate on a sample.
 PRESETS = types.MappingProxyType({
     "quality": CRCOptions(),
-    "realtime": CRCOptions(impulses="switching", sample=65536, base="median", wiener_c=1.0),
+    "realtime": CRCOptions(impulses="switching", sample=65536, noisy_size=7, base="median",
+                           wiener_c=1.0),
 })
 
 

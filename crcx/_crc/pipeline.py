@@ -27,7 +27,7 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                              excess_thresholds, fit_noise, fixed_share, fixed_values,
                              gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
-                             random_valued_flags)
+                             random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -480,14 +480,16 @@ def _replace(plane, windows, O, todo, J):
 
 def _switching_estimate(plane, P, n_threads=None):
     """The NoiseEstimate of the full impulse stage and noise fit (§1-§2) on the
-    plane's mosaic of `sample` pixels, and the range of the mosaic's values; made on
-    `n_threads` (default the plane's)."""
+    plane's mosaic of `sample` pixels, the range of the mosaic's values and the
+    footprint of the median base (:func:`switching_scales`); made on `n_threads`
+    (default the plane's)."""
     def estimate():
         values = mosaic(plane.source.reshape(plane.shape[3 - plane.ndim:]), P.sample)
         sample = _Plane(values, plane.mode, plane.cval,
                         plane.n_threads if n_threads is None else n_threads)
         O, _, _, model, kind = _fitted(sample, P.replace(impulses="adaptive"))
-        return noise_estimate(O, model, kind), float(values.max()) - float(values.min())
+        found = noise_estimate(O, model, kind)
+        return (found, *switching_scales(P, found, values))
     return plane.statistics.take("switching estimate", estimate)
 
 
@@ -501,18 +503,19 @@ def _sample_estimates(planes, P):
 
 
 def _switching(plane, P):
-    """§13: O, J and the estimate of the switching median, whose estimate on a sample
-    of the plane says whether it has impulses, and of which kind. Fixed-valued impulses are the
-    3x3 window's extremes far from its median, at the values most of those take (at
-    any such value once the impulses are dense), and take the median of their
-    unflagged neighbours; random-valued ones, which no 3x3 test tells from texture,
-    go through the full stage of §1."""
-    estimate, spread = _switching_estimate(plane, P)
+    """§13: O, J, the estimate and the footprint of the median base of the switching
+    median, whose estimate on a sample of the plane says whether it has impulses,
+    and of which kind. Fixed-valued impulses are the 3x3 window's extremes far from
+    its median, at the values most of those take (at any such value once the
+    impulses are dense), and take the median of their unflagged neighbours;
+    random-valued ones, which no 3x3 test tells from texture, go through the full
+    stage of §1."""
+    estimate, spread, size = _switching_estimate(plane, P)
     if estimate.impulse_kind == "none":        # J is the plane as given
-        return np.zeros(plane.shape, bool), plane.source, estimate
+        return np.zeros(plane.shape, bool), plane.source, estimate, size
     if estimate.impulse_kind == "random-valued":
         O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
-        return O, J, estimate
+        return O, J, estimate, size
     I = plane.values
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
@@ -524,7 +527,7 @@ def _switching(plane, P):
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)
-    return O, J, estimate
+    return O, J, estimate, size
 
 
 # --- §3 non-local stage, §4 correlation map ---------------------------------------------
@@ -656,8 +659,8 @@ def _noise(plane, P, into=None):
 def _fitted(plane, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     if P.impulses == "switching":       # its noise model is its estimate's (§13)
-        O, J, estimate = _switching(plane, P)
-        return (O, J, plane.median(J, P.size, plane.cval), (estimate.variance, estimate.gain),
+        O, J, estimate, size = _switching(plane, P)
+        return (O, J, plane.median(J, size, plane.cval), (estimate.variance, estimate.gain),
                 estimate.impulse_kind)
     O, J, L, kind = _impulses(plane, P)
     M = plane.median(J, P.size, plane.cval)

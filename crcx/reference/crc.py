@@ -16,7 +16,7 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                              excess_thresholds, fit_noise, fixed_share, fixed_values,
                              gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
-                             random_valued_flags)
+                             random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -352,25 +352,27 @@ def _impulses(I, mode, cval, P):
 # --- §13 switching stage ---------------------------------------------------------------
 
 def _switching_estimate(I, mode, cval, P):
-    """The NoiseEstimate of §1-§2 on the mosaic of `sample` pixels of I, and the range
-    of the mosaic's values."""
+    """The NoiseEstimate of §1-§2 on the mosaic of `sample` pixels of I, the range of
+    the mosaic's values and the footprint of the median base (switching_scales)."""
     sample = mosaic(I, P.sample)
     O, _, _, model, kind = _fitted(sample, mode, cval, P.replace(impulses="adaptive"))
-    return noise_estimate(O, model, kind), float(sample.max() - sample.min())
+    estimate = noise_estimate(O, model, kind)
+    return (estimate, *switching_scales(P, estimate, sample))
 
 
 def _switching(I, mode, cval, P):
-    """§13: O, J and the estimate: flags from the 3x3 window, once the estimate on a
-    sample says there are fixed-valued impulses, each taking the median of its
-    unflagged neighbours; the full stage of §1 for random-valued ones."""
+    """§13: O, J, the estimate and the footprint of the median base: flags from the
+    3x3 window, once the estimate on a sample says there are fixed-valued impulses,
+    each taking the median of its unflagged neighbours; the full stage of §1 for
+    random-valued ones."""
     shape = I.shape
-    estimate, spread = _switching_estimate(I, mode, cval, P)
+    estimate, spread, size = _switching_estimate(I, mode, cval, P)
     kind = estimate.impulse_kind
     if kind == "none":
-        return np.zeros(shape, bool), I.copy(), estimate
+        return np.zeros(shape, bool), I.copy(), estimate, size
     if kind == "random-valued":
         O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
-        return O, J, estimate
+        return O, J, estimate, size
     I_ext = _Extended(I, mode, cval)
     M3 = median(I, size=3, mode=mode, cval=cval)
     gated = np.zeros(shape, bool)
@@ -385,7 +387,7 @@ def _switching(I, mode, cval, P):
     J = I.copy()
     for p in zip(*np.nonzero(O)):
         J[p] = _valid_median(I_ext, O_ext, p, P.s_max, M3[p])
-    return O, J, estimate
+    return O, J, estimate, size
 
 
 def _valid_median(I_ext, O_ext, p, s_max, otherwise):
@@ -548,8 +550,8 @@ def _noise(I, mode, cval, P):
 def _fitted(I, mode, cval, P):
     """§1-§2 for one plane: O, J, M, the noise model (a, b) and the impulses' kind."""
     if P.impulses == "switching":       # §13 its noise model is its estimate's
-        O, J, estimate = _switching(I, mode, cval, P)
-        return (O, J, median(J, size=P.size, mode=mode, cval=cval),
+        O, J, estimate, size = _switching(I, mode, cval, P)
+        return (O, J, median(J, size=size, mode=mode, cval=cval),
                 (estimate.variance, estimate.gain), estimate.impulse_kind)
     O, J, L, kind = _impulses(I, mode, cval, P)
     M = median(J, size=P.size, mode=mode, cval=cval)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-PROCESSES = 3     # processes per build and level, in turns
+PROCESSES = 7     # processes per build and level, in turns (3 left cells 0.67-1.05 apart)
 REPEATS = 5       # timings of each cell within a process (CRC-MF: 2)
 MEDIAN_CELLS = [("uint8", 3), ("uint8", 7), ("uint8", 15), ("uint16", 3), ("uint16", 7),
                 ("float32", 3), ("float32", 5), ("float32", 7)]

@@ -69,6 +69,7 @@ cdef extern from "crcx/crcx.h" nogil:
         int s_max
         const char* impulses
         int sample
+        int noisy_size
         double kappa
         double sparse_kappa
         double isolation

@@ -89,6 +89,7 @@ typedef struct {
     int s_max;
     const char *impulses;
     int sample;                         /* pixels of the switching stage's sample */
+    int noisy_size;                     /* its median base on noisy planes, 0: size */
     double kappa;
     double sparse_kappa;
     double isolation;

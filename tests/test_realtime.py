@@ -32,8 +32,9 @@ def _noisy(kind, shape=(30, 34), seed=2):
 @pytest.mark.parametrize("kind, expected", [
     ("clean", "none"), ("gaussian", "none"), ("salt-and-pepper", "fixed-valued"),
     ("random-valued", "random-valued")])
-@pytest.mark.parametrize("mode", ["reflect", "constant"])
-@pytest.mark.parametrize("sample", [0, 256])
+# each border rule on the whole plane and on a mosaic, not every pair (the reference
+# takes seconds on random-valued impulses)
+@pytest.mark.parametrize("mode, sample", [("reflect", 0), ("constant", 256)])
 def test_the_switching_stage_matches_the_reference(kind, expected, mode, sample):
     image, clean = _noisy(kind)
     kwargs = dict(preset="realtime", sample=sample, mode=mode, cval=7.0)

@@ -152,6 +152,7 @@ extensions = [
 
 compiled = cythonize(
     extensions,
+    nthreads=os.cpu_count() or 1,
     compiler_directives={
         "language_level": 3, "boundscheck": False, "wraparound": False,
         "cdivision": True, "initializedcheck": False, "nonecheck": False,

@@ -336,4 +336,6 @@ def test_a_long_loop_of_varying_sizes_does_not_grow_the_process():
     # what the loop made and freed, many times the limit, left nothing behind
     assert sum(2 * int(n) ** 2 for n in sizes) > 8 * LIMIT
     output_cache.clear_output_cache()
-    assert resident_bytes() - start < 32 << 20
+    # settled, as `start` is: glibc's dynamic mmap threshold puts blocks of up to 32 MiB
+    # on its heap once large ones were freed, and keeps them there until trimmed
+    assert settled_resident_bytes() - start < 32 << 20

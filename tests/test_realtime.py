@@ -77,19 +77,21 @@ def test_the_estimate_is_made_on_the_sample():
     assert (found.variance, found.gain) == (on_sample.variance, on_sample.gain)
 
 
-@pytest.mark.parametrize("kind, sigma, shape, larger", [
-    ("none", 0.016, (64, 64), True), ("fixed-valued", 0.016, (64, 64), True),
-    ("none", 0.014, (64, 64), False), ("none", 0.0, (64, 64), False),
-    ("random-valued", 0.05, (64, 64), False), ("none", 0.05, (8, 64, 64), False)])
-def test_the_base_is_larger_only_on_noisy_planes(kind, sigma, shape, larger):
+@pytest.mark.parametrize("kind, sigma, shape, base", [
+    ("none", 0.016, (64, 64), 7), ("fixed-valued", 0.016, (64, 64), 7),
+    ("none", 0.014, (64, 64), 5), ("none", 0.0, (64, 64), 5),
+    ("random-valued", 0.016, (64, 64), 5), ("random-valued", 0.014, (64, 64), 3),
+    ("random-valued", 0.0, (64, 64), 3), ("none", 0.05, (8, 64, 64), 5),
+    ("random-valued", 0.0, (8, 64, 64), 5)])
+def test_the_base_follows_the_noise_on_planes(kind, sigma, shape, base):
     # sigma as a fraction of the sample's range (NOISY_BASE: 1.5 %), at its mean level
     sample = np.linspace(0.0, 200.0, np.prod(shape)).reshape(shape)
     variance = (sigma * 200.0) ** 2       # a quarter of it from the gain, at level 100
     estimate = NoiseEstimate(variance=0.75 * variance, gain=0.25 * variance / 100.0,
                              impulse_density=0.0, impulse_kind=kind)
     realtime = crcx.CRCOptions.preset("realtime")
-    expected = realtime.noisy_size if larger else realtime.size
-    assert switching_scales(realtime, estimate, sample) == (200.0, expected)
+    assert (realtime.size, realtime.noisy_size) == (5, 7)
+    assert switching_scales(realtime, estimate, sample) == (200.0, base)
     assert switching_scales(realtime.replace(noisy_size=0), estimate, sample)[1] == 5
 
 
@@ -153,3 +155,15 @@ def test_noise_is_removed_better_than_by_the_median(condition):
     better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
     out = crcx.crc_median(noisy, preset="realtime")
     assert _psnr(clean, out) > max(better_median, _psnr(clean, noisy))
+
+
+@pytest.mark.parametrize("density", [0.05, 0.1])
+def test_strokes_under_random_valued_impulses_are_kept_better_than_by_the_median(density):
+    # the repaired plane's base is the 3x3 median: the 5x5 one took the strokes
+    # (noisy_size=0 keeps it, and stays under the 3x3 median here)
+    clean = data.text()[:256, :256]
+    rng = np.random.default_rng(11)
+    noisy = np.where(rng.random(clean.shape) < density, rng.integers(0, 256, clean.shape),
+                     clean).astype(np.uint8)
+    better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
+    assert _psnr(clean, crcx.crc_median(noisy, preset="realtime")) > better_median

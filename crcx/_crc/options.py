@@ -86,7 +86,9 @@ class CRCOptions:
     noisy_size : int, optional
         With the switching stage, the median footprint M instead of `size` on a 2-d
         plane whose estimate finds no random-valued impulses and a noise standard
-        deviation of at least NOISY_BASE of the sample's range (§13); 0 keeps `size`.
+        deviation of at least NOISY_BASE of the sample's range; where it finds
+        random-valued ones and a lower deviation, the 3x3 median (§13). 0 keeps
+        `size` everywhere.
     kappa : float, optional
         Noise gate of §1.2: a flagged pixel within `kappa` noise standard deviations
         of the adaptive median is not an impulse.

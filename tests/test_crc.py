@@ -508,6 +508,61 @@ def test_fixed_values_are_the_frequent_of_the_two_most_frequent(values, impulse_
     np.testing.assert_array_equal(np.sort(found), impulse_values)
 
 
+@pytest.mark.parametrize("values, isolated, expected", [
+    ([], [], []),
+    ([7.0] * 32, [True] * 32, [7.0]),
+    ([7.0] * 31 + [1.0], [True] * 31 + [False], []),              # too few isolated
+    ([7.0] * 40 + [9.0] * 30, [True] * 40 + [False] * 30, [7.0]),
+    ([7.0] * 60, [True] * 35 + [False] * 25, []),                 # 35 of 60: 0.58
+    ([7.0] * 55, [True] * 33 + [False] * 22, [7.0])])             # 33 of 55: 0.6
+def test_mostly_isolated_values_are_those_whose_pixels_stand_alone(values, isolated, expected):
+    found = model.mostly_isolated_values(np.array(values), np.array(isolated, bool))
+    np.testing.assert_array_equal(found, expected)
+
+
+def _star_field(side, stars, hot, seed=3):
+    """A dark sky (level 30, noise sigma 2) with one-pixel stars of 90 to 250 and hot
+    pixels (255) at other places: the clean picture, the noisy one and the hot
+    pixels' mask. The stars are most of the isolated pixels, so that the share of any
+    one value among them stays under FIXED_SHARE."""
+    rng = np.random.default_rng(seed)
+    clean = np.rint(np.clip(30.0 + rng.normal(0.0, 2.0, (side, side)), 0, 254))
+    places = rng.choice(side * side, stars + hot, replace=False)
+    clean.flat[places[:stars]] = np.rint(rng.uniform(90, 250, stars))
+    mask = np.zeros(clean.shape, bool)
+    mask.flat[places[stars:]] = True
+    return clean.astype(np.uint8), np.where(mask, 255, clean).astype(np.uint8), mask
+
+
+def test_hot_pixels_among_stars_are_removed_and_the_stars_kept():
+    clean, noisy, hot = _star_field(192, 100, 40)
+    assert crcx.estimate_noise(clean).impulse_kind == "none"
+    assert crcx.estimate_noise(noisy).impulse_kind == "fixed-valued"
+    flags = _flags(noisy)
+    stars = clean > 60
+    assert flags[hot].all() and not flags[stars].any()
+    out = crcx.crc_median(noisy).astype(int)
+    assert np.abs(out[hot] - clean[hot]).max() <= 5
+    # elsewhere, the picture's own output without hot pixels: the stars as they were,
+    # the sky within a grey level (the noise fits see the repaired pixels)
+    without = crcx.crc_median(clean).astype(int)
+    np.testing.assert_array_equal(out[stars], without[stars])
+    assert np.abs(out - without)[~hot].max() <= 1
+
+
+@pytest.mark.slow
+def test_hot_pixels_among_stars_match_the_reference(monkeypatch):
+    # a picture the pure-Python reference takes in seconds holds fewer hot pixels
+    # than MOSTLY_ISOLATED_COUNT: both implementations read the lowered count
+    monkeypatch.setattr(model, "MOSTLY_ISOLATED_COUNT", 4)
+    _, noisy, hot = _star_field(64, 13, 6)
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    np.testing.assert_array_equal(found, hot)
+
+
 def test_the_dct_estimate_lowers_the_error_of_gaussian_noise():
     # §3: the average of two estimates whose errors differ beats the non-local mean
     clean = _camera()

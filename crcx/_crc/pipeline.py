@@ -26,8 +26,8 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
                              SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                              excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
-                             random_valued_flags, switching_scales)
+                             gate_kappa, isolation_radius, lags, mosaic, mostly_isolated_values,
+                             noise_estimate, random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -421,6 +421,12 @@ class _Isolation:
                                               at=O & at_value)
             return O & np.where(at_value, at_value_isolated,
                                 self.isolated(at=O & ~at_value)), "fixed-valued"
+        values = self.plane.statistics.take(
+            "mostly isolated values",
+            lambda: mostly_isolated_values(self.plane.values, self.candidates))
+        if values.size:
+            return self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK,
+                                 at=O & np.isin(self.plane.values, values)), "fixed-valued"
         return np.zeros_like(O), "none"
 
 

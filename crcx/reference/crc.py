@@ -15,8 +15,8 @@ from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SH
                              ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
                              SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
                              excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             gate_kappa, isolation_radius, lags, mosaic, noise_estimate,
-                             random_valued_flags, switching_scales)
+                             gate_kappa, isolation_radius, lags, mosaic, mostly_isolated_values,
+                             noise_estimate, random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -294,6 +294,10 @@ class _Isolation:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
             at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)
             return O & np.where(at_value, at_value_isolated, self.isolated()), "fixed-valued"
+        at_value = np.isin(I, mostly_isolated_values(I, self.candidates))
+        if at_value.any():
+            return (O & at_value & self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK),
+                    "fixed-valued")
         return np.zeros_like(O), "none"
 
 

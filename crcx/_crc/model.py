@@ -98,10 +98,10 @@ FIXED_COUNT = 8
 # Hot or dead pixels among many real isolated points (a star field, fluorescent
 # spots) are a small share of the isolated pixels, but most pixels at their value
 # are isolated: a value that MOSTLY_ISOLATED_COUNT isolated pixels or more hold, and
-# that many times MOSTLY_ISOLATED of all its pixels, is an impulse value. Without
-# impulses no such value passed 0.32 (the 8-bit pictures of the noise space, every
-# condition); hot pixels reached 0.42-1, dead pixels 0.49-0.79 where black is rare
-# in the picture (docs/algorithm.md §1.5).
+# whose pixels are isolated at a rate of MOSTLY_ISOLATED or more, is an impulse value.
+# Without impulses no such rate passed 0.32 (the 8-bit pictures of the noise space,
+# every condition); hot pixels reached 0.42-1, dead pixels 0.49-0.79 where black is
+# rare in the picture (docs/algorithm.md §1.5).
 MOSTLY_ISOLATED = 0.6
 MOSTLY_ISOLATED_COUNT = 32
 # Hot and dead pixels share one value, and a few side by side (a run of three, a 2x2

@@ -400,7 +400,8 @@ class _Isolation:
         that stand out of their neighbours once the previous pass's flags are
         repaired, by fewer spreads the more are flagged; salt and pepper (the flags'
         values, or those of many isolated pixels, are fixed) keep `O`; sparse
-        fixed-valued impulses keep its isolated flags; without impulse noise nothing
+        fixed-valued impulses keep its isolated flags, as do values most of whose
+        pixels are isolated (hot pixels among stars); without impulse noise nothing
         is flagged."""
         if self.random_valued:
             return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(

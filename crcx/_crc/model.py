@@ -312,7 +312,7 @@ def mostly_isolated_values(values, isolated):
     frequent = counts >= MOSTLY_ISOLATED_COUNT
     unique, counts = unique[frequent], counts[frequent]
     totals = np.array([np.count_nonzero(values == value) for value in unique], np.intp)
-    return unique[(totals > 0) & (counts >= MOSTLY_ISOLATED * totals)]
+    return unique[counts >= MOSTLY_ISOLATED * totals]
 
 
 def fixed_values(values):

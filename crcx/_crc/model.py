@@ -122,6 +122,27 @@ FIXED_SPREAD = 0.0
 # flags the picture's own extremes (camera, 1 % salt and pepper: 37.5 dB against
 # 33.8 with every flag).
 DENSE_IMPULSES = 0.02
+# The far flags' two most frequent values are the picture's own levels (a binary
+# image, a thresholded scan, a code), not impulse values, where they hold at least
+# this share of the unflagged pixels (the flags of a mostly white picture need not
+# show black as often as FIXED_COUNT): under salt and pepper the tuning and held-out
+# pictures reach 0.31 (hubble at 50 %, whose dark sky hides pepper), binary pictures
+# 0.5 or more clean, 0.4 or more under a Gaussian noise of sigma 2. There the edges'
+# own pixels are extremes far from their window's median; unless the impulses are
+# dense (DENSE_LEVELS), they are the far flags with fewer than LEVELS_RANK close
+# neighbours in the isolation test's cube (a pair of impulses side by side too),
+# peeled as the candidates are, once they are LEVELS_DENSITY or more of the picture:
+# a clean binarised scan has 0.1 % of such dots, 1 % of salt and pepper 0.45 %
+# (docs/algorithm.md §1.5).
+LEVELS_SHARE = 0.4
+LEVELS_RANK = 2
+LEVELS_DENSITY = 0.0025
+# Salt and pepper this dense meets others of its value in the cube; its impulses are
+# then the flags that differ from their majority window's median (not a straight
+# edge, which a clean code of 6x6 modules flags at 37 %, 3 % once the edges are left
+# out): under 30 % of salt and pepper such flags are 12-19 % of a binary picture,
+# under 5 % 2.5-7 %, at most 4.7 % on a clean one (docs/algorithm.md §1.5).
+DENSE_LEVELS = 0.1
 
 # The switching stage (docs/algorithm.md §13) makes its estimate (the noise fit and the
 # kind of impulses of §1-§2) on a mosaic of MOSAIC_TILES tiles per axis, spread evenly
@@ -313,6 +334,21 @@ def mostly_isolated_values(values, isolated):
     unique, counts = unique[frequent], counts[frequent]
     totals = np.array([np.count_nonzero(values == value) for value in unique], np.intp)
     return unique[counts >= MOSTLY_ISOLATED * totals]
+
+
+def flag_levels(values):
+    """The values, of the flags far from their window (`values`), that may be the
+    picture's own levels: the two most frequent, §1.5."""
+    return _most_frequent(values)[0]
+
+
+def held_by_levels(values, flags, levels):
+    """Whether `levels` (:func:`flag_levels`) are the picture's own: they hold
+    LEVELS_SHARE or more of the unflagged pixels of the plane `values`, those not in
+    `flags`, §1.5."""
+    unflagged = values[~flags]
+    return (unflagged.size > 0 and levels.size > 0
+            and np.count_nonzero(np.isin(unflagged, levels)) >= LEVELS_SHARE * unflagged.size)
 
 
 def fixed_values(values):

@@ -21,13 +21,14 @@ import numpy as np
 from crcx._common.arguments import prepare_output
 from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
-from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
-                             FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
-                             SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             gate_kappa, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, switching_scales)
+from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                             FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_RANK, MIN_SAMPLES,
+                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
+                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
+                             fixed_values, flag_levels, gate_kappa, held_by_levels,
+                             isolation_radius, lags, mosaic, mostly_isolated_values, noise_estimate,
+                             random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -321,6 +322,7 @@ class _Isolation:
         # Row-major, the order in which both implementations sum the trend's slopes.
         self.offsets = np.array(sorted(plane.cube(self.radius, skip_centre=True)), float)
         self.deltas = plane.deltas(self.offsets.astype(np.intp), self.padded)
+        self.majority = P.majority
         self.floor = P.isolation * plane.statistics.take(
             "value range", lambda: float(I.max() - I.min()))
         flags = np.zeros(I.shape, bool)
@@ -387,6 +389,30 @@ class _Isolation:
                           flags.view(np.uint8), J, self.plane.n_threads)
         return self.plane.padded(J, self.radius, self.plane.cval)
 
+    def among_levels(self, O, far):
+        """The impulses of a picture of few levels, and their kind: where the flags
+        of `O` that differ from their majority window's median (those the majority
+        rule of §1.3 keeps, at any density: not the straight edges) are as dense as
+        salt and pepper, whose impulses meet others of their value, those; else the
+        `far` flags (those of `O` farther than the floor from A_amf) left alone at
+        LEVELS_RANK, peeled from outside in as the candidates are, where they are as
+        dense as impulse noise makes them (the isolated dots of a clean binarised
+        scan are not)."""
+        I = self.plane.values
+        off_majority = (O & (I != self.plane.median(I, self.majority, self.plane.cval))
+                        if self.majority else O)
+        found = np.zeros_like(far)
+        for _ in range(ISOLATION_PASSES):
+            found = self.isolated(found, factor=FIXED_SPREAD, rank=LEVELS_RANK, at=far)
+        density, dense = self.plane.statistics.take(
+            "isolated and majority-flagged density among the levels",
+            lambda: (float(found.mean()), float(off_majority.mean())))
+        if density >= DENSE_IMPULSES or dense >= DENSE_LEVELS:
+            return off_majority, "fixed-valued"
+        if density >= LEVELS_DENSITY:
+            return found, "fixed-valued"
+        return np.zeros_like(found), "none"
+
     def noise_flags(self):
         """The candidates the noise fits leave out: all, in an image with random-valued
         impulses; none otherwise."""
@@ -413,7 +439,13 @@ class _Isolation:
                                                    lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= DENSE_IMPULSES):
-            return O, "fixed-valued"
+            I, far = self.plane.values, O & (deviation > self.floor)
+            levels = self.plane.statistics.take("far flags' levels",
+                                                lambda: flag_levels(I[far]))
+            if not self.plane.statistics.take("flags at the picture's levels",
+                                              lambda: held_by_levels(I, O, levels)):
+                return O, "fixed-valued"
+            return self.among_levels(O, far)
         if self.share >= FIXED_SHARE:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))

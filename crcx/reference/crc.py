@@ -10,13 +10,14 @@ import itertools
 
 import numpy as np
 
-from crcx._crc.model import (DENSE_IMPULSES, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE, FIXED_SPREAD,
-                             FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND,
-                             SPREAD, TIE, WEAK_TEXTURE_DENSITY, channel_groups, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             gate_kappa, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, switching_scales)
+from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
+                             FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_RANK, MIN_SAMPLES,
+                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
+                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
+                             fixed_values, flag_levels, gate_kappa, held_by_levels,
+                             isolation_radius, lags, mosaic, mostly_isolated_values, noise_estimate,
+                             random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -216,6 +217,7 @@ class _Isolation:
         self.cval = cval
         self.s_max = P.s_max
         self.radius = isolation_radius(I.ndim)
+        self.majority = P.majority
         self.floor = P.isolation * float(I.max() - I.min())
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
@@ -289,7 +291,21 @@ class _Isolation:
             ), "random-valued"
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
-            return O, "fixed-valued"
+            far = O & (deviation > self.floor)
+            if not held_by_levels(I, O, flag_levels(I[far])):
+                return O, "fixed-valued"
+            found = np.zeros(I.shape, bool)
+            for _ in range(ISOLATION_PASSES):
+                found = far & self.isolated(found, factor=FIXED_SPREAD, rank=LEVELS_RANK)
+            off_majority = O.copy()
+            if self.majority:
+                off_majority &= I != median(I, size=self.majority, mode=self.mode,
+                                            cval=self.cval)
+            if found.mean() >= DENSE_IMPULSES or off_majority.mean() >= DENSE_LEVELS:
+                return off_majority, "fixed-valued"
+            if found.mean() >= LEVELS_DENSITY:
+                return found, "fixed-valued"
+            return np.zeros_like(found), "none"
         if self.share >= FIXED_SHARE:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
             at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)

@@ -625,6 +625,33 @@ def test_salt_and_pepper_on_a_two_level_picture_matches_the_reference():
     assert found.any() and not found[noisy == clean].any()
 
 
+def _random_valued(clean, density, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 256, clean.shape).astype(clean.dtype)
+    return np.where(rng.random(clean.shape) < density, values, clean)
+
+
+def test_random_valued_impulses_on_a_two_level_picture_beat_the_median():
+    # the flags far from A_amf would be the picture's edges: only the pixels that
+    # stand out of their repaired neighbours are impulses
+    clean = _two_level_picture("text")
+    noisy = _random_valued(clean, 0.1, seed=13)
+    assert crcx.estimate_noise(noisy).impulse_kind == "random-valued"
+    assert _mse(clean, crcx.crc_median(noisy)) < min(_mse(clean, crcx.median(noisy, k))
+                                                     for k in (3, 5))
+
+
+@pytest.mark.slow
+def test_random_valued_impulses_on_a_two_level_picture_match_the_reference():
+    clean = _two_level_picture("horse")[160:192, 110:142]
+    noisy = _random_valued(clean, 0.1, seed=14)
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert not found[noisy == clean].any()
+
+
 def test_the_dct_estimate_lowers_the_error_of_gaussian_noise():
     # §3: the average of two estimates whose errors differ beats the non-local mean
     clean = _camera()

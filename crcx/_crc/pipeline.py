@@ -389,6 +389,15 @@ class _Isolation:
                           flags.view(np.uint8), J, self.plane.n_threads)
         return self.plane.padded(J, self.radius, self.plane.cval)
 
+    def at_levels(self, O, far):
+        """Whether the flags `O` are at the picture's own levels (:func:`held_by_levels`
+        of the values of the `far` flags, those farther than the floor from A_amf):
+        then its edges are extremes far from their window's median."""
+        I = self.plane.values
+        levels = self.plane.statistics.take("far flags' levels", lambda: flag_levels(I[far]))
+        return self.plane.statistics.take("flags at the picture's levels",
+                                          lambda: held_by_levels(I, O, levels))
+
     def among_levels(self, O, far):
         """The impulses of a picture of few levels, and their kind: where the flags
         of `O` that differ from their majority window's median (those the majority
@@ -422,15 +431,20 @@ class _Isolation:
         """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
         name of the image's impulses, by what the image's impulses are (§1.5):
         random-valued impulses (many isolated pixels of many values) keep the flags
-        whose `deviation` from A_amf passes RANDOM_DEVIATION floors and add the pixels
-        that stand out of their neighbours once the previous pass's flags are
-        repaired, by fewer spreads the more are flagged; salt and pepper (the flags'
-        values, or those of many isolated pixels, are fixed) keep `O`; sparse
+        whose `deviation` from A_amf passes RANDOM_DEVIATION floors (none where `O` is
+        at the picture's own levels, :meth:`at_levels`: they are its edges) and add
+        the pixels that stand out of their neighbours once the previous pass's flags
+        are repaired, by fewer spreads the more are flagged; salt and pepper (the
+        flags' values, or those of many isolated pixels, are fixed) keep `O`, or on a
+        picture of few levels :meth:`among_levels`; sparse
         fixed-valued impulses keep its isolated flags, as do values most of whose
         pixels are isolated (hot pixels among stars); without impulse noise nothing
         is flagged."""
+        far = O & (deviation > self.floor)
         if self.random_valued:
-            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
+            kept = (O & (deviation > RANDOM_DEVIATION * self.floor)
+                    & (not self.at_levels(O, far)))
+            return kept | random_valued_flags(
                 self.candidates, self.plane.ndim,
                 lambda flags, spread, rank: self.stands_out(self.repaired(flags, windows),
                                                             spread, rank),
@@ -439,13 +453,7 @@ class _Isolation:
                                                    lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= DENSE_IMPULSES):
-            I, far = self.plane.values, O & (deviation > self.floor)
-            levels = self.plane.statistics.take("far flags' levels",
-                                                lambda: flag_levels(I[far]))
-            if not self.plane.statistics.take("flags at the picture's levels",
-                                              lambda: held_by_levels(I, O, levels)):
-                return O, "fixed-valued"
-            return self.among_levels(O, far)
+            return self.among_levels(O, far) if self.at_levels(O, far) else (O, "fixed-valued")
         if self.share >= FIXED_SHARE:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))

@@ -283,16 +283,18 @@ class _Isolation:
     def apply(self, I, O, deviation):
         """The final flags and the name of the kind of impulses (§1.5); `deviation`
         is |I - A_amf|."""
+        far = O & (deviation > self.floor)
+        at_levels = held_by_levels(I, O, flag_levels(I[far]))
         if self.random_valued:
-            return (O & (deviation > RANDOM_DEVIATION * self.floor)) | random_valued_flags(
+            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not at_levels)
+            return kept | random_valued_flags(
                 self.candidates, I.ndim,
                 lambda flags, spread, rank: self.stands_out(self.repaired(I, flags), spread,
                                                             rank),
             ), "random-valued"
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
-            far = O & (deviation > self.floor)
-            if not held_by_levels(I, O, flag_levels(I[far])):
+            if not at_levels:
                 return O, "fixed-valued"
             found = np.zeros(I.shape, bool)
             for _ in range(ISOLATION_PASSES):

@@ -23,12 +23,12 @@ from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_RANK, MIN_SAMPLES,
-                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
-                             fixed_values, flag_levels, gate_kappa, held_by_levels,
-                             isolation_radius, lags, mosaic, mostly_isolated_values, noise_estimate,
-                             random_valued_flags, switching_scales)
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_OFF_MAJORITY, LEVELS_RANK,
+                             MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
+                             WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
+                             fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
+                             held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
+                             noise_estimate, random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -399,14 +399,15 @@ class _Isolation:
                                           lambda: held_by_levels(I, O, levels))
 
     def among_levels(self, O, far):
-        """The impulses of a picture of few levels, and their kind: where the flags
-        of `O` that differ from their majority window's median (those the majority
-        rule of §1.3 keeps, at any density: not the straight edges) are as dense as
-        salt and pepper, whose impulses meet others of their value, those; else the
-        `far` flags (those of `O` farther than the floor from A_amf) left alone at
-        LEVELS_RANK, peeled from outside in as the candidates are, where they are as
-        dense as impulse noise makes them (the isolated dots of a clean binarised
-        scan are not)."""
+        """The impulses of a picture of few levels, and their kind: the `far` flags
+        (those of `O` farther than the floor from A_amf) left alone at LEVELS_RANK,
+        peeled from outside in as the candidates are, where they are as dense as
+        impulse noise makes them (the isolated dots of a clean binarised scan are
+        not); or the flags of `O` that differ from their majority window's median
+        (those the majority rule of §1.3 keeps, at any density: not the straight
+        edges) where those are as dense as salt and pepper, whose impulses meet
+        others of their value, or hardly more than the lone ones (then they also
+        hold the impulses beside a line of their value)."""
         I = self.plane.values
         off_majority = (O & (I != self.plane.median(I, self.majority, self.plane.cval))
                         if self.majority else O)
@@ -416,11 +417,12 @@ class _Isolation:
         density, dense = self.plane.statistics.take(
             "isolated and majority-flagged density among the levels",
             lambda: (float(found.mean()), float(off_majority.mean())))
-        if density >= DENSE_IMPULSES or dense >= DENSE_LEVELS:
+        if dense < DENSE_LEVELS and density < LEVELS_DENSITY:
+            return np.zeros_like(found), "none"
+        if (dense >= DENSE_LEVELS or density >= DENSE_IMPULSES
+                or dense <= LEVELS_OFF_MAJORITY * density):
             return off_majority, "fixed-valued"
-        if density >= LEVELS_DENSITY:
-            return found, "fixed-valued"
-        return np.zeros_like(found), "none"
+        return found, "fixed-valued"
 
     def noise_flags(self):
         """The candidates the noise fits leave out: all, in an image with random-valued

@@ -12,12 +12,12 @@ import numpy as np
 
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_RANK, MIN_SAMPLES,
-                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE, WEAK_TEXTURE_DENSITY,
-                             channel_groups, dct_basis, excess_thresholds, fit_noise, fixed_share,
-                             fixed_values, flag_levels, gate_kappa, held_by_levels,
-                             isolation_radius, lags, mosaic, mostly_isolated_values, noise_estimate,
-                             random_valued_flags, switching_scales)
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_OFF_MAJORITY, LEVELS_RANK,
+                             MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
+                             WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
+                             fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
+                             held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
+                             noise_estimate, random_valued_flags, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -303,11 +303,13 @@ class _Isolation:
             if self.majority:
                 off_majority &= I != median(I, size=self.majority, mode=self.mode,
                                             cval=self.cval)
-            if found.mean() >= DENSE_IMPULSES or off_majority.mean() >= DENSE_LEVELS:
+            density, dense = found.mean(), off_majority.mean()
+            if dense < DENSE_LEVELS and density < LEVELS_DENSITY:
+                return np.zeros_like(found), "none"
+            if (dense >= DENSE_LEVELS or density >= DENSE_IMPULSES
+                    or dense <= LEVELS_OFF_MAJORITY * density):
                 return off_majority, "fixed-valued"
-            if found.mean() >= LEVELS_DENSITY:
-                return found, "fixed-valued"
-            return np.zeros_like(found), "none"
+            return found, "fixed-valued"
         if self.share >= FIXED_SHARE:
             at_value = np.isin(I, fixed_values(I[self.candidates]))
             at_value_isolated = self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK)

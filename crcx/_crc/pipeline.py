@@ -438,10 +438,9 @@ class _Isolation:
         the pixels that stand out of their neighbours once the previous pass's flags
         are repaired, by fewer spreads the more are flagged; salt and pepper (the
         flags' values, or those of many isolated pixels, are fixed) keep `O`, or on a
-        picture of few levels :meth:`among_levels`; sparse
-        fixed-valued impulses keep its isolated flags, as do values most of whose
-        pixels are isolated (hot pixels among stars); without impulse noise nothing
-        is flagged."""
+        picture of few levels :meth:`among_levels`; sparse fixed-valued impulses keep
+        its isolated flags, as do values most of whose pixels are isolated (hot
+        pixels among stars); without impulse noise nothing is flagged."""
         far = O & (deviation > self.floor)
         if self.random_valued:
             kept = (O & (deviation > RANDOM_DEVIATION * self.floor)

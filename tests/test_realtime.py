@@ -167,3 +167,20 @@ def test_strokes_under_random_valued_impulses_are_kept_better_than_by_the_median
                      clean).astype(np.uint8)
     better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
     assert _psnr(clean, crcx.crc_median(noisy, preset="realtime")) > better_median
+
+
+def test_dense_salt_and_pepper_leaves_a_black_frame_black():
+    # dense impulses flag any pixel at their values but those equal to their majority
+    # window's median: the frame's pixels would take the picture's values (below
+    # the input before)
+    clean = np.zeros((256, 256), np.uint8)
+    clean[64:192, 64:192] = data.camera()[::4, ::4]
+    frame = np.ones(clean.shape, bool)
+    frame[56:200, 56:200] = False
+    rng = np.random.default_rng(12)
+    noisy = np.where(rng.random(clean.shape) < 0.05, rng.choice(np.array([0, 255], np.uint8),
+                                                                clean.shape), clean)
+    out = crcx.crc_median(noisy, preset="realtime")
+    assert np.count_nonzero(out[frame]) <= 0.001 * np.count_nonzero(frame)
+    better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
+    assert _psnr(clean, out) > better_median

@@ -23,12 +23,12 @@ from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_OFF_MAJORITY, LEVELS_RANK,
-                             MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
+                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
                              WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
                              fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
                              held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, switching_scales)
+                             noise_estimate, random_valued_flags, region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -429,7 +429,7 @@ class _Isolation:
         impulses; none otherwise."""
         return self.candidates if self.random_valued else np.zeros_like(self.candidates)
 
-    def apply(self, O, windows, deviation):
+    def apply(self, O, windows, deviation, flagged):
         """The final flags from the adaptive median's flags `O`, and IMPULSE_KINDS's
         name of the image's impulses, by what the image's impulses are (§1.5):
         random-valued impulses (many isolated pixels of many values) keep the flags
@@ -440,7 +440,8 @@ class _Isolation:
         flags' values, or those of many isolated pixels, are fixed) keep `O`, or on a
         picture of few levels :meth:`among_levels`; sparse fixed-valued impulses keep
         its isolated flags, as do values most of whose pixels are isolated (hot
-        pixels among stars); without impulse noise nothing is flagged."""
+        pixels among stars); without impulse noise nothing is flagged. `flagged` is
+        the share of flags before the rules of §1.3."""
         far = O & (deviation > self.floor)
         if self.random_valued:
             kept = (O & (deviation > RANDOM_DEVIATION * self.floor)
@@ -454,7 +455,9 @@ class _Isolation:
                                                    lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= DENSE_IMPULSES):
-            return self.among_levels(O, far) if self.at_levels(O, far) else (O, "fixed-valued")
+            if flagged >= LEVELS_MAJORITY or not self.at_levels(O, far):
+                return O, "fixed-valued"
+            return self.among_levels(O, far)
         if self.share >= FIXED_SHARE:
             values = self.plane.statistics.take(
                 "fixed values", lambda: fixed_values(self.plane.values[self.candidates]))
@@ -508,7 +511,7 @@ def _impulses(plane, P):
         _excess(plane, O, P)
     found = None
     if isolation is not None:
-        O, found = isolation.apply(O, windows, deviation)
+        O, found = isolation.apply(O, windows, deviation, flagged)
     if not O.any():
         return O, I, L, found
     J = np.where(O, A_amf, I)
@@ -550,12 +553,27 @@ def _sample_estimates(planes, P):
                      planes, planes[0].n_threads)
 
 
+def _in_regions(plane, values, density, P):
+    """The pixels at one of `values` whose majority window holds more of it than
+    impulses of `density` explain (:func:`region_limit`): a black background, which
+    flagged whole would take the values of the picture beside it, §13."""
+    I = plane.values
+    limit = region_limit(P.majority ** plane.ndim, density, P.excess)
+    found = np.zeros(I.shape, bool)
+    for value in values:
+        at = I == value
+        count = plane.box_mean(at, P.majority, fill=float(plane.cval == value))
+        found |= at & (np.rint(count * P.majority ** plane.ndim) > limit)
+    return found
+
+
 def _switching(plane, P):
     """§13: O, J, the estimate and the footprint of the median base of the switching
     median, whose estimate on a sample of the plane says whether it has impulses,
     and of which kind. Fixed-valued impulses are the 3x3 window's extremes far from
-    its median, at the values most of those take (at any such value once the
-    impulses are dense), and take the median of their unflagged neighbours;
+    its median, at the values most of those take (at any such value outside a
+    region of it once the impulses are dense), and take the median of their
+    unflagged neighbours;
     random-valued ones, which no 3x3 test tells from texture, go through the full
     stage of §1."""
     estimate, spread, size = _switching_estimate(plane, P)
@@ -571,7 +589,10 @@ def _switching(plane, P):
     gated = (((I <= low) | (I >= high))
              & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
     values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
-    O = np.isin(I, values) & (gated | (estimate.impulse_density >= DENSE_IMPULSES))
+    dense = estimate.impulse_density >= DENSE_IMPULSES
+    if dense and P.majority and P.excess > 0:
+        dense = ~_in_regions(plane, values, estimate.impulse_density, P)
+    O = np.isin(I, values) & (gated | dense)
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)

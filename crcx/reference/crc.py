@@ -12,12 +12,12 @@ import numpy as np
 
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_OFF_MAJORITY, LEVELS_RANK,
-                             MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
+                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
+                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
                              WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
                              fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
                              held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, switching_scales)
+                             noise_estimate, random_valued_flags, region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -280,9 +280,9 @@ class _Isolation:
             J[p] = _valid_median(self.I_ext, F_ext, p, self.s_max, I[p])
         return _Extended(J, self.mode, self.cval)
 
-    def apply(self, I, O, deviation):
+    def apply(self, I, O, deviation, flagged):
         """The final flags and the name of the kind of impulses (§1.5); `deviation`
-        is |I - A_amf|."""
+        is |I - A_amf|, `flagged` the share of flags before the rules of §1.3."""
         far = O & (deviation > self.floor)
         at_levels = held_by_levels(I, O, flag_levels(I[far]))
         if self.random_valued:
@@ -294,7 +294,7 @@ class _Isolation:
             ), "random-valued"
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
-            if not at_levels:
+            if flagged >= LEVELS_MAJORITY or not at_levels:
                 return O, "fixed-valued"
             found = np.zeros(I.shape, bool)
             for _ in range(ISOLATION_PASSES):
@@ -363,7 +363,7 @@ def _impulses(I, mode, cval, P):
     # §1.5 the kind of impulses decides which flags stay
     found = None
     if isolation is not None:
-        O, found = isolation.apply(I, O, np.abs(I - A_amf))
+        O, found = isolation.apply(I, O, np.abs(I - A_amf), flagged)
     # §1.4 replacement: median of the unflagged pixels of the smallest window
     O_ext = _Extended(O, mode, False)
     J = I.copy()
@@ -405,8 +405,14 @@ def _switching(I, mode, cval, P):
         sigma = np.sqrt(estimate.variance + estimate.gain * max(M3[p], 0.0))
         gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
                     and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
-    O = np.isin(I, fixed_values(I[gated])) & (
-        gated | (estimate.impulse_density >= DENSE_IMPULSES))
+    values = fixed_values(I[gated])
+    dense = np.full(shape, estimate.impulse_density >= DENSE_IMPULSES)
+    if dense.any() and P.majority and P.excess > 0:
+        # not the pixels of a region of an impulse value (a black background)
+        limit = region_limit(P.majority ** I.ndim, estimate.impulse_density, P.excess)
+        for p in zip(*np.nonzero(np.isin(I, values))):
+            dense[p] = np.count_nonzero(I_ext.cube(p, P.majority // 2) == I[p]) <= limit
+    O = np.isin(I, values) & (gated | dense)
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):

@@ -325,11 +325,7 @@ class _Isolation:
         self.majority = P.majority
         self.floor = P.isolation * plane.statistics.take(
             "value range", lambda: float(I.max() - I.min()))
-        flags = np.zeros(I.shape, bool)
-        self.candidates = self.isolated(flags)
-        for _ in range(ISOLATION_PASSES - 1):
-            flags, self.candidates = self.candidates, self.isolated(
-                since=(flags, self.candidates))
+        self.candidates = self.peeled()
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
             lambda: (float((self.candidates & self.isolated(rank=1, at=self.candidates))
@@ -341,18 +337,29 @@ class _Isolation:
         """Pixels whose `rank`-th nearest neighbour not in `flags` (the candidates) is
         farther than the floor and than `factor` times the spread of those neighbours;
         only those `at` that, if given. With `since`, the flags and the result of an
-        earlier call with the same factor and rank: a pixel's result changes only where
-        a flag of its neighbours did, and is taken again only there."""
+        earlier call with the same factor, rank and `at`: a pixel's result changes only
+        where a flag of its neighbours did, and is taken again only there."""
         flags = self.candidates if flags is None else flags
         if since is not None:
             earlier, result = since
-            at = self.plane.ranked(rank_filter, flags ^ earlier, -1, 2 * self.radius + 1,
-                                   cval=0)
+            changed = self.plane.ranked(rank_filter, flags ^ earlier, -1,
+                                        2 * self.radius + 1, cval=0)
+            at = changed if at is None else changed & at
             if not at.any():
                 return result
         far = self._far(self.plane.padded(flags.view(np.uint8), self.radius, 0), self.padded,
                         factor, rank, 0.0, at)
         return far if since is None else np.where(at, far, result)
+
+    def peeled(self, factor=ISOLATION_SPREAD, rank=ISOLATION_RANK, at=None):
+        """:meth:`isolated` given the previous pass's pixels, from none, in
+        ISOLATION_PASSES passes: clustered impulses found from outside in."""
+        previous = np.zeros(self.plane.values.shape, bool)
+        found = self.isolated(previous, factor, rank, at)
+        for _ in range(ISOLATION_PASSES - 1):
+            previous, found = found, self.isolated(found, factor, rank, at,
+                                                   since=(previous, found))
+        return found
 
     def stands_out(self, repaired, factor, rank):
         """A random-valued pass: the pixels isolated given no flags among the
@@ -411,9 +418,7 @@ class _Isolation:
         I = self.plane.values
         off_majority = (O & (I != self.plane.median(I, self.majority, self.plane.cval))
                         if self.majority else O)
-        found = np.zeros_like(far)
-        for _ in range(ISOLATION_PASSES):
-            found = self.isolated(found, factor=FIXED_SPREAD, rank=LEVELS_RANK, at=far)
+        found = self.peeled(FIXED_SPREAD, LEVELS_RANK, at=far)
         density, dense = self.plane.statistics.take(
             "isolated and majority-flagged density among the levels",
             lambda: (float(found.mean()), float(off_majority.mean())))
@@ -557,13 +562,13 @@ def _in_regions(plane, values, density, P):
     """The pixels at one of `values` whose majority window holds more of it than
     impulses of `density` explain (:func:`region_limit`): a black background, which
     flagged whole would take the values of the picture beside it, §13."""
-    I = plane.values
-    limit = region_limit(P.majority ** plane.ndim, density, P.excess)
+    I, window = plane.values, P.majority ** plane.ndim
+    limit = region_limit(window, density, P.excess)
     found = np.zeros(I.shape, bool)
     for value in values:
         at = I == value
         count = plane.box_mean(at, P.majority, fill=float(plane.cval == value))
-        found |= at & (np.rint(count * P.majority ** plane.ndim) > limit)
+        found |= at & (np.rint(count * window) > limit)
     return found
 
 

@@ -626,6 +626,58 @@ def test_salt_and_pepper_on_a_two_level_picture_matches_the_reference():
     assert np.count_nonzero(found & (noisy != clean)) >= 0.9 * np.count_nonzero(noisy != clean)
 
 
+@pytest.mark.parametrize("at, at_near, near, pixels, expected", [
+    (100, 95, 400, 1000, True),    # 5 % of the value's pixels lack one, 60 % of all
+    (100, 85, 400, 1000, True),    # 15 % against 60 %: CLIPPED, 0.25
+    (100, 60, 400, 1000, False),   # 40 %: as often as where impulses would fall
+    (100, 0, 0, 1000, False),      # no intermediate value near it: an exact level
+    (0, 0, 400, 1000, False)])     # no pixel at the value
+def test_noise_is_clipped_where_a_values_pixels_lie_beside_its_noise(at, at_near, near, pixels,
+                                                                    expected):
+    assert model.clipped(at, at_near, near, pixels) == expected
+
+
+def _clipped_gaussian(clean, sigma, seed):
+    noise = np.random.default_rng(seed).normal(0.0, sigma, clean.shape)
+    return np.clip(np.round(clean + noise), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("preset", ["quality", "realtime"])
+def test_a_two_level_picture_under_clipped_noise_is_no_salt_and_pepper(preset):
+    # Gaussian noise of sigma 5, clipped, puts half of each level at 0 or 255, where
+    # salt and pepper would be: the flags of §1.1 held 56 % of the code, whose output
+    # lost 23 dB to its input
+    clean = _two_level_picture("code")
+    noisy = _clipped_gaussian(clean, 5.0, seed=21)
+    assert crcx.estimate_noise(noisy).impulse_kind == "none"
+    assert _mse(clean, crcx.crc_median(noisy, preset=preset)) < _mse(clean, noisy)
+
+
+@pytest.mark.slow
+def test_flags_of_clipped_noise_match_the_reference():
+    # here the clipping test clears 8 of 30 flags, and keeps the others
+    clean = _two_level_picture("code")[:36, :36]
+    noisy = _clipped_gaussian(clean, 3.0, seed=22)
+    kwargs = dict(s_max=5, search=1)
+    _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    assert 0 < np.count_nonzero(found) < 30
+
+
+def test_pepper_on_a_dark_picture_is_no_clipped_noise():
+    # pepper on a dark ramp (3 to 11 and noise) lies beside values within the floor
+    # of 0, but the picture's other pixels do as often: the impulses stay flagged
+    rng = np.random.default_rng(23)
+    ramp = np.repeat(np.round(np.linspace(3.0, 11.0, 128))[None, :], 128, axis=0)
+    clean = _clipped_gaussian(ramp, 1.0, seed=24)
+    hit = rng.random(clean.shape) < 0.1
+    noisy = np.where(hit, rng.choice(np.array([0, 255], np.uint8), clean.shape), clean)
+    impulses = noisy != clean
+    _, flags = crcx.crc_map(noisy, return_impulses=True)
+    assert np.count_nonzero(flags & impulses) >= 0.9 * np.count_nonzero(impulses)
+
+
 def test_very_dense_salt_and_pepper_on_a_picture_framed_in_black_keeps_the_flags():
     # black holds most unflagged pixels, as on a two-level picture, but under 70 % the
     # majority window's median is often an impulse's value: the flags of §1.3 stay

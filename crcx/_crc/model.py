@@ -160,6 +160,19 @@ LEVELS_OFF_MAJORITY = 1.5
 # of 6x6 modules under 30-90 % 0.42-0.47 (docs/algorithm.md §1.5).
 LEVELS_MAJORITY = 0.5
 
+# Noise clipped at an extreme of the range (a white page, a code, a silhouette under
+# a camera's noise) puts half of a level's pixels at that value, each beside values
+# of the noise a few levels off; salt and pepper falls anywhere, beside whatever the
+# picture holds. The plane is clipped at an extreme where the share of its pixels
+# that have no intermediate unit neighbour within the isolation floor is at most
+# this many times that share over all pixels (where impulses would fall): Gaussian
+# noise of sigma 1-5 and Poisson noise of peak 1000 on the seven pictures of few
+# levels of benchmarks/levels.py 0.02-0.62 (the white of a page or of text 0.18-0.62);
+# salt and pepper and dead pixels on the 14 pictures of the noise space 0.95-1.01;
+# Gaussian noise of sigma 10 with 20 % of salt and pepper, which is both, 0.43-1.0
+# (at 0.5 the binary pictures under it lost up to 1.4 dB). docs/algorithm.md §1.5.
+CLIPPED = 0.25
+
 # The switching stage (docs/algorithm.md §13) makes its estimate (the noise fit and the
 # kind of impulses of §1-§2) on a mosaic of MOSAIC_TILES tiles per axis, spread evenly
 # over the plane.
@@ -365,6 +378,14 @@ def held_by_levels(values, flags, levels):
     unflagged = values[~flags]
     return (unflagged.size > 0 and levels.size > 0
             and np.count_nonzero(np.isin(unflagged, levels)) >= LEVELS_SHARE * unflagged.size)
+
+
+def clipped(at, at_near, near, pixels):
+    """Whether the noise is clipped at an extreme value of a plane of `pixels`
+    pixels, `at` of them at that value and `near` (`at_near` of those) with an
+    intermediate unit neighbour within the isolation floor of it: the value's pixels
+    lack such a neighbour at most CLIPPED times as often as all pixels do, §1.5."""
+    return at_near > 0 and at - at_near <= CLIPPED * at * (1.0 - near / pixels)
 
 
 def region_limit(window, density, excess):

@@ -25,10 +25,11 @@ from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
                              LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
-                             WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
-                             fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
-                             held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, region_limit, switching_scales)
+                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
+                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
+                             mostly_isolated_values, noise_estimate, random_valued_flags,
+                             region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -323,8 +324,9 @@ class _Isolation:
         self.offsets = np.array(sorted(plane.cube(self.radius, skip_centre=True)), float)
         self.deltas = plane.deltas(self.offsets.astype(np.intp), self.padded)
         self.majority = P.majority
-        self.floor = P.isolation * plane.statistics.take(
-            "value range", lambda: float(I.max() - I.min()))
+        self.extremes = plane.statistics.take("extremes",
+                                              lambda: (float(I.min()), float(I.max())))
+        self.floor = P.isolation * (self.extremes[1] - self.extremes[0])
         self.candidates = self.peeled()
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
@@ -429,6 +431,29 @@ class _Isolation:
             return off_majority, "fixed-valued"
         return found, "fixed-valued"
 
+    def clipped_noise(self, O):
+        """The flags of `O` at an extreme value at which the plane's noise is clipped
+        (:func:`clipped`), beside an intermediate value within the floor: a level at
+        the limit of the range, whose noise the range cut, not impulses (§1.5)."""
+        I = self.plane.values
+        low, high = self.extremes
+        at = [I == e for e in self.extremes]
+        if not any((O & at_e).any() for at_e in at):
+            return np.zeros_like(O)
+        near = [np.zeros_like(O) for _ in at]
+        for values in self.plane.neighbours(I, self.plane.cval):
+            middle = (low < values) & (values < high)
+            for e, near_e in zip(self.extremes, near):
+                near_e |= middle & (np.abs(values - e) <= self.floor)
+        limits = self.plane.statistics.take("clipped extremes", lambda: [
+            clipped(np.count_nonzero(at_e), np.count_nonzero(at_e & near_e),
+                    np.count_nonzero(near_e), I.size) for at_e, near_e in zip(at, near)])
+        out = np.zeros_like(O)
+        for limit, at_e, near_e in zip(limits, at, near):
+            if limit:
+                out |= O & at_e & near_e
+        return out
+
     def noise_flags(self):
         """The candidates the noise fits leave out: all, in an image with random-valued
         impulses; none otherwise."""
@@ -446,11 +471,16 @@ class _Isolation:
         picture of few levels :meth:`among_levels`; sparse fixed-valued impulses keep
         its isolated flags, as do values most of whose pixels are isolated (hot
         pixels among stars); without impulse noise nothing is flagged. `flagged` is
-        the share of flags before the rules of §1.3."""
+        the share of flags before the rules of §1.3. The flags at an extreme at
+        which the noise is clipped, beside its noise (:meth:`clipped_noise`), leave `O`
+        first."""
         far = O & (deviation > self.floor)
+        # the clipped flags are at the picture's levels too: the test of levels reads them
+        at_levels = functools.partial(self.at_levels, O, far)
+        noise = self.clipped_noise(O)
+        O, far = O & ~noise, far & ~noise
         if self.random_valued:
-            kept = (O & (deviation > RANDOM_DEVIATION * self.floor)
-                    & (not self.at_levels(O, far)))
+            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not at_levels())
             return kept | random_valued_flags(
                 self.candidates, self.plane.ndim,
                 lambda flags, spread, rank: self.stands_out(self.repaired(flags, windows),
@@ -460,7 +490,7 @@ class _Isolation:
                                                    lambda: fixed_share(self.plane.values[O]))
         if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                             and self.density >= DENSE_IMPULSES):
-            if flagged >= LEVELS_MAJORITY or not self.at_levels(O, far):
+            if flagged >= LEVELS_MAJORITY or not at_levels():
                 return O, "fixed-valued"
             return self.among_levels(O, far)
         if self.share >= FIXED_SHARE:

@@ -14,10 +14,11 @@ from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
                              LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
-                             WEAK_TEXTURE_DENSITY, channel_groups, dct_basis, excess_thresholds,
-                             fit_noise, fixed_share, fixed_values, flag_levels, gate_kappa,
-                             held_by_levels, isolation_radius, lags, mosaic, mostly_isolated_values,
-                             noise_estimate, random_valued_flags, region_limit, switching_scales)
+                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
+                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
+                             mostly_isolated_values, noise_estimate, random_valued_flags,
+                             region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -267,6 +268,25 @@ class _Isolation:
             out[p] = distance > max(factor * spread, self.floor)
         return out
 
+    def clipped_noise(self, I, O):
+        """The flags of `O` at an extreme value at which the noise is clipped: where
+        the pixels of that value lack an intermediate unit neighbour within the floor
+        of it at most CLIPPED times as often as all pixels do, those that have one."""
+        extremes = (I.min(), I.max())
+        near = np.zeros((2,) + I.shape, bool)
+        for p in np.ndindex(I.shape):
+            around = np.delete(self.I_ext.cube(p, 1), 3 ** I.ndim // 2)
+            between = around[(extremes[0] < around) & (around < extremes[1])]
+            for k, e in enumerate(extremes):
+                near[k][p] = bool(np.any(np.abs(between - e) <= self.floor))
+        out = np.zeros(I.shape, bool)
+        for e, near_e in zip(extremes, near):
+            at_e = I == e
+            if clipped(np.count_nonzero(at_e), np.count_nonzero(at_e & near_e),
+                       np.count_nonzero(near_e), I.size):
+                out |= O & at_e & near_e
+        return out
+
     def noise_flags(self):
         """Left out of the impulse stage's noise fits: the candidates, where impulses
         are random-valued."""
@@ -282,9 +302,12 @@ class _Isolation:
 
     def apply(self, I, O, deviation, flagged):
         """The final flags and the name of the kind of impulses (§1.5); `deviation`
-        is |I - A_amf|, `flagged` the share of flags before the rules of §1.3."""
+        is |I - A_amf|, `flagged` the share of flags before the rules of §1.3; the
+        flags of :meth:`clipped_noise` are noise, not impulses."""
         far = O & (deviation > self.floor)
         at_levels = held_by_levels(I, O, flag_levels(I[far]))
+        noise = self.clipped_noise(I, O)
+        O, far = O & ~noise, far & ~noise
         if self.random_valued:
             kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not at_levels)
             return kept | random_valued_flags(

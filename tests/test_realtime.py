@@ -184,3 +184,28 @@ def test_dense_salt_and_pepper_leaves_a_black_frame_black():
     assert np.count_nonzero(out[frame]) <= 0.001 * np.count_nonzero(frame)
     better_median = max(_psnr(clean, ndi.median_filter(noisy, k)) for k in (3, 5))
     assert _psnr(clean, out) > better_median
+
+
+def _binarised_page_with_dead_pixels():
+    clean = (data.page() > 120).astype(np.uint8) * 255
+    rng = np.random.default_rng(31)
+    return clean, np.where(rng.random(clean.shape) < 0.01, np.uint8(0), clean)
+
+
+def test_strokes_at_the_dead_pixels_value_are_no_dead_pixels():
+    # the strokes of a binarised page are 3x3 extremes at 0, as dead pixels are: the
+    # switching flags were 7.5 times the sample's density, and the output's error 4.5
+    # times the input's; the full stage of §1 tells them apart
+    clean, noisy = _binarised_page_with_dead_pixels()
+    error = np.mean((crcx.crc_median(noisy, preset="realtime") - clean.astype(float)) ** 2)
+    assert error < 0.5 * np.mean((noisy - clean.astype(float)) ** 2)
+
+
+@pytest.mark.slow
+def test_the_switching_stage_falls_back_to_the_full_stage_as_the_reference_does():
+    _, noisy = _binarised_page_with_dead_pixels()
+    crop = noisy[:40, :48]
+    kwargs = dict(preset="realtime", s_max=5, search=1)
+    np.testing.assert_allclose(crcx.crc_median(crop, **kwargs),
+                               reference.crc_median(crop, **kwargs), rtol=0,
+                               atol=TOLERANCE * 255)

@@ -186,6 +186,12 @@ MOSAIC_TILES = 4
 # it did on random-valued impulses (text, 5 %: -2.3 dB); a 3-d 5-cube holds 125
 # values already (the phantom volumes lost 0.5 dB with the 7-cube). docs §13.
 NOISY_BASE = 0.015
+# Where the switching stage's flags of sparse fixed-valued impulses are more than
+# this many times the density its estimate found, they hold structure too (the
+# strokes of a binarised page are 3x3 extremes at a level, as dead pixels are): the
+# full impulse stage of §1 tells them apart. On the noise space's pictures under
+# hot and dead pixels the flags are 0.5-2.0 times the density (docs/algorithm.md §13).
+SWITCHING_EXCESS = 3.0
 # On a 2-d plane with random-valued impulses and a noise standard deviation under
 # NOISY_BASE, the full impulse stage leaves little else to remove: the base is the
 # REPAIRED_BASE median, which keeps strokes and fine detail that the 5x5 one takes

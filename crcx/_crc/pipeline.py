@@ -24,11 +24,11 @@ from crcx._crc import _extend, _stages, _window
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
-                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
-                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
-                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
-                             mostly_isolated_values, noise_estimate, random_valued_flags,
+                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
+                             SWITCHING_EXCESS, TIE, WEAK_TEXTURE_DENSITY, channel_groups, clipped,
+                             dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
+                             flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
+                             mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
                              region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
@@ -624,10 +624,15 @@ def _switching(plane, P):
     gated = (((I <= low) | (I >= high))
              & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
     values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
-    dense = estimate.impulse_density >= DENSE_IMPULSES
+    sparse = estimate.impulse_density < DENSE_IMPULSES
+    dense = not sparse
     if dense and P.majority and P.excess > 0:
         dense = ~_in_regions(plane, values, estimate.impulse_density, P)
     O = np.isin(I, values) & (gated | dense)
+    if sparse and plane.statistics.take("switching flag share", lambda: float(O.mean())) > (
+            SWITCHING_EXCESS * estimate.impulse_density):
+        O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
+        return O, J, estimate, size
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)

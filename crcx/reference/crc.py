@@ -13,11 +13,11 @@ import numpy as np
 from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
                              FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
                              ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
-                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD, TIE,
-                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
-                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
-                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
-                             mostly_isolated_values, noise_estimate, random_valued_flags,
+                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
+                             SWITCHING_EXCESS, TIE, WEAK_TEXTURE_DENSITY, channel_groups, clipped,
+                             dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
+                             flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
+                             mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
                              region_limit, switching_scales)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
@@ -429,13 +429,18 @@ def _switching(I, mode, cval, P):
         gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
                     and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
     values = fixed_values(I[gated])
-    dense = np.full(shape, estimate.impulse_density >= DENSE_IMPULSES)
+    sparse = estimate.impulse_density < DENSE_IMPULSES
+    dense = np.full(shape, not sparse)
     if dense.any() and P.majority and P.excess > 0:
         # not the pixels of a region of an impulse value (a black background)
         limit = region_limit(P.majority ** I.ndim, estimate.impulse_density, P.excess)
         for p in zip(*np.nonzero(np.isin(I, values))):
             dense[p] = np.count_nonzero(I_ext.cube(p, P.majority // 2) == I[p]) <= limit
     O = np.isin(I, values) & (gated | dense)
+    if sparse and O.mean() > SWITCHING_EXCESS * estimate.impulse_density:
+        # more flags than impulses: structure among them, which §1 tells apart
+        O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
+        return O, J, estimate, size
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):

@@ -408,6 +408,15 @@ def fixed_values(values):
     return unique[counts >= FIXED_COUNT]
 
 
+def values_off_the_flags(candidates, flags):
+    """The impulse values of the isolated pixels (`candidates`' values,
+    :func:`fixed_values`) where none is among the two most frequent values of the
+    `flags`: impulses at values that are no extreme of their windows (20 and 235 on
+    a picture of 0 and 255), which the flags miss, §1.5; empty otherwise."""
+    values = fixed_values(candidates)
+    return values[:0] if np.isin(values, _most_frequent(flags)[0]).any() else values
+
+
 def mosaic(values, sample):
     """`values` (a plane) or, where it has more than `sample` pixels, a mosaic of
     MOSAIC_TILES tiles per axis spread evenly over it: cubes of about `sample`

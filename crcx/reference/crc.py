@@ -18,7 +18,7 @@ from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_
                              dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
                              flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
                              mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
-                             region_limit, switching_scales)
+                             region_limit, switching_scales, values_off_the_flags)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -315,6 +315,11 @@ class _Isolation:
                 lambda flags, spread, rank: self.stands_out(self.repaired(I, flags), spread,
                                                             rank),
             ), "random-valued"
+        if self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES:
+            values = values_off_the_flags(I[self.candidates], I[O])
+            if values.size:
+                return (np.isin(I, values)
+                        & self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK), "fixed-valued")
         if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
                                                and self.density >= DENSE_IMPULSES):
             if flagged >= LEVELS_MAJORITY or not at_levels:

@@ -673,13 +673,16 @@ def test_pepper_on_a_dark_picture_is_no_clipped_noise():
     assert np.count_nonzero(flags & impulses) >= 0.9 * np.count_nonzero(impulses)
 
 
-@pytest.mark.parametrize("candidates, flags, expected", [
-    ([20] * 8 + [235] * 8, [0, 0, 255, 255, 255], [20, 235]),   # none of them flagged
-    ([20] * 8 + [235] * 8, [0, 235, 235, 255], []),              # 235 is flagged
-    ([20] * 8 + [235] * 3, [0, 255], [20]),                      # 235 too rare a value
-    ([20] * 8, [], [20])])                                       # nothing flagged
-def test_impulse_values_are_off_the_flags_where_no_flag_takes_them(candidates, flags, expected):
-    found = model.values_off_the_flags(np.array(candidates, float), np.array(flags, float))
+@pytest.mark.parametrize("candidates, flagged, expected", [
+    ([20] * 8 + [235] * 8, [], [20, 235]),                       # none of them flagged
+    ([20] * 8 + [235] * 8, [20] * 6 + [235] * 5, [20, 235]),     # 11 of 16: FLAGS_MISS
+    ([20] * 8 + [235] * 8, [20] * 6 + [235] * 6, []),            # 12 of 16
+    ([20] * 8 + [235] * 3, [235] * 3, [20]),                     # 235 too rare a value
+    ([20] * 4 + [235] * 4, [], [])])                             # too few to be fixed
+def test_the_flags_miss_impulse_values_they_hold_under_a_share_of(candidates, flagged,
+                                                                  expected):
+    found = model.values_the_flags_miss(np.array(candidates, float),
+                                        np.array(flagged, float))
     np.testing.assert_array_equal(np.sort(found), expected)
 
 

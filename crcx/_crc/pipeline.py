@@ -29,7 +29,7 @@ from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_
                              dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
                              flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
                              mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
-                             region_limit, switching_scales, values_off_the_flags)
+                             region_limit, switching_scales, values_the_flags_miss)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
 from crcx._rank.filters import median, rank_filter
@@ -488,9 +488,9 @@ class _Isolation:
                 self.plane.statistics.take), "random-valued"
         if self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES:
             values = self.plane.statistics.take(
-                "impulse values off the flags",
-                lambda: values_off_the_flags(self.plane.values[self.candidates],
-                                             self.plane.values[O]))
+                "impulse values the flags miss",
+                lambda: values_the_flags_miss(self.plane.values[self.candidates],
+                                              self.plane.values[self.candidates & O]))
             if values.size:
                 return self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK,
                                      at=np.isin(self.plane.values, values)), "fixed-valued"

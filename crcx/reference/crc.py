@@ -18,7 +18,7 @@ from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_
                              dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
                              flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
                              mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
-                             region_limit, switching_scales, values_off_the_flags)
+                             region_limit, switching_scales, values_the_flags_miss)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
 from crcx.reference.median import extend_index, median
@@ -316,7 +316,7 @@ class _Isolation:
                                                             rank),
             ), "random-valued"
         if self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES:
-            values = values_off_the_flags(I[self.candidates], I[O])
+            values = values_the_flags_miss(I[self.candidates], I[self.candidates & O])
             if values.size:
                 return (np.isin(I, values)
                         & self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK), "fixed-valued")

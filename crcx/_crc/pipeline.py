@@ -85,6 +85,11 @@ class _Plane:
             self._values = np.ascontiguousarray(self.source, dtype=np.float64)
         return self._values
 
+    def extremes(self):
+        """The plane's smallest and largest values, a whole-plane statistic."""
+        return self.statistics.take(
+            "extremes", lambda: (float(self.values.min()), float(self.values.max())))
+
     def reach(self, r):
         return (r if self.ndim == 3 else 0, r, r)
 
@@ -282,7 +287,7 @@ def _structures(ndim):
 def _excess_thresholds(plane, O, P):
     """[(extreme, thresholds or None)] of the excess rule, or [] when it keeps nothing."""
     I = plane.values
-    low, high = float(I.min()), float(I.max())
+    low, high = plane.extremes()
     middle = (low < I) & (I < high)
     pairs = np.count_nonzero(middle) * (3 ** plane.ndim - 1)
     # without a flagged extreme there is nothing to keep: skip the counting
@@ -324,9 +329,8 @@ class _Isolation:
         self.offsets = np.array(sorted(plane.cube(self.radius, skip_centre=True)), float)
         self.deltas = plane.deltas(self.offsets.astype(np.intp), self.padded)
         self.majority = P.majority
-        self.extremes = plane.statistics.take("extremes",
-                                              lambda: (float(I.min()), float(I.max())))
-        self.floor = P.isolation * (self.extremes[1] - self.extremes[0])
+        low, high = plane.extremes()
+        self.floor = P.isolation * (high - low)
         self.candidates = self.peeled()
         self.density, self.share = plane.statistics.take(
             "isolated density and fixed share",
@@ -436,14 +440,14 @@ class _Isolation:
         (:func:`clipped`), beside an intermediate value within the floor: a level at
         the limit of the range, whose noise the range cut, not impulses (§1.5)."""
         I = self.plane.values
-        low, high = self.extremes
-        at = [I == e for e in self.extremes]
+        low, high = self.plane.extremes()
+        at = [I == e for e in (low, high)]
         if not any((O & at_e).any() for at_e in at):
             return np.zeros_like(O)
         near = [np.zeros_like(O) for _ in at]
         for values in self.plane.neighbours(I, self.plane.cval):
             middle = (low < values) & (values < high)
-            for e, near_e in zip(self.extremes, near):
+            for e, near_e in zip((low, high), near):
                 near_e |= middle & (np.abs(values - e) <= self.floor)
         limits = self.plane.statistics.take("clipped extremes", lambda: [
             clipped(np.count_nonzero(at_e), np.count_nonzero(at_e & near_e),
@@ -610,6 +614,13 @@ def _in_regions(plane, values, density, P):
     return found
 
 
+def _full_impulse_stage(plane, P):
+    """O and J of the full impulse stage of §1, where the switching stage's 3x3 test
+    cannot tell the impulses from the picture (§13)."""
+    O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
+    return O, J
+
+
 def _switching(plane, P):
     """§13: O, J, the estimate and the footprint of the median base of the switching
     median, whose estimate on a sample of the plane says whether it has impulses,
@@ -623,8 +634,7 @@ def _switching(plane, P):
     if estimate.impulse_kind == "none":        # J is the plane as given
         return np.zeros(plane.shape, bool), plane.source, estimate, size
     if estimate.impulse_kind == "random-valued":
-        O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
-        return O, J, estimate, size
+        return (*_full_impulse_stage(plane, P), estimate, size)
     I = plane.values
     M3 = plane.median(I, 3, plane.cval)
     sigma = np.sqrt(estimate.variance + estimate.gain * np.maximum(M3, 0.0))
@@ -639,8 +649,7 @@ def _switching(plane, P):
     O = np.isin(I, values) & (gated | dense)
     if sparse and plane.statistics.take("switching flag share", lambda: float(O.mean())) > (
             SWITCHING_EXCESS * estimate.impulse_density):
-        O, J, _, _ = _impulses(plane, P.replace(impulses="adaptive"))
-        return O, J, estimate, size
+        return (*_full_impulse_stage(plane, P), estimate, size)
     J = np.where(O, M3, I)
     if O.any():
         _replace(plane, _GrowingWindows(plane, P.s_max), O, O, J)

@@ -219,7 +219,8 @@ class _Isolation:
         self.s_max = P.s_max
         self.radius = isolation_radius(I.ndim)
         self.majority = P.majority
-        self.floor = P.isolation * float(I.max() - I.min())
+        self.extremes = (I.min(), I.max())
+        self.floor = P.isolation * float(self.extremes[1] - self.extremes[0])
         self.candidates = np.zeros(I.shape, bool)
         for _ in range(ISOLATION_PASSES):
             self.candidates = self.isolated()
@@ -272,7 +273,7 @@ class _Isolation:
         """The flags of `O` at an extreme value at which the noise is clipped: where
         the pixels of that value lack an intermediate unit neighbour within the floor
         of it at most CLIPPED times as often as all pixels do, those that have one."""
-        extremes = (I.min(), I.max())
+        extremes = self.extremes
         near = np.zeros((2,) + I.shape, bool)
         for p in np.ndindex(I.shape):
             around = np.delete(self.I_ext.cube(p, 1), 3 ** I.ndim // 2)
@@ -412,6 +413,13 @@ def _switching_estimate(I, mode, cval, P):
     return (estimate, *switching_scales(P, estimate, sample))
 
 
+def _full_impulse_stage(I, mode, cval, P):
+    """O and J of the full impulse stage of §1, where the 3x3 test of §13 cannot tell
+    the impulses from the picture."""
+    O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
+    return O, J
+
+
 def _switching(I, mode, cval, P):
     """§13: O, J, the estimate and the footprint of the median base: flags from the
     3x3 window, once the estimate on a sample says there are fixed-valued impulses,
@@ -423,8 +431,7 @@ def _switching(I, mode, cval, P):
     if kind == "none":
         return np.zeros(shape, bool), I.copy(), estimate, size
     if kind == "random-valued":
-        O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
-        return O, J, estimate, size
+        return (*_full_impulse_stage(I, mode, cval, P), estimate, size)
     I_ext = _Extended(I, mode, cval)
     M3 = median(I, size=3, mode=mode, cval=cval)
     gated = np.zeros(shape, bool)
@@ -444,8 +451,7 @@ def _switching(I, mode, cval, P):
     O = np.isin(I, values) & (gated | dense)
     if sparse and O.mean() > SWITCHING_EXCESS * estimate.impulse_density:
         # more flags than impulses: structure among them, which §1 tells apart
-        O, J, _, _ = _impulses(I, mode, cval, P.replace(impulses="adaptive"))
-        return O, J, estimate, size
+        return (*_full_impulse_stage(I, mode, cval, P), estimate, size)
     O_ext = _Extended(O, mode, False)
     J = I.copy()
     for p in zip(*np.nonzero(O)):

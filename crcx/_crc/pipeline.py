@@ -718,12 +718,13 @@ def _dct_estimate(plane, J, sig2, P):
     return D
 
 
-def _residual_scale(E, B):
+def _residual_scale(E, B, border):
     """The rounding of B, the largest |E|, then, over it, the largest variance of a
     flat Pearson window (SPREAD of the larger of max |B| and max |E|, squared) and the
     robust deviation of E, values within that rounding taken as 0 (§4); where every
-    value is, infinity (E over it is 0), 0 and 0."""
-    base = float(np.max(np.abs(B, dtype=np.float64), initial=0.0))
+    value is, infinity (E over it is 0), 0 and 0. `border` is |cval| where B read it
+    past a constant border, else 0."""
+    base = max(float(np.max(np.abs(B, dtype=np.float64), initial=0.0)), border)
     rounding = FLAT * base
     s = float(np.max(np.abs(E), initial=0.0))
     if s <= rounding:
@@ -742,8 +743,9 @@ def _beyond_rounding(E, rounding):
 def _correlation_map(plane, E, B, P):
     """CRC(p) of the residual E of B and the index of the first maximising lag (§4)."""
     half = P.window // 2
+    border = abs(plane.cval) if plane.mode == "constant" else 0.0
     rounding, s, flat, tau = plane.statistics.take("residual scale",
-                                                   lambda: _residual_scale(E, B))
+                                                   lambda: _residual_scale(E, B, border))
     padded = plane.padded(_beyond_rounding(E, rounding) / s, half + 1, 0.0)
     lag_offsets = [(0,) * (3 - plane.ndim) + lag for lag in lags(plane.ndim)]
     crc = np.empty(E.shape)

@@ -570,15 +570,16 @@ def _renyi(x, y, bins, tau):
     return float(np.linalg.svd(ix[:, None] * P * iy[None, :], compute_uv=False)[1])
 
 
-def _correlation_map(E, B, mode, P):
+def _correlation_map(E, B, mode, cval, P):
     """CRC(p) = max(0, max over Δ of ρ(p, δ)) of the residual E of B, and the first lag
     within TIE of it."""
     shape, d = E.shape, E.ndim
     hw = P.window // 2
     # rho is scale-free; on E over its largest magnitude tiny residuals' variances
     # do not underflow (§4); residual values no larger than the rounding of B are 0,
-    # as the quantisation would read the sign that the order of summation gave them
-    base = float(np.max(np.abs(B), initial=0.0))
+    # as the quantisation would read the sign that the order of summation gave them;
+    # B rounds relative to what it averaged, cval too past a constant border
+    base = max(float(np.max(np.abs(B), initial=0.0)), abs(cval) if mode == "constant" else 0.0)
     E = np.where(np.abs(E) <= FLAT * base, 0.0, E)
     largest = float(np.max(np.abs(E), initial=0.0))
     E = E / largest if largest > 0 else np.zeros(shape)
@@ -652,10 +653,11 @@ def _estimates(planes, mode, cval, P):
 
 def _restore(planes, mode, cval, P):
     """§5: out = B + g E, for each plane."""
-    return [_gain(B, E, sig2, mode, P) for _, B, E, sig2 in _estimates(planes, mode, cval, P)]
+    return [_gain(B, E, sig2, mode, cval, P)
+            for _, B, E, sig2 in _estimates(planes, mode, cval, P)]
 
 
-def _gain(B, E, sig2, mode, P):
+def _gain(B, E, sig2, mode, cval, P):
     g = np.zeros(E.shape)
     if P.gain in ("wiener", "wiener+crc"):
         E_ext = _Extended(E, mode, 0.0)
@@ -667,7 +669,7 @@ def _gain(B, E, sig2, mode, P):
             elif v > 0:
                 g[p] = min(max(1.0 - P.wiener_c * sig2[p] / v, 0.0), 1.0)
     if P.gain in ("crc", "wiener+crc"):
-        crc, _ = _correlation_map(E, B, mode, P)
+        crc, _ = _correlation_map(E, B, mode, cval, P)
         g = np.maximum(g, np.clip((crc - P.t0) / (P.t1 - P.t0), 0.0, 1.0))
     return B + g * E
 
@@ -794,7 +796,7 @@ def crc_map(image, size=FROM_OPTIONS, *, options=None, mode="reflect", cval=0.0,
     else:
         for O, B, E, sig2 in _estimates([plane.astype(np.float64) for plane in planes], mode,
                                      cval, P):
-            crc, direction = _correlation_map(E, B, mode, P)
+            crc, direction = _correlation_map(E, B, mode, cval, P)
             maps.append(crc)
             directions.append(direction)
             flags.append(O)

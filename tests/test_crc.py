@@ -804,6 +804,18 @@ def test_texture_does_not_read_as_noise():
     assert np.sqrt(variance.mean()) == pytest.approx(10.0, rel=0.05)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fine_texture_under_light_noise_reads_near_the_noise(seed):
+    # the weak-texture passes go on until the level settles (§2): three passes stopped
+    # inside grass and read sigma 2.6-2.8 for noise of sigma 1 (1.04 once rounded);
+    # settled they read 1.2-1.9 on these seeds
+    grass = data.grass()
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, grass.shape)
+    noisy = np.clip(np.rint(grass + noise), 0, 255).astype(np.uint8)
+    estimate = crcx.estimate_noise(noisy)
+    assert np.sqrt(estimate.variance + estimate.gain * noisy.mean()) < 2.0
+
+
 def test_dense_random_valued_impulses_need_the_settling_passes():
     # At 40 % the missed impulses of a cube vouch for each other at rank 3 (§1.5): the
     # growing rank and the passes until settled take them, where the median cannot

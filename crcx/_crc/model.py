@@ -165,6 +165,14 @@ LEVELS_OFF_MAJORITY = 1.5
 # 17.8 dB with those flags, 14.9 and 13.5 without); the edges and impulses of a code
 # of 6x6 modules under 30-90 % 0.42-0.47 (docs/algorithm.md §1.5).
 LEVELS_MAJORITY = 0.5
+# Flags of this share of the picture or more leave the isolation test too few clean
+# neighbours to find the impulses among them: under salt and pepper at 70 and 90 %
+# the isolated pixels' fixed share falls to 0-0.33 (0.87 and up at 5-50 %, on the
+# pictures of the noise space). Under it, flags whose two most frequent values hold
+# FIXED_SHARE of them are salt and pepper only where the isolated pixels' values
+# are fixed too: otherwise they are the picture's own (the black strokes of text and
+# a code under Poisson noise, which leaves black at exactly 0, docs/algorithm.md §1.5).
+CROWDED_FLAGS = 0.5
 
 # Under this share of the isolated pixels at their impulse values among the flags,
 # dense fixed-valued impulses lie at values that are no extreme of their windows

@@ -21,14 +21,15 @@ import numpy as np
 from crcx._common.arguments import prepare_output
 from crcx._common.boundary import extended_indices
 from crcx._crc import _extend, _stages, _window
-from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                             FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
-                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
-                             SWITCHING_EXCESS, TIE, WEAK_TEXTURE_DENSITY, channel_groups, clipped,
-                             dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
-                             mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
+from crcx._crc.model import (CROWDED_FLAGS, DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW,
+                             FIXED_RANK, FIXED_SHARE, FIXED_SPREAD, FLAT, ISOLATED_DENSITY,
+                             ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD, LEVELS_DENSITY,
+                             LEVELS_MAJORITY, LEVELS_OFF_MAJORITY, LEVELS_RANK, MIN_SAMPLES,
+                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, SWITCHING_EXCESS, TIE,
+                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
+                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
+                             mostly_isolated_values, noise_estimate, random_valued_flags,
                              region_limit, switching_scales, values_the_flags_miss)
 from crcx._crc.options import FROM_OPTIONS, given_options, takes_options
 from crcx._crc.planes import bounds, output_planes, prepare, store
@@ -498,10 +499,12 @@ class _Isolation:
             if values.size:
                 return self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK,
                                      at=np.isin(self.plane.values, values)), "fixed-valued"
-        flagged_share = self.plane.statistics.take("flagged fixed share",
-                                                   lambda: fixed_share(self.plane.values[O]))
-        if flagged_share >= FIXED_SHARE or (self.share >= FIXED_SHARE
-                                            and self.density >= DENSE_IMPULSES):
+        flagged_share, crowded = self.plane.statistics.take(
+            "flagged fixed share and density",
+            lambda: (fixed_share(self.plane.values[O]), float(O.mean())))
+        confirmed = self.share >= FIXED_SHARE or crowded >= CROWDED_FLAGS
+        if ((flagged_share >= FIXED_SHARE and confirmed)
+                or (self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES)):
             if flagged >= LEVELS_MAJORITY or not at_levels():
                 return O, "fixed-valued"
             return self.among_levels(O, far)

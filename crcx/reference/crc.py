@@ -10,14 +10,15 @@ import itertools
 
 import numpy as np
 
-from crcx._crc.model import (DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW, FIXED_RANK, FIXED_SHARE,
-                             FIXED_SPREAD, FLAT, ISOLATED_DENSITY, ISOLATION_PASSES, ISOLATION_RANK,
-                             ISOLATION_SPREAD, LEVELS_DENSITY, LEVELS_MAJORITY, LEVELS_OFF_MAJORITY,
-                             LEVELS_RANK, MIN_SAMPLES, RANDOM_DEVIATION, RANDOM_TREND, SPREAD,
-                             SWITCHING_EXCESS, TIE, WEAK_TEXTURE_DENSITY, channel_groups, clipped,
-                             dct_basis, excess_thresholds, fit_noise, fixed_share, fixed_values,
-                             flag_levels, gate_kappa, held_by_levels, isolation_radius, lags,
-                             mosaic, mostly_isolated_values, noise_estimate, random_valued_flags,
+from crcx._crc.model import (CROWDED_FLAGS, DENSE_IMPULSES, DENSE_LEVELS, ENERGY_WINDOW,
+                             FIXED_RANK, FIXED_SHARE, FIXED_SPREAD, FLAT, ISOLATED_DENSITY,
+                             ISOLATION_PASSES, ISOLATION_RANK, ISOLATION_SPREAD, LEVELS_DENSITY,
+                             LEVELS_MAJORITY, LEVELS_OFF_MAJORITY, LEVELS_RANK, MIN_SAMPLES,
+                             RANDOM_DEVIATION, RANDOM_TREND, SPREAD, SWITCHING_EXCESS, TIE,
+                             WEAK_TEXTURE_DENSITY, channel_groups, clipped, dct_basis,
+                             excess_thresholds, fit_noise, fixed_share, fixed_values, flag_levels,
+                             gate_kappa, held_by_levels, isolation_radius, lags, mosaic,
+                             mostly_isolated_values, noise_estimate, random_valued_flags,
                              region_limit, switching_scales, values_the_flags_miss)
 from crcx._crc.options import FROM_OPTIONS, CRCOptions, given_options, takes_options
 from crcx._crc.planes import finish, prepare
@@ -321,8 +322,9 @@ class _Isolation:
             if values.size:
                 return (np.isin(I, values)
                         & self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK), "fixed-valued")
-        if fixed_share(I[O]) >= FIXED_SHARE or (self.share >= FIXED_SHARE
-                                               and self.density >= DENSE_IMPULSES):
+        confirmed = self.share >= FIXED_SHARE or O.mean() >= CROWDED_FLAGS
+        if ((fixed_share(I[O]) >= FIXED_SHARE and confirmed)
+                or (self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES)):
             if flagged >= LEVELS_MAJORITY or not at_levels:
                 return O, "fixed-valued"
             found = np.zeros(I.shape, bool)

@@ -338,10 +338,10 @@ def test_random_valued_impulses_leave_smooth_texture_alone():
     assert _mse(clean, crcx.crc_median(noisy)) < 0.25 * _mse(clean, ndi.median_filter(noisy, 3))
 
 
-def _flags_as_the_reference(noisy):
+def _flags_as_the_reference(noisy, s_max=5):
     """The impulse flags of crc_map with small windows (the reference takes seconds),
     once they are found equal to the reference's."""
-    kwargs = dict(s_max=5, search=1)
+    kwargs = dict(s_max=s_max, search=1)
     _, found = crcx.crc_map(noisy, return_impulses=True, **kwargs)
     _, expected = reference.crc_map(noisy, return_impulses=True, **kwargs)
     np.testing.assert_array_equal(found, expected)
@@ -769,22 +769,34 @@ def _random_valued(clean, density, seed):
     return np.where(rng.random(clean.shape) < density, values, clean)
 
 
-def test_random_valued_impulses_on_a_two_level_picture_beat_the_median():
+@pytest.mark.parametrize("name, density, seed", [("text", 0.1, 13), ("code", 0.3, 26)])
+@pytest.mark.parametrize("preset", ["quality", "realtime"])
+def test_random_valued_impulses_on_a_two_level_picture_beat_the_median(name, density, seed,
+                                                                        preset):
     # the flags far from A_amf would be the picture's edges: only the pixels that
-    # stand out of their repaired neighbours are impulses
-    clean = _two_level_picture("text")
-    noisy = _random_valued(clean, 0.1, seed=13)
+    # stand out of their repaired neighbours are impulses. Under 30 % the adaptive
+    # median flags most of the code, whose levels then held 0.19 of the pixels left
+    # (and it lost 2.8 dB to its input): the levels are read over every pixel
+    clean = _two_level_picture(name)
+    noisy = _random_valued(clean, density, seed)
     assert crcx.estimate_noise(noisy).impulse_kind == "random-valued"
-    assert _mse(clean, crcx.crc_median(noisy)) < min(_mse(clean, crcx.median(noisy, k))
-                                                     for k in (3, 5))
+    assert _mse(clean, crcx.crc_median(noisy, preset=preset)) < min(
+        _mse(clean, crcx.median(noisy, k)) for k in (3, 5))
 
 
 @pytest.mark.slow
-def test_random_valued_impulses_on_a_two_level_picture_match_the_reference():
-    clean = _two_level_picture("horse")[160:192, 110:142]
-    noisy = _random_valued(clean, 0.1, seed=14)
-    found = _flags_as_the_reference(noisy)
-    assert not found[noisy == clean].any()
+@pytest.mark.parametrize("name, crop, density, seed, s_max, clean_share", [
+    ("horse", np.s_[160:192, 110:142], 0.1, 14, 5, 0.0),
+    # windows up to 13 flag 65 % of the code's clean pixels where its levels are read
+    # among the unflagged pixels; a clean pixel in a hundred may stand out of its
+    # neighbours among 30 % of impulses
+    ("code", np.s_[:36, :36], 0.3, 26, 13, 0.01)])
+def test_random_valued_impulses_on_a_two_level_picture_match_the_reference(
+        name, crop, density, seed, s_max, clean_share):
+    clean = _two_level_picture(name)[crop]
+    noisy = _random_valued(clean, density, seed)
+    found = _flags_as_the_reference(noisy, s_max)
+    assert found[noisy == clean].mean() <= clean_share
 
 
 def test_the_dct_estimate_lowers_the_error_of_gaussian_noise():

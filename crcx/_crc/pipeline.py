@@ -403,12 +403,16 @@ class _Isolation:
                           flags.view(np.uint8), J, self.plane.n_threads)
         return self.plane.padded(J, self.radius, self.plane.cval)
 
-    def at_levels(self, O, far):
+    def at_levels(self, O, far, of_all=False):
         """Whether the flags `O` are at the picture's own levels (:func:`held_by_levels`
-        of the values of the `far` flags, those farther than the floor from A_amf):
-        then its edges are extremes far from their window's median."""
+        of the values of the `far` flags, those farther than the floor from A_amf,
+        among the pixels not in `O` or, `of_all`, among all): then its edges are
+        extremes far from their window's median."""
         I = self.plane.values
         levels = self.plane.statistics.take("far flags' levels", lambda: flag_levels(I[far]))
+        if of_all:
+            return self.plane.statistics.take(
+                "the picture's levels", lambda: held_by_levels(I, np.zeros_like(O), levels))
         return self.plane.statistics.take("flags at the picture's levels",
                                           lambda: held_by_levels(I, O, levels))
 
@@ -480,12 +484,15 @@ class _Isolation:
         which the noise is clipped, beside its noise (:meth:`clipped_noise`), leave `O`
         first."""
         far = O & (deviation > self.floor)
-        # the clipped flags are at the picture's levels too: the test of levels reads them
+        # the clipped flags are at the picture's levels too: the test of levels reads
+        # them; random-valued impulses cannot make two values frequent, but may hide
+        # the picture's levels under the flags: their test reads every pixel
         at_levels = functools.partial(self.at_levels, O, far)
+        levels_of_all = functools.partial(self.at_levels, O, far, of_all=True)
         noise = self.clipped_noise(O)
         O, far = O & ~noise, far & ~noise
         if self.random_valued:
-            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not at_levels())
+            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not levels_of_all())
             return kept | random_valued_flags(
                 self.candidates, self.plane.ndim,
                 lambda flags, spread, rank: self.stands_out(self.repaired(flags, windows),

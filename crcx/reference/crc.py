@@ -308,10 +308,13 @@ class _Isolation:
         flags of :meth:`clipped_noise` are noise, not impulses."""
         far = O & (deviation > self.floor)
         at_levels = held_by_levels(I, O, flag_levels(I[far]))
+        # random-valued impulses cannot make two values frequent, but may hide the
+        # picture's levels under the flags: their test reads every pixel
+        levels_of_all = held_by_levels(I, np.zeros_like(O), flag_levels(I[far]))
         noise = self.clipped_noise(I, O)
         O, far = O & ~noise, far & ~noise
         if self.random_valued:
-            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not at_levels)
+            kept = O & (deviation > RANDOM_DEVIATION * self.floor) & (not levels_of_all)
             return kept | random_valued_flags(
                 self.candidates, I.ndim,
                 lambda flags, spread, rank: self.stands_out(self.repaired(I, flags), spread,

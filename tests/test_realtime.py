@@ -209,3 +209,30 @@ def test_the_switching_stage_falls_back_to_the_full_stage_as_the_reference_does(
     np.testing.assert_allclose(crcx.crc_median(crop, **kwargs),
                                reference.crc_median(crop, **kwargs), rtol=0,
                                atol=TOLERANCE * 255)
+
+
+def _binarised_page_under_salt_and_pepper_at_20_and_235():
+    clean = (data.page() > 120).astype(np.uint8) * 255
+    rng = np.random.default_rng(32)
+    hit = rng.random(clean.shape) < 0.1
+    values = np.where(rng.random(clean.shape) < 0.5, 20, 235)
+    return clean, np.where(hit, values, clean).astype(np.uint8), hit
+
+
+def test_the_switching_flags_take_the_values_of_the_samples_flags():
+    # the page's black strokes are 3x3 extremes as often as the pepper at 20 is: at
+    # the values most of those extremes take (0 and 20) the strokes were flagged, and
+    # the output's error was 1.3 times the input's
+    clean, noisy, _ = _binarised_page_under_salt_and_pepper_at_20_and_235()
+    error = np.mean((crcx.crc_median(noisy, preset="realtime") - clean.astype(float)) ** 2)
+    assert error < 0.3 * np.mean((noisy - clean.astype(float)) ** 2)
+
+
+@pytest.mark.slow
+def test_the_switching_flags_take_the_samples_values_as_the_reference_does():
+    _, noisy, hit = _binarised_page_under_salt_and_pepper_at_20_and_235()
+    kwargs = dict(preset="realtime", s_max=5, search=1)
+    _, found = crcx.crc_map(noisy[:40, :48], return_impulses=True, **kwargs)
+    _, expected = reference.crc_map(noisy[:40, :48], return_impulses=True, **kwargs)
+    np.testing.assert_array_equal(found, expected)
+    np.testing.assert_array_equal(found, hit[:40, :48])

@@ -588,7 +588,8 @@ def _replace(plane, windows, O, todo, J):
 
 def _switching_estimate(plane, P, n_threads=None):
     """The NoiseEstimate of the full impulse stage and noise fit (§1-§2) on the
-    plane's mosaic of `sample` pixels, the range of the mosaic's values and the
+    plane's mosaic of `sample` pixels, the impulse values of its flags beyond the
+    isolation floor (:func:`fixed_values`), the range of the mosaic's values and the
     footprint of the median base (:func:`switching_scales`); made on `n_threads`
     (default the plane's)."""
     def estimate():
@@ -597,7 +598,12 @@ def _switching_estimate(plane, P, n_threads=None):
                         plane.n_threads if n_threads is None else n_threads)
         O, _, _, model, kind = _fitted(sample, P.replace(impulses="adaptive"))
         found = noise_estimate(O, model, kind)
-        return (found, *switching_scales(P, found, values))
+        spread, size = switching_scales(P, found, values)
+        # not the flags within the isolation floor of their 3x3 median: the steps of a
+        # flat region, which a near-zero sigma lets the gate flag
+        far = O & (np.abs(sample.values - sample.median(sample.values, 3, sample.cval))
+                   > P.isolation * spread)
+        return found, fixed_values(sample.values[far]), spread, size
     return plane.statistics.take("switching estimate", estimate)
 
 
@@ -635,12 +641,12 @@ def _switching(plane, P):
     """§13: O, J, the estimate and the footprint of the median base of the switching
     median, whose estimate on a sample of the plane says whether it has impulses,
     and of which kind. Fixed-valued impulses are the 3x3 window's extremes far from
-    its median, at the values most of those take (at any such value outside a
-    region of it once the impulses are dense), and take the median of their
-    unflagged neighbours;
+    its median, at the values of the sample's flags (else those most of the
+    extremes take; at any such value outside a region of it once the impulses are
+    dense), and take the median of their unflagged neighbours;
     random-valued ones, which no 3x3 test tells from texture, go through the full
     stage of §1."""
-    estimate, spread, size = _switching_estimate(plane, P)
+    estimate, sample_values, spread, size = _switching_estimate(plane, P)
     if estimate.impulse_kind == "none":        # J is the plane as given
         return np.zeros(plane.shape, bool), plane.source, estimate, size
     if estimate.impulse_kind == "random-valued":
@@ -651,7 +657,10 @@ def _switching(plane, P):
     low, high = (plane.ranked(rank_filter, I, rank, 3, cval=plane.cval) for rank in (0, -1))
     gated = (((I <= low) | (I >= high))
              & (np.abs(I - M3) > np.maximum(P.kappa * sigma, P.isolation * spread)))
-    values = plane.statistics.take("switching values", lambda: fixed_values(I[gated]))
+    # the sample's flags know the impulses from the picture's own extremes (black
+    # strokes beside pepper at 20); too few of them there, the extremes' values
+    values = sample_values if sample_values.size else plane.statistics.take(
+        "switching values", lambda: fixed_values(I[gated]))
     sparse = estimate.impulse_density < DENSE_IMPULSES
     dense = not sparse
     if dense and P.majority and P.excess > 0:

@@ -410,12 +410,18 @@ def _impulses(I, mode, cval, P):
 # --- §13 switching stage ---------------------------------------------------------------
 
 def _switching_estimate(I, mode, cval, P):
-    """The NoiseEstimate of §1-§2 on the mosaic of `sample` pixels of I, the range of
-    the mosaic's values and the footprint of the median base (switching_scales)."""
+    """The NoiseEstimate of §1-§2 on the mosaic of `sample` pixels of I, the impulse
+    values of its flags beyond the isolation floor, the range of the mosaic's values
+    and the footprint of the median base (switching_scales)."""
     sample = mosaic(I, P.sample)
     O, _, _, model, kind = _fitted(sample, mode, cval, P.replace(impulses="adaptive"))
     estimate = noise_estimate(O, model, kind)
-    return (estimate, *switching_scales(P, estimate, sample))
+    spread, size = switching_scales(P, estimate, sample)
+    # not the flags within the isolation floor of their 3x3 median: the steps of a
+    # flat region, which a near-zero sigma lets the gate flag
+    far = O & (np.abs(sample - median(sample, size=3, mode=mode, cval=cval))
+               > P.isolation * spread)
+    return estimate, fixed_values(sample[far]), spread, size
 
 
 def _full_impulse_stage(I, mode, cval, P):
@@ -431,7 +437,7 @@ def _switching(I, mode, cval, P):
     each taking the median of its unflagged neighbours; the full stage of §1 for
     random-valued ones."""
     shape = I.shape
-    estimate, spread, size = _switching_estimate(I, mode, cval, P)
+    estimate, sample_values, spread, size = _switching_estimate(I, mode, cval, P)
     kind = estimate.impulse_kind
     if kind == "none":
         return np.zeros(shape, bool), I.copy(), estimate, size
@@ -445,7 +451,8 @@ def _switching(I, mode, cval, P):
         sigma = np.sqrt(estimate.variance + estimate.gain * max(M3[p], 0.0))
         gated[p] = ((I[p] <= cube.min() or I[p] >= cube.max())
                     and abs(I[p] - M3[p]) > max(P.kappa * sigma, P.isolation * spread))
-    values = fixed_values(I[gated])
+    # the sample's flags tell the impulses from the picture's own extremes
+    values = sample_values if sample_values.size else fixed_values(I[gated])
     sparse = estimate.impulse_density < DENSE_IMPULSES
     dense = np.full(shape, not sparse)
     if dense.any() and P.majority and P.excess > 0:

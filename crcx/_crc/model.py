@@ -167,7 +167,7 @@ LEVELS_OFF_MAJORITY = 1.5
 LEVELS_MAJORITY = 0.5
 # Flags of this share of the picture or more leave the isolation test too few clean
 # neighbours to find the impulses among them: under salt and pepper at 70 and 90 %
-# the isolated pixels' fixed share falls to 0-0.33 (0.87 and up at 5-50 %, on the
+# the isolated pixels' fixed share falls to 0-0.33 (0.87 and up at 5-65 %, on the
 # pictures of the noise space). Under it, flags whose two most frequent values hold
 # FIXED_SHARE of them are salt and pepper only where the isolated pixels' values
 # are fixed too: otherwise they are the picture's own (the black strokes of text and

@@ -585,6 +585,13 @@ def test_flags_are_at_the_levels_where_the_unflagged_pixels_hold_those(values, f
                                 np.array(levels, float)) == expected
 
 
+def test_without_flags_the_levels_are_read_over_every_pixel():
+    # random-valued impulses may hide a picture's levels under the flags (§1.5)
+    values, levels = np.array([0.0, 0.0, 255.0, 7.0, 9.0]), np.array([0.0, 255.0])
+    assert model.held_by_levels(values, None, levels)
+    assert not model.held_by_levels(values, np.array([True, True, True, False, False]), levels)
+
+
 def _two_level_picture(name):
     """A picture of two levels, 0 and 255: a silhouette, a binarised page of text, a
     code of 6x6 modules."""

@@ -403,8 +403,8 @@ def flag_levels(values):
 def held_by_levels(values, flags, levels):
     """Whether `levels` (:func:`flag_levels`) are the picture's own: they hold
     LEVELS_SHARE or more of the unflagged pixels of the plane `values`, those not in
-    `flags`, §1.5."""
-    unflagged = values[~flags]
+    `flags` (all of them where `flags` is None), §1.5."""
+    unflagged = values if flags is None else values[~flags]
     return (unflagged.size > 0 and levels.size > 0
             and np.count_nonzero(np.isin(unflagged, levels)) >= LEVELS_SHARE * unflagged.size)
 

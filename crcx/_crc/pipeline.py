@@ -411,8 +411,8 @@ class _Isolation:
         I = self.plane.values
         levels = self.plane.statistics.take("far flags' levels", lambda: flag_levels(I[far]))
         if of_all:
-            return self.plane.statistics.take(
-                "the picture's levels", lambda: held_by_levels(I, np.zeros_like(O), levels))
+            return self.plane.statistics.take("the picture's levels",
+                                              lambda: held_by_levels(I, None, levels))
         return self.plane.statistics.take("flags at the picture's levels",
                                           lambda: held_by_levels(I, O, levels))
 
@@ -498,7 +498,9 @@ class _Isolation:
                 lambda flags, spread, rank: self.stands_out(self.repaired(flags, windows),
                                                             spread, rank),
                 self.plane.statistics.take), "random-valued"
-        if self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES:
+        # many isolated pixels at fixed values: salt and pepper, whatever the flags hold
+        dense_fixed = self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES
+        if dense_fixed:
             values = self.plane.statistics.take(
                 "impulse values the flags miss",
                 lambda: values_the_flags_miss(self.plane.values[self.candidates],
@@ -510,8 +512,7 @@ class _Isolation:
             "flagged fixed share and density",
             lambda: (fixed_share(self.plane.values[O]), float(O.mean())))
         confirmed = self.share >= FIXED_SHARE or crowded >= CROWDED_FLAGS
-        if ((flagged_share >= FIXED_SHARE and confirmed)
-                or (self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES)):
+        if (flagged_share >= FIXED_SHARE and confirmed) or dense_fixed:
             if flagged >= LEVELS_MAJORITY or not at_levels():
                 return O, "fixed-valued"
             return self.among_levels(O, far)

@@ -310,7 +310,7 @@ class _Isolation:
         at_levels = held_by_levels(I, O, flag_levels(I[far]))
         # random-valued impulses cannot make two values frequent, but may hide the
         # picture's levels under the flags: their test reads every pixel
-        levels_of_all = held_by_levels(I, np.zeros_like(O), flag_levels(I[far]))
+        levels_of_all = held_by_levels(I, None, flag_levels(I[far]))
         noise = self.clipped_noise(I, O)
         O, far = O & ~noise, far & ~noise
         if self.random_valued:
@@ -320,14 +320,15 @@ class _Isolation:
                 lambda flags, spread, rank: self.stands_out(self.repaired(I, flags), spread,
                                                             rank),
             ), "random-valued"
-        if self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES:
+        # many isolated pixels at fixed values: salt and pepper, whatever the flags hold
+        dense_fixed = self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES
+        if dense_fixed:
             values = values_the_flags_miss(I[self.candidates], I[self.candidates & O])
             if values.size:
                 return (np.isin(I, values)
                         & self.isolated(factor=FIXED_SPREAD, rank=FIXED_RANK), "fixed-valued")
         confirmed = self.share >= FIXED_SHARE or O.mean() >= CROWDED_FLAGS
-        if ((fixed_share(I[O]) >= FIXED_SHARE and confirmed)
-                or (self.share >= FIXED_SHARE and self.density >= DENSE_IMPULSES)):
+        if (fixed_share(I[O]) >= FIXED_SHARE and confirmed) or dense_fixed:
             if flagged >= LEVELS_MAJORITY or not at_levels:
                 return O, "fixed-valued"
             found = np.zeros(I.shape, bool)

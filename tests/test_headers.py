@@ -2,12 +2,13 @@
 of their own.
 
 Each header compiles alone, warning-free, for a generic target and for one with
-AVX-512 (the median's headers have a path for each); tests/cpp/median_headers_check.cpp
-and tests/cpp/crc_order_check.cpp run their functions, built for the generic target
-and for this machine, on cases checked here against NumPy. The extension itself is
-built for the build machine only, so the generic paths of a machine with AVX-512 are
-reached here alone.
+AVX-512 (the median's headers have a path for each); tests/cpp/median_headers_check.cpp,
+tests/cpp/crc_order_check.cpp and tests/cpp/crc_exp_check.cpp run their functions,
+built for the generic target and for this machine, on cases checked here against NumPy
+(math.exp for the last). The extension itself is built for the build machine only, so
+the generic paths of a machine with AVX-512 are reached here alone.
 """
+import math
 import os
 import platform
 import shutil
@@ -87,6 +88,13 @@ def check(request, tmp_path_factory):
 def order_check(request, tmp_path_factory):
     """tests/cpp/crc_order_check.cpp, built for one target."""
     return _checker("crc_order_check.cpp", request.param, tmp_path_factory.mktemp("order"),
+                    float)
+
+
+@pytest.fixture(scope="module", params=RUN_TARGETS)
+def exp_check(request, tmp_path_factory):
+    """tests/cpp/crc_exp_check.cpp, built for one target."""
+    return _checker("crc_exp_check.cpp", request.param, tmp_path_factory.mktemp("exp"),
                     float)
 
 
@@ -172,3 +180,20 @@ def test_the_kth_distance_is_the_kth_smallest_gap(order_check):
     results = order_check([f"kth {k} {centre!r} {len(v)} {' '.join(repr(float(x)) for x in v)}"
                            for k, centre, v in cases])
     assert [r[0] for r in results] == [float(np.sort(np.abs(v - c))[k - 1]) for k, c, v in cases]
+
+
+@pytest.mark.parametrize("span", [(0.0, 1.0), (0.0, 708.0), (700.0, 760.0)])
+def test_exp_minus_is_exp_to_rounding_and_underflows_where_libm_does(exp_check, span):
+    """exp.h's claim: within 3e-16 relative of exp (math.exp adds at most its own half
+    an ulp, 1.1e-16), subnormal results within one unit of the smallest subnormal, and
+    0 exactly where exp gives 0."""
+    rng = np.random.default_rng(int(span[1]))
+    t = np.concatenate([rng.uniform(*span, 4000), [span[0], 708.39, 744.44, 745.13,
+                                                   745.14, 746.0, 1e6, np.inf]])
+    result = np.array([r[0] for r in exp_check([" ".join(repr(float(v)) for v in t)])])
+    expected = np.array([math.exp(-v) for v in t])
+    normal = expected >= np.finfo(np.float64).tiny
+    np.testing.assert_allclose(result[normal], expected[normal], rtol=4.1e-16, atol=0)
+    subnormal = ~normal & (expected > 0)
+    assert np.all(np.abs(result[subnormal] - expected[subnormal]) <= 5e-324)
+    assert np.array_equal(result == 0, expected == 0)

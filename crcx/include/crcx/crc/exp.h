@@ -1,9 +1,11 @@
 // exp(-t) for t >= 0 in straight-line arithmetic, for the non-local mean's weights in
 // crcx/_crc/_stages.pyx: loops over it vectorise, which libm's exp does not allow.
 // Cody-Waite reduction by ln 2 and a degree-13 Taylor polynomial, within 3e-16
-// relative of exp. Past t = 600 it scales exp(-(t - 600)) by exp(-600), so that
-// results in the subnormal range and the underflow to 0 (near t = 745) happen where
-// libm's do: a weight that is exactly 0 matters downstream.
+// relative of exp. The power of two is made as the product of two halves, each a
+// normal double, so that results in the subnormal range and the underflow to 0 (near
+// t = 745) happen where libm's do: a weight that is exactly 0 matters downstream.
+// Two halves cost a multiply; a branch on the range, or a blend of two ranges, cost
+// the vectorised loop about as much as the polynomial (benchmarks/results/design.md).
 #ifndef CRCX_CRC_EXP_H
 #define CRCX_CRC_EXP_H
 
@@ -11,10 +13,25 @@
 #include <cstdint>
 #include <cstring>
 
+// 2^k for an integral k in [-1022, 1023], from the bits of k + 1.5 * 2^52 (exact),
+// whose mantissa ends in k: an integer add and shift. Converting k to an integer
+// instead keeps the loop scalar below AVX-512, which first converts doubles to 64-bit
+// integers in vectors.
+static inline double crcx_exp2_integral(double k)
+{
+    const double shifted = k + 6755399441055744.0;
+    std::uint64_t bits;
+    std::memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits + 1023) << 52;
+    double scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return scale;
+}
+
 static inline double crcx_exp_minus(double t)
 {
-    const bool far = t > 600.0;
-    const double x = far ? (t > 1200.0 ? -600.0 : 600.0 - t) : -t;
+    // past 746 every result is 0; k then stays within twice the halves' range
+    const double x = -(t < 746.0 ? t : 746.0);
     const double k = std::floor(x * 1.4426950408889634 + 0.5);
     const double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;
     double p = 1.0 / 6227020800.0;
@@ -23,16 +40,8 @@ static inline double crcx_exp_minus(double t)
     p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0;
     p = p * r + 0.5; p = p * r + 1.0; p = p * r + 1.0;
-    // 2^k from the bits of k + 1.5 * 2^52 (exact: |k| < 900), whose mantissa ends in
-    // k: an integer add and shift. Converting k to an integer instead keeps the loop
-    // scalar below AVX-512, which first converts doubles to 64-bit integers in vectors.
-    const double shifted = k + 6755399441055744.0;
-    std::uint64_t bits;
-    std::memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + 1023) << 52;
-    double scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale * (far ? 2.6503965530043108e-261 : 1.0);
+    const double half = std::floor(k * 0.5);
+    return p * crcx_exp2_integral(half) * crcx_exp2_integral(k - half);
 }
 
 #endif  // CRCX_CRC_EXP_H

@@ -38,8 +38,9 @@ cdef extern from "crcx/crc/neighbours.h" nogil:
 
 cdef extern from "crcx/crc/squares.h" nogil:
     enum: SQUARES "CRCX_SQUARES"
-    void crcx_squares_along(const double* m, const double* source, double* target,
-                            Py_ssize_t side, Py_ssize_t step, Py_ssize_t across)
+    void crcx_squares_dct(const double* m, const double* source, double* target,
+                          double* folded, Py_ssize_t side, Py_ssize_t step,
+                          Py_ssize_t across, bint inverse)
     void crcx_squares_shrink(double* squares, const double* threshold, double* kept,
                              Py_ssize_t size)
 
@@ -666,17 +667,18 @@ cdef inline double _middle_spread(const double* values, Py_ssize_t n) noexcept n
     return values[n - 1 - n // 4] - values[n // 4]
 
 
-cdef void _transform(double* block, double* tmp, const double* m,
-                     Py_ssize_t side) noexcept nogil:
-    """Each of the SQUARES side x side squares of `block` times `m` along both axes,
-    in place: block = m block m^T."""
-    crcx_squares_along(m, block, tmp, side, 1, side)
-    crcx_squares_along(m, tmp, block, side, side, 1)
+cdef void _transform(double* block, double* tmp, double* folded, const double* basis,
+                     Py_ssize_t side, bint inverse) noexcept nogil:
+    """Each of the SQUARES side x side squares of `block` transformed by the DCT-II
+    `basis` T along both axes, in place: block = T block T^T, or with `inverse`
+    block = T^T block T."""
+    crcx_squares_dct(basis, block, tmp, folded, side, 1, side, inverse)
+    crcx_squares_dct(basis, tmp, block, folded, side, side, 1, inverse)
 
 
 cdef void _shrink_squares(const double* data, const double* noise, Py_ssize_t pw,
-                          Py_ssize_t n, const double* basis, const double* inverse,
-                          Py_ssize_t side, double k2, double* block, double* tmp,
+                          Py_ssize_t n, const double* basis, Py_ssize_t side, double k2,
+                          double* block, double* tmp, double* folded,
                           double* weight) noexcept nogil:
     """The n <= SQUARES squares of dct_shrink whose first values are data[0 .. n - 1]
     (their lines pw apart), transformed, shrunk and transformed back, into `block`
@@ -698,11 +700,11 @@ cdef void _shrink_squares(const double* data, const double* noise, Py_ssize_t pw
                 block[e + t] = 0.0
     for t in range(SQUARES):
         threshold[t] = k2 * threshold[t] * inv_count
-    _transform(block, tmp, basis, side)
+    _transform(block, tmp, folded, basis, side, False)
     crcx_squares_shrink(block, threshold, kept, size)
     for t in range(SQUARES):
         weight[t] = 1.0 / kept[t]
-    _transform(block, tmp, inverse, side)
+    _transform(block, tmp, folded, basis, side, True)
 
 
 def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
@@ -710,9 +712,10 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     """The sliding-window DCT estimate D of docs/algorithm.md §3 (after Yu & Sapiro,
     "DCT image denoising: a simple and effective image denoising algorithm", IPOL 2011).
 
-    Every square of the side of the orthonormal `basis` that overlaps a slice is
-    transformed; its coefficients but the mean whose square is at most `k2` times the
-    square's mean sigma^2 are set to 0; `out` is the mean of the inverse transforms
+    Every square of the side of `basis`, the DCT-II matrix of
+    :func:`crcx._crc.model.dct_basis`, that overlaps a slice is transformed; its
+    coefficients but the mean whose square is at most `k2` times the square's mean
+    sigma^2 are set to 0; `out` is the mean of the inverse transforms
     over the squares that cover each pixel, each weighted by 1 / the number of
     coefficients it kept (the aggregation weights of Dabov et al., "Image denoising by
     sparse 3-D transform-domain collaborative filtering", IEEE TIP 2007: a square that
@@ -729,15 +732,15 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
     cdef Py_ssize_t side = basis.shape[0], r = side - 1, size = side * side
     cdef Py_ssize_t pw = padded.shape[2], plane = padded.shape[1] * pw
     cdef Py_ssize_t tops = height + r, lefts = width + r
-    cdef Py_ssize_t per_thread = max((2 * size + 1) * SQUARES, lefts)
+    cdef Py_ssize_t per_thread = max((2 * size + side + 1) * SQUARES, lefts)
     cdef Py_ssize_t first, lines, i, z, y, x, top, tile, left, n, b, c, e, t, xx, low, high
     cdef const double* data = &padded[0, 0, 0]
     cdef const double* noise = &variance[0, 0, 0]
     cdef char* scratch = NULL
-    cdef double* inverse = NULL
     cdef double* weights = NULL
     cdef double* block
     cdef double* tmp
+    cdef double* folded
     cdef double* weight
     cdef double* row
     cdef double* column_sums
@@ -750,10 +753,6 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
             raise ValueError("padded, variance: expected out's shape extended by the "
                              "side - 1 of the basis on the last two axes")
     try:
-        inverse = <double*>scratch_block(size * sizeof(double), 1, BUFFERS)
-        for b in range(side):
-            for c in range(side):
-                inverse[b * side + c] = basis[c, b]
         scratch = scratch_block(per_thread * sizeof(double), n_threads, BUFFERS)
         weights = <double*>scratch_block(depth * tops * lefts * sizeof(double), 1, BUFFERS)
         out[:, :, :] = 0.0
@@ -762,7 +761,8 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
             with nogil, parallel(num_threads=n_threads):
                 block = <double*>own_part(scratch, per_thread * sizeof(double))
                 tmp = block + size * SQUARES
-                weight = tmp + size * SQUARES
+                folded = tmp + size * SQUARES
+                weight = folded + side * SQUARES
                 for i in prange(depth * lines, schedule="dynamic"):
                     z = i // lines
                     top = first + side * (i % lines)
@@ -770,8 +770,8 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                         left = tile * SQUARES
                         n = min(SQUARES, lefts - left)
                         e = z * plane + top * pw + left
-                        _shrink_squares(data + e, noise + e, pw, n, &basis[0, 0], inverse,
-                                        side, k2, block, tmp, weight)
+                        _shrink_squares(data + e, noise + e, pw, n, &basis[0, 0], side, k2,
+                                        block, tmp, folded, weight)
                         for t in range(n):
                             weights[(z * tops + top) * lefts + left + t] = weight[t]
                         for b in range(side):
@@ -808,5 +808,4 @@ def dct_shrink(const double[:, :, ::1] padded, const double[:, :, ::1] variance,
                         out[z, y, x] = data[e]
     finally:
         free(scratch)
-        free(inverse)
         free(weights)

@@ -14,20 +14,81 @@
 // Squares transformed at once: two AVX-512 registers of doubles a value.
 #define CRCX_SQUARES 16
 
-// m times each of the side lines of every square, a line's values step apart and the
-// lines across apart: target[u] = sum over c of m[u, c] source[c], summed in c's order.
-static inline void crcx_squares_along(const double* m, const double* __restrict__ source,
-                                      double* __restrict__ target, std::ptrdiff_t side,
-                                      std::ptrdiff_t step, std::ptrdiff_t across) {
+// The DCT-II basis m of `side` along each of the side lines of every square, a line's
+// values step apart and the lines across apart: target[u] = sum over c of m[u, c]
+// source[c], or with `inverse` target[c] = sum over u of m[u, c] source[u]. Row u of
+// m is even about the line's middle for even u and odd for odd u (m[u, side - 1 - c]
+// = (-1)^u m[u, c]), so each product takes the first half of a row against the sums
+// (even u) or the differences (odd u) of the values paired about the middle, half
+// the multiplications of the whole rows; the middle value of an odd side counts in
+// the even rows alone (the odd rows are 0 there). `folded` holds a line's side values
+// of each square.
+static inline void crcx_squares_dct(const double* m, const double* __restrict__ source,
+                                    double* __restrict__ target,
+                                    double* __restrict__ folded, std::ptrdiff_t side,
+                                    std::ptrdiff_t step, std::ptrdiff_t across,
+                                    bool inverse) {
+    const std::ptrdiff_t half = side / 2, even = side - half;
     for (std::ptrdiff_t line = 0; line < side; ++line) {
-        for (std::ptrdiff_t u = 0; u < side; ++u) {
-            double* into = target + (line * across + u * step) * CRCX_SQUARES;
-            for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = 0.0;
-            for (std::ptrdiff_t c = 0; c < side; ++c) {
-                const double weight = m[u * side + c];
-                const double* values = source + (line * across + c * step) * CRCX_SQUARES;
+        const double* in = source + line * across * CRCX_SQUARES;
+        double* out = target + line * across * CRCX_SQUARES;
+        if (!inverse) {
+            // folded[0 .. even): the sums (and the middle), folded[even ..): the differences
+            for (std::ptrdiff_t c = 0; c < even; ++c) {
+                const double* low = in + c * step * CRCX_SQUARES;
+                const double* high = in + (side - 1 - c) * step * CRCX_SQUARES;
+                double* sum = folded + c * CRCX_SQUARES;
+                double* difference = folded + (even + c) * CRCX_SQUARES;
+                if (c == side - 1 - c) {
+                    for (int t = 0; t < CRCX_SQUARES; ++t) sum[t] = low[t];
+                    continue;
+                }
                 CRCX_SIMD
-                for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = into[t] + weight * values[t];
+                for (int t = 0; t < CRCX_SQUARES; ++t) {
+                    sum[t] = low[t] + high[t];
+                    difference[t] = low[t] - high[t];
+                }
+            }
+            for (std::ptrdiff_t u = 0; u < side; ++u) {
+                double* into = out + u * step * CRCX_SQUARES;
+                const bool odd = u % 2;
+                const double* values = folded + (odd ? even : 0) * CRCX_SQUARES;
+                for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = 0.0;
+                for (std::ptrdiff_t c = 0; c < (odd ? half : even); ++c) {
+                    const double weight = m[u * side + c];
+                    const double* v = values + c * CRCX_SQUARES;
+                    CRCX_SIMD
+                    for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = into[t] + weight * v[t];
+                }
+            }
+            continue;
+        }
+        // folded[c]: the even rows' part of value c, folded[even + c]: the odd rows'
+        for (std::ptrdiff_t c = 0; c < even; ++c) {
+            for (int odd = 0; odd < (c < half ? 2 : 1); ++odd) {
+                double* into = folded + (odd * even + c) * CRCX_SQUARES;
+                for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = 0.0;
+                for (std::ptrdiff_t u = odd; u < side; u += 2) {
+                    const double weight = m[u * side + c];
+                    const double* v = in + u * step * CRCX_SQUARES;
+                    CRCX_SIMD
+                    for (int t = 0; t < CRCX_SQUARES; ++t) into[t] = into[t] + weight * v[t];
+                }
+            }
+        }
+        for (std::ptrdiff_t c = 0; c < even; ++c) {
+            const double* evens = folded + c * CRCX_SQUARES;
+            const double* odds = folded + (even + c) * CRCX_SQUARES;
+            double* low = out + c * step * CRCX_SQUARES;
+            double* high = out + (side - 1 - c) * step * CRCX_SQUARES;
+            if (c == side - 1 - c) {
+                for (int t = 0; t < CRCX_SQUARES; ++t) low[t] = evens[t];
+                continue;
+            }
+            CRCX_SIMD
+            for (int t = 0; t < CRCX_SQUARES; ++t) {
+                low[t] = evens[t] + odds[t];
+                high[t] = evens[t] - odds[t];
             }
         }
     }
@@ -42,9 +103,11 @@ static inline void crcx_squares_shrink(double* __restrict__ squares,
         double* values = squares + e * CRCX_SQUARES;
         CRCX_SIMD
         for (int t = 0; t < CRCX_SQUARES; ++t) {
-            const bool drop = values[t] * values[t] <= threshold[t];
-            values[t] = drop ? 0.0 : values[t];
-            kept[t] = kept[t] - (drop ? 1.0 : 0.0);
+            // a product, not a choice: GCC makes the choice a masked store, which
+            // AMD's cores run slowly (benchmarks/results/design.md)
+            const double keep = values[t] * values[t] > threshold[t] ? 1.0 : 0.0;
+            values[t] = values[t] * keep;
+            kept[t] = kept[t] - (1.0 - keep);
         }
     }
 }

@@ -34,12 +34,16 @@ static inline double crcx_exp_minus(double t)
     const double x = -(t < 746.0 ? t : 746.0);
     const double k = std::floor(x * 1.4426950408889634 + 0.5);
     const double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0; p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5; p = p * r + 1.0; p = p * r + 1.0;
+    // p = 1 + (r + r^2 tail), tail(r) = 1/2 + r/6 + ... + r^11/13! by Estrin's scheme:
+    // shorter chains of dependent operations than Horner's, which the loop waits on
+    const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    const double a0 = 0.5 + r * (1.0 / 6.0), a1 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    const double a2 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    const double a3 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    const double a4 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    const double a5 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    const double tail = ((a0 + r2 * a1) + r4 * (a2 + r2 * a3)) + r8 * (a4 + r2 * a5);
+    const double p = 1.0 + (r + r2 * tail);
     const double half = std::floor(k * 0.5);
     return p * crcx_exp2_integral(half) * crcx_exp2_integral(k - half);
 }

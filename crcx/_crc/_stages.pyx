@@ -274,23 +274,29 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                 for x in range(width):
                     inv_active[x] = 1.0 / inv_active[x] if inv_active[x] > 0 else -1.0
                 for k in range(n_search):
-                    for x in range(width):
-                        w[x] = 0.0
+                    # Separate passes, each a loop the compiler vectorises; the first
+                    # of each sum assigns (0 + v is v: the same sums as from 0).
                     for c in range(channels):
-                        for x in range(span):
-                            columns[x] = 0.0
                         for r in range(n_rows):
                             a = patches + c * plane + base + patch_rows[r] - half
                             b = a + search[k]
+                            if r == 0:
+                                for x in range(span):
+                                    diff = a[x] - b[x]
+                                    columns[x] = diff * diff
+                                continue
                             for x in range(span):
                                 diff = a[x] - b[x]
                                 columns[x] = columns[x] + diff * diff
-                        # Separate passes, each a loop the compiler vectorises.
                         for x in range(width):
                             box[x] = columns[x]
                         for u in range(1, side):
                             for x in range(width):
                                 box[x] = box[x] + columns[x + u]
+                        if c == 0:
+                            for x in range(width):
+                                w[x] = box[x] * inv_scale[x]
+                            continue
                         for x in range(width):
                             w[x] = w[x] + box[x] * inv_scale[c * width + x]
                     # exp at every x, then the choice: a loop without branches,
@@ -298,14 +304,14 @@ def nonlocal_mean(const double[:, :, :, ::1] padded, const double[:, :, :, ::1] 
                     # floor; benchmarks/results/design.md).
                     for x in range(width):
                         weight = crcx_exp_minus(max(w[x] * inv_active[x] - allowance, 0.0))
-                        w[x] = weight if inv_active[x] >= 0 else 0.0
+                        weight = weight if inv_active[x] >= 0 else 0.0
+                        w[x] = weight
+                        weights[x] = weights[x] + weight
+                        largest[x] = max(largest[x], weight)
                     for c in range(channels):
                         b = data + c * plane + base + search[k]
                         for x in range(width):
                             total[c * width + x] = total[c * width + x] + w[x] * b[x]
-                    for x in range(width):
-                        weights[x] = weights[x] + w[x]
-                        largest[x] = max(largest[x], w[x])
                 for x in range(width):
                     if largest[x] <= 0 or not largest_centre:
                         largest[x] = 1.0

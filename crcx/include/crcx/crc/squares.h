@@ -14,6 +14,23 @@
 // Squares transformed at once: two AVX-512 registers of doubles a value.
 #define CRCX_SQUARES 16
 
+// sum = a + b and difference = a - b, lane by lane; where a is the `middle` value of
+// an odd side, paired with itself, sum = a alone (b and difference are not used).
+static inline void crcx_squares_butterfly(const double* __restrict__ a,
+                                          const double* __restrict__ b,
+                                          double* __restrict__ sum,
+                                          double* __restrict__ difference, bool middle) {
+    if (middle) {
+        for (int t = 0; t < CRCX_SQUARES; ++t) sum[t] = a[t];
+        return;
+    }
+    CRCX_SIMD
+    for (int t = 0; t < CRCX_SQUARES; ++t) {
+        sum[t] = a[t] + b[t];
+        difference[t] = a[t] - b[t];
+    }
+}
+
 // The DCT-II basis m of `side` along each of the side lines of every square, a line's
 // values step apart and the lines across apart: target[u] = sum over c of m[u, c]
 // source[c], or with `inverse` target[c] = sum over u of m[u, c] source[u]. Row u of
@@ -34,21 +51,11 @@ static inline void crcx_squares_dct(const double* m, const double* __restrict__ 
         double* out = target + line * across * CRCX_SQUARES;
         if (!inverse) {
             // folded[0 .. even): the sums (and the middle), folded[even ..): the differences
-            for (std::ptrdiff_t c = 0; c < even; ++c) {
-                const double* low = in + c * step * CRCX_SQUARES;
-                const double* high = in + (side - 1 - c) * step * CRCX_SQUARES;
-                double* sum = folded + c * CRCX_SQUARES;
-                double* difference = folded + (even + c) * CRCX_SQUARES;
-                if (c == side - 1 - c) {
-                    for (int t = 0; t < CRCX_SQUARES; ++t) sum[t] = low[t];
-                    continue;
-                }
-                CRCX_SIMD
-                for (int t = 0; t < CRCX_SQUARES; ++t) {
-                    sum[t] = low[t] + high[t];
-                    difference[t] = low[t] - high[t];
-                }
-            }
+            for (std::ptrdiff_t c = 0; c < even; ++c)
+                crcx_squares_butterfly(in + c * step * CRCX_SQUARES,
+                                       in + (side - 1 - c) * step * CRCX_SQUARES,
+                                       folded + c * CRCX_SQUARES,
+                                       folded + (even + c) * CRCX_SQUARES, c == side - 1 - c);
             for (std::ptrdiff_t u = 0; u < side; ++u) {
                 double* into = out + u * step * CRCX_SQUARES;
                 const bool odd = u % 2;
@@ -76,21 +83,11 @@ static inline void crcx_squares_dct(const double* m, const double* __restrict__ 
                 }
             }
         }
-        for (std::ptrdiff_t c = 0; c < even; ++c) {
-            const double* evens = folded + c * CRCX_SQUARES;
-            const double* odds = folded + (even + c) * CRCX_SQUARES;
-            double* low = out + c * step * CRCX_SQUARES;
-            double* high = out + (side - 1 - c) * step * CRCX_SQUARES;
-            if (c == side - 1 - c) {
-                for (int t = 0; t < CRCX_SQUARES; ++t) low[t] = evens[t];
-                continue;
-            }
-            CRCX_SIMD
-            for (int t = 0; t < CRCX_SQUARES; ++t) {
-                low[t] = evens[t] + odds[t];
-                high[t] = evens[t] - odds[t];
-            }
-        }
+        for (std::ptrdiff_t c = 0; c < even; ++c)
+            crcx_squares_butterfly(folded + c * CRCX_SQUARES,
+                                   folded + (even + c) * CRCX_SQUARES,
+                                   out + c * step * CRCX_SQUARES,
+                                   out + (side - 1 - c) * step * CRCX_SQUARES, c == side - 1 - c);
     }
 }
 

@@ -307,10 +307,11 @@ class _Isolation:
         is |I - A_amf|, `flagged` the share of flags before the rules of §1.3; the
         flags of :meth:`clipped_noise` are noise, not impulses."""
         far = O & (deviation > self.floor)
-        at_levels = held_by_levels(I, O, flag_levels(I[far]))
+        levels = flag_levels(I[far])
+        at_levels = held_by_levels(I, O, levels)
         # random-valued impulses cannot make two values frequent, but may hide the
         # picture's levels under the flags: their test reads every pixel
-        levels_of_all = held_by_levels(I, None, flag_levels(I[far]))
+        levels_of_all = held_by_levels(I, None, levels)
         noise = self.clipped_noise(I, O)
         O, far = O & ~noise, far & ~noise
         if self.random_valued:
